@@ -1,0 +1,157 @@
+//! Building and running the application: the piece `main` and the tests share.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{rest, scheduler, telemetry};
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use keyledger_commands::auth::Authenticator;
+use keyledger_commands::clock::{Clock, SystemClock};
+use keyledger_commands::secrets::SecretHasher;
+use keyledger_commands::wake::LogWatch;
+use keyledger_commands::{CommandBus, Database};
+use keyledger_projections::{Catchup, ProjectionRunner, ReadModel};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub struct Application {
+    admin: TcpListener,
+    admin_addr: SocketAddr,
+    state: AppState,
+    router: Router,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    bootstrap_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Connects, migrates, starts projections and the scheduler, bootstraps the first token on an
+    /// empty store and binds the admin listener (port 0 allowed).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let db = Database::connect(&config.db.database_url).await?;
+        db.migrate().await?;
+
+        let watch = LogWatch::default();
+        let mut tasks = Vec::new();
+        if let Some(pg) = db.postgres() {
+            tasks.push(watch.spawn_postgres_listener(pg.clone()));
+        }
+        for model in ReadModel::ALL {
+            tasks.push(ProjectionRunner::new(db.clone(), model, watch.clone()).spawn());
+        }
+
+        let hasher = SecretHasher::new(config.serve.pbkdf2_iterations);
+        let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone());
+        let state = AppState {
+            auth: Authenticator::new(db.clone(), clock.clone()),
+            catchup: Catchup::new(db.clone()),
+            bus: bus.clone(),
+            db: db.clone(),
+            clock,
+            metrics: telemetry::metrics_handle(),
+        };
+
+        let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;
+        // Start serving only once the read models know every event so far (the bootstrap token
+        // among them), so the first request already authenticates.
+        let head = keyledger_commands::log::head(db.pool()).await?;
+        state.catchup.wait_for(head, Duration::from_secs(60)).await?;
+
+        tasks.push(scheduler::spawn(
+            state.clone(),
+            Duration::from_secs_f64(config.serve.expiry_check_seconds),
+        ));
+
+        let admin = TcpListener::bind(config.serve.admin_addr).await?;
+        let admin_addr = admin.local_addr()?;
+        let router = router(state.clone());
+        Ok(Application {
+            admin,
+            admin_addr,
+            state,
+            router,
+            tasks,
+            bootstrap_token,
+        })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The superuser token created on this start, if the store was empty. Show it once.
+    pub fn bootstrap_token(&self) -> Option<&str> {
+        self.bootstrap_token.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and stops workers.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let result = axum::serve(
+            self.admin,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        for task in &self.tasks {
+            // Workers commit per batch; aborting one mid-batch rolls that batch back.
+            task.abort();
+        }
+        self.state.db.close().await;
+        Ok(result?)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let docs = SwaggerUi::new("/docs").url("/openapi.json", rest::ApiDoc::openapi());
+    Router::new()
+        .merge(rest::router())
+        .merge(crate::graphql::router())
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+        .merge(docs)
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+                let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), route = route.as_deref().unwrap_or(req.uri().path()), request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await.into_response();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("keyledger_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("keyledger_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,113 @@
+//! Command line and environment configuration (DESIGN.md §11).
+
+use clap::{Args, Parser, Subcommand};
+use std::fmt;
+use std::net::SocketAddr;
+
+#[derive(Debug, Parser)]
+#[command(name = "keyledger", version, about = "Event-sourced API key management")]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the admin API (REST, GraphQL), projections and the expiry scheduler.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Work with projections (read models).
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild one read model (or all) from the start of the event log.
+    Rebuild {
+        /// admin_tokens, key_list, key_lookup or audit; all when omitted.
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Args)]
+pub struct DbArgs {
+    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "KEYLEDGER_DATABASE_URL",
+        default_value = "sqlite://./keyledger-data/keyledger.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+}
+
+impl fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbArgs")
+            .field("database_url", &keyledger_commands::redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Admin API address; port 0 picks a free port.
+    #[arg(long, env = "KEYLEDGER_ADMIN_ADDR", default_value = "127.0.0.1:8080")]
+    pub admin_addr: SocketAddr,
+    /// Auth edge address (the edge arrives with its own issue; the flag is reserved).
+    #[arg(long, env = "KEYLEDGER_EDGE_ADDR", default_value = "127.0.0.1:8000")]
+    pub edge_addr: SocketAddr,
+    /// Superuser token to create on an empty store instead of a random one (for scripts).
+    #[arg(long, env = "KEYLEDGER_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// PBKDF2-HMAC-SHA256 iterations for new hashes (stored in each hash).
+    #[arg(long, env = "KEYLEDGER_PBKDF2_ITERATIONS", default_value_t = keyledger_commands::secrets::DEFAULT_ITERATIONS)]
+    pub pbkdf2_iterations: u32,
+    /// How often the expiry scheduler looks for keys to warn about or expire, in seconds.
+    #[arg(long, env = "KEYLEDGER_EXPIRY_CHECK_SECONDS", default_value_t = 60.0)]
+    pub expiry_check_seconds: f64,
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("admin_addr", &self.admin_addr)
+            .field("edge_addr", &self.edge_addr)
+            .field("bootstrap_token", &self.bootstrap_token.as_ref().map(|_| "***"))
+            .field("pbkdf2_iterations", &self.pbkdf2_iterations)
+            .field("expiry_check_seconds", &self.expiry_check_seconds)
+            .finish()
+    }
+}
+
+/// Everything `Application::build` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbArgs,
+    pub serve: ServeArgs,
+}
+
+impl Config {
+    /// Checks what clap cannot: ranges and secrets' shape.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(token) = &self.serve.bootstrap_token {
+            if token.len() < 24 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err("the bootstrap token must be at least 24 characters without spaces".into());
+            }
+        }
+        if self.serve.pbkdf2_iterations == 0 {
+            return Err("--pbkdf2-iterations must be at least 1".into());
+        }
+        if !(self.serve.expiry_check_seconds > 0.0 && self.serve.expiry_check_seconds <= 86_400.0) {
+            return Err("--expiry-check-seconds must be between 0 and 86400".into());
+        }
+        Ok(())
+    }
+}

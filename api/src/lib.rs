@@ -1,0 +1,16 @@
+//! The `keyledger` binary's library: configuration, the admin REST and GraphQL APIs, the expiry
+//! scheduler and telemetry. `main.rs` only parses the command line and calls in here.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod graphql;
+pub mod rest;
+pub mod scheduler;
+pub mod state;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Cli, Config};

@@ -1,0 +1,14 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    keyledger_api::telemetry::init_tracing();
+    let cli = keyledger_api::Cli::parse();
+    match keyledger_api::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

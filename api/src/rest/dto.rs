@@ -1,0 +1,359 @@
+//! Request and response bodies of the admin REST API.
+
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use keyledger_domain::api_key::IssuedKey;
+use keyledger_domain::ip_rules::{CidrRule, IpRules};
+use keyledger_domain::rate_limits::{RateLimits, RateLimitsInput};
+use keyledger_domain::{Permission, Scope, TenantId};
+use keyledger_projections::queries::{AuditRow, KeyRow, Page, TokenRow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+pub const DEFAULT_PAGE: i64 = 50;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<R, T: From<R>> From<Page<R>> for ListResponse<T> {
+    fn from(p: Page<R>) -> Self {
+        ListResponse {
+            data: p.data.into_iter().map(T::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE),
+        Some(l) if (1..=keyledger_projections::queries::MAX_PAGE).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!(
+                "limit must be between 1 and {}",
+                keyledger_projections::queries::MAX_PAGE
+            ),
+        )),
+    }
+}
+
+pub fn cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(c) => keyledger_projections::queries::parse_cursor(c)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")),
+    }
+}
+
+pub fn tenant(raw: Option<String>) -> Result<Option<TenantId>, ApiError> {
+    raw.map(|t| TenantId::try_from(t).map_err(|e| ApiError::bad_request("invalid_tenant", e.to_string())))
+        .transpose()
+}
+
+pub fn name(raw: String) -> Result<keyledger_domain::name::Name, ApiError> {
+    keyledger_domain::name::Name::try_from(raw).map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))
+}
+
+pub fn scopes(raw: Vec<String>) -> Result<BTreeSet<Scope>, ApiError> {
+    raw.into_iter()
+        .map(|s| Scope::try_from(s).map_err(|e| ApiError::bad_request("invalid_scope", e.to_string())))
+        .collect()
+}
+
+pub fn rate_limits(raw: RateLimitsBody) -> Result<RateLimits, ApiError> {
+    RateLimits::try_from(RateLimitsInput {
+        per_second: raw.per_second,
+        per_minute: raw.per_minute,
+        per_hour: raw.per_hour,
+        per_day: raw.per_day,
+        burst: raw.burst,
+    })
+    .map_err(|e| ApiError::bad_request("invalid_rate_limits", e.to_string()))
+}
+
+pub fn ip_rules(allow: Vec<String>, block: Vec<String>) -> Result<IpRules, ApiError> {
+    let parse = |list: Vec<String>| -> Result<Vec<CidrRule>, ApiError> {
+        list.into_iter()
+            .map(|r| CidrRule::try_from(r).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string())))
+            .collect()
+    };
+    IpRules::new(parse(allow)?, parse(block)?).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string()))
+}
+
+/// Rate limits as sent by a client; omitted windows take the defaults (60/minute, 3600/hour).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsBody {
+    pub per_second: Option<u64>,
+    pub per_minute: Option<u64>,
+    pub per_hour: Option<u64>,
+    pub per_day: Option<u64>,
+    pub burst: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentBody {
+    #[default]
+    Live,
+    Test,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    pub name: String,
+    #[serde(default)]
+    pub environment: EnvironmentBody,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub rate_limits: Option<RateLimitsBody>,
+    #[serde(default)]
+    pub ip_allow: Vec<String>,
+    #[serde(default)]
+    pub ip_block: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Superusers only: issue the key for another tenant.
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyBody {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub rate_limits: Option<RateLimitsBody>,
+    pub ip_allow: Option<Vec<String>>,
+    pub ip_block: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeKeyBody {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyBody {
+    /// How long the old secret keeps working: 0 to 604800 (7 days). Default 0.
+    pub grace_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitsView {
+    pub per_second: Option<u32>,
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    pub burst: Option<u32>,
+}
+
+impl From<&RateLimits> for RateLimitsView {
+    fn from(r: &RateLimits) -> Self {
+        RateLimitsView {
+            per_second: r.per_second(),
+            per_minute: r.per_minute(),
+            per_hour: r.per_hour(),
+            per_day: r.per_day(),
+            burst: r.burst(),
+        }
+    }
+}
+
+/// An API key as admins see it. `key` (the plaintext) appears only in the answer to create and
+/// rotate, once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub tenant: String,
+    pub name: String,
+    pub environment: String,
+    /// `ak_live_` + the key's public lookup id: enough to recognise a key, useless to use it.
+    pub prefix: String,
+    pub status: String,
+    pub scopes: Vec<String>,
+    pub rate_limits: RateLimitsView,
+    pub ip_allow: Vec<String>,
+    pub ip_block: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl KeyView {
+    pub fn from_state(k: &IssuedKey, now: DateTime<Utc>) -> Self {
+        KeyView {
+            id: k.id.to_string(),
+            key: None,
+            tenant: k.tenant.to_string(),
+            name: k.name.to_string(),
+            environment: k.environment.as_str().to_owned(),
+            prefix: k.display_prefix(),
+            status: k.status_at(now).as_str().to_owned(),
+            scopes: k.scopes.iter().map(|s| s.to_string()).collect(),
+            rate_limits: (&k.rate_limits).into(),
+            ip_allow: k.ip_rules.allow().iter().map(|r| r.to_string()).collect(),
+            ip_block: k.ip_rules.block().iter().map(|r| r.to_string()).collect(),
+            expires_at: k.expires_at,
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+impl From<KeyRow> for KeyView {
+    fn from(k: KeyRow) -> Self {
+        let limits: Option<RateLimits> = serde_json::from_value(k.rate_limits).ok();
+        KeyView {
+            id: k.id,
+            key: None,
+            tenant: k.tenant,
+            name: k.name,
+            environment: k.environment,
+            prefix: k.prefix,
+            status: k.status,
+            scopes: k.scopes,
+            rate_limits: limits.as_ref().map(RateLimitsView::from).unwrap_or(RateLimitsView {
+                per_second: None,
+                per_minute: None,
+                per_hour: None,
+                per_day: None,
+                burst: None,
+            }),
+            ip_allow: k.ip_allow,
+            ip_block: k.ip_block,
+            expires_at: k.expires_at,
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub sequence: usize,
+    pub event_type: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    /// The event's fields, secret hashes left out.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenBody {
+    pub name: String,
+    /// API_MANAGEMENT_READ, API_MANAGEMENT_WRITE, TENANT_ADMIN, SUPERUSER.
+    pub permissions: Vec<String>,
+    /// Key scopes the token may grant; default: all the creator holds.
+    pub scopes: Option<Vec<String>>,
+    /// `null` or absent: never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Superusers only: create the token in another tenant.
+    pub tenant: Option<String>,
+}
+
+pub fn permissions(raw: Vec<String>) -> Result<BTreeSet<Permission>, ApiError> {
+    raw.iter()
+        .map(|p| {
+            p.parse::<Permission>()
+                .map_err(|e| ApiError::bad_request("invalid_permissions", e))
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    /// The token itself: only in the answer to create, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub tenant: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    /// Key scopes this token may grant: `"all"` or a list.
+    #[schema(value_type = Object)]
+    pub scopes: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `never`, `active` or `expired`.
+    pub expiry_status: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+pub fn scope_grant_json(raw: &serde_json::Value) -> serde_json::Value {
+    match raw {
+        serde_json::Value::String(s) if s == "All" => serde_json::json!("all"),
+        serde_json::Value::Object(m) => m.get("Only").cloned().unwrap_or_default(),
+        other => other.clone(),
+    }
+}
+
+impl TokenView {
+    pub fn from_row(t: TokenRow, now: DateTime<Utc>) -> Self {
+        let expiry_status = match t.expires_at {
+            None => "never",
+            Some(e) if e <= now => "expired",
+            Some(_) => "active",
+        };
+        TokenView {
+            id: t.id,
+            token: None,
+            tenant: t.tenant,
+            name: t.name,
+            permissions: t.permissions,
+            scopes: scope_grant_json(&t.scopes),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            expiry_status: expiry_status.to_owned(),
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// Position in the global event log; also the pagination cursor.
+    pub position: i64,
+    pub tenant: String,
+    pub actor: String,
+    /// The event type, e.g. KeyIssued, KeyRevoked, AdminTokenIssued.
+    pub action: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(a: AuditRow) -> Self {
+        AuditEntry {
+            position: a.position,
+            tenant: a.tenant,
+            actor: a.actor,
+            action: a.action,
+            aggregate_type: a.aggregate_type,
+            aggregate_id: a.aggregate_id,
+            occurred_at: a.occurred_at,
+            request_id: a.request_id,
+            details: a.details,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The expiry scheduler: sends the warning and expiry commands when they fall due.
+
+use crate::state::AppState;
+use keyledger_domain::TenantId;
+use std::time::Duration;
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = run_once(&state).await {
+                    tracing::warn!(error = %e, "expiry check failed; it will run again");
+                }
+            }
+        }
+        .instrument(tracing::info_span!("expiry_scheduler")),
+    )
+}
+
+/// One pass: every key that owes a warning or an expiry gets a `CheckExpiry` command. The
+/// aggregate records each warning and the expiry once, so overlapping passes (or nodes) are safe.
+pub async fn run_once(state: &AppState) -> Result<usize, String> {
+    let now = state.clock.now();
+    let due = keyledger_projections::queries::keys_due_for_expiry_check(&state.db, now, 500)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sent = 0;
+    for (key_id, tenant) in &due {
+        let (Ok(key_id), Ok(tenant)) = (Uuid::parse_str(key_id), TenantId::try_from(tenant.clone())) else {
+            continue;
+        };
+        match state.bus.check_expiry(key_id, &tenant).await {
+            Ok(()) => sent += 1,
+            Err(e) => tracing::warn!(error = %e, %key_id, "expiry check of a key failed"),
+        }
+    }
+    if sent > 0 {
+        tracing::info!(keys = sent, "expiry checks sent");
+    }
+    Ok(sent)
+}

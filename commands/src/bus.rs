@@ -1,0 +1,463 @@
+//! The command bus: authorises the acting admin, scopes commands to tenants, stamps time and
+//! metadata, and runs the aggregate through the event store.
+
+use crate::clock::Clock;
+use crate::error::from_aggregate;
+use crate::log::{self, EventMetadata};
+use crate::secrets::{self, SecretHasher};
+use crate::store::EventRepo;
+use crate::wake::LogWatch;
+use crate::{CommandError, Database, StoreError};
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore};
+use cqrs_es::CqrsFramework;
+use keyledger_domain::admin_token::{token_stream_id, IssueAdminToken};
+use keyledger_domain::api_key::{ChangeKey, IssueKey, RevokeKey, RotateKey};
+use keyledger_domain::ip_rules::IpRules;
+use keyledger_domain::key_format::{Environment, PlaintextKey};
+use keyledger_domain::name::Name;
+use keyledger_domain::rate_limits::RateLimits;
+use keyledger_domain::{
+    Actor, AdminToken, AdminTokenCommand, ApiKey, ApiKeyCommand, ApiKeyEvent, Permission, Scope, TenantId,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use uuid::Uuid;
+
+type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepo, A>>;
+
+/// Who is acting, and the request this command belongs to (for the audit trail).
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+impl CommandContext {
+    pub fn system() -> Self {
+        CommandContext {
+            actor: Actor::system(),
+            request_id: None,
+        }
+    }
+
+    fn require(&self, permission: Permission) -> Result<(), CommandError> {
+        if self.actor.has(permission) {
+            Ok(())
+        } else {
+            Err(CommandError::Forbidden(format!(
+                "this action needs the {permission} permission"
+            )))
+        }
+    }
+
+    /// The tenant a create acts on: the actor's own unless a superuser names another.
+    pub fn target_tenant(&self, requested: Option<TenantId>) -> Result<TenantId, CommandError> {
+        match requested {
+            None => Ok(self.actor.tenant.clone()),
+            Some(t) if self.actor.may_access(&t) => Ok(t),
+            Some(t) => Err(CommandError::Forbidden(format!("you cannot act on tenant {t}"))),
+        }
+    }
+}
+
+/// A successful command: its result and a log position at or after its events, for callers
+/// that want to wait until read models include it.
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueKeyRequest {
+    pub tenant: Option<TenantId>,
+    pub name: Name,
+    pub environment: Environment,
+    pub scopes: BTreeSet<Scope>,
+    pub rate_limits: RateLimits,
+    pub ip_rules: IpRules,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeKeyRequest {
+    pub name: Option<Name>,
+    pub scopes: Option<BTreeSet<Scope>>,
+    pub rate_limits: Option<RateLimits>,
+    pub ip_rules: Option<IpRules>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueTokenRequest {
+    pub tenant: Option<TenantId>,
+    pub name: Name,
+    pub permissions: BTreeSet<Permission>,
+    pub scopes: Option<BTreeSet<Scope>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The plaintext of a new secret. Shown to the caller once; never stored or logged.
+#[derive(Debug)]
+pub struct NewSecret<T> {
+    pub id: Uuid,
+    pub secret: T,
+}
+
+/// One event of an aggregate's stream, as the history endpoint shows it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent<E> {
+    pub sequence: usize,
+    pub event_type: String,
+    pub event: E,
+    pub metadata: EventMetadata,
+}
+
+#[derive(Clone)]
+pub struct CommandBus {
+    db: Database,
+    keys: Arc<Framework<ApiKey>>,
+    tokens: Arc<Framework<AdminToken>>,
+    hasher: SecretHasher,
+    clock: Arc<dyn Clock>,
+    watch: LogWatch,
+}
+
+impl CommandBus {
+    pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
+        let keys = CqrsFramework::new(PersistedEventStore::new_event_store(db.events().clone()), vec![], ());
+        let tokens = CqrsFramework::new(PersistedEventStore::new_event_store(db.events().clone()), vec![], ());
+        CommandBus {
+            db,
+            keys: Arc::new(keys),
+            tokens: Arc::new(tokens),
+            hasher,
+            clock,
+            watch,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn hasher(&self) -> SecretHasher {
+        self.hasher
+    }
+
+    fn metadata(&self, ctx: &CommandContext, tenant: &TenantId, at: DateTime<Utc>) -> HashMap<String, String> {
+        let mut m = HashMap::from([
+            ("actor".to_owned(), ctx.actor.label()),
+            ("tenant".to_owned(), tenant.to_string()),
+            (
+                "time".to_owned(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ),
+        ]);
+        if let Some(id) = &ctx.request_id {
+            m.insert("request_id".to_owned(), id.clone());
+        }
+        m
+    }
+
+    async fn committed<T>(&self, value: T) -> Result<Committed<T>, CommandError> {
+        let position = log::head(self.db.pool()).await?;
+        self.watch.announce(position);
+        Ok(Committed { value, position })
+    }
+
+    async fn hash(&self, secret: String) -> Result<keyledger_domain::key_format::SecretHash, CommandError> {
+        let hasher = self.hasher;
+        tokio::task::spawn_blocking(move || hasher.hash(&secret))
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(format!("hashing task failed: {e}"))))
+    }
+
+    // ---- API keys ----
+
+    /// The key's stream, if the actor may see it. Keys of other tenants look exactly like keys
+    /// that do not exist.
+    pub async fn key_events(
+        &self,
+        ctx: &CommandContext,
+        key_id: Uuid,
+    ) -> Result<Vec<StoredEvent<ApiKeyEvent>>, CommandError> {
+        ctx.require(Permission::ApiManagementRead)?;
+        let serialized = self
+            .db
+            .events()
+            .get_events::<ApiKey>(&key_id.to_string())
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        let mut events = Vec::with_capacity(serialized.len());
+        for s in serialized {
+            let event: ApiKeyEvent = serde_json::from_value(s.payload)
+                .map_err(|e| StoreError::Corrupt(format!("key {key_id} event {}: {e}", s.sequence)))?;
+            let metadata = log::parse_metadata(&serde_json::to_string(&s.metadata).unwrap_or_default())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            events.push(StoredEvent {
+                sequence: s.sequence,
+                event_type: s.event_type,
+                event,
+                metadata,
+            });
+        }
+        match events.first().map(|e| &e.event) {
+            Some(ApiKeyEvent::KeyIssued { tenant, .. }) if ctx.actor.may_access(tenant) => Ok(events),
+            _ => Err(CommandError::NotFound("key")),
+        }
+    }
+
+    async fn execute_key(
+        &self,
+        ctx: &CommandContext,
+        key_id: Uuid,
+        tenant: &TenantId,
+        command: ApiKeyCommand,
+        at: DateTime<Utc>,
+    ) -> Result<(), CommandError> {
+        self.keys
+            .execute_with_metadata(&key_id.to_string(), command, self.metadata(ctx, tenant, at))
+            .await
+            .map_err(|e| from_aggregate(e, CommandError::Key))
+    }
+
+    async fn key_tenant(&self, ctx: &CommandContext, key_id: Uuid) -> Result<TenantId, CommandError> {
+        let events = self.key_events(ctx, key_id).await?;
+        match events.into_iter().next().map(|e| e.event) {
+            Some(ApiKeyEvent::KeyIssued { tenant, .. }) => Ok(tenant),
+            _ => Err(CommandError::NotFound("key")),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label()), err)]
+    pub async fn issue_key(
+        &self,
+        ctx: &CommandContext,
+        req: IssueKeyRequest,
+    ) -> Result<Committed<NewSecret<PlaintextKey>>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        let tenant = ctx.target_tenant(req.tenant)?;
+        let key = secrets::generate_key(req.environment);
+        let secret_hash = self.hash(key.expose().to_owned()).await?;
+        let key_id = Uuid::new_v4();
+        let at = self.clock.now();
+        let command = ApiKeyCommand::Issue(IssueKey {
+            key_id,
+            tenant: tenant.clone(),
+            name: req.name,
+            environment: req.environment,
+            lookup_id: key.lookup_id().clone(),
+            secret_hash,
+            scopes: req.scopes,
+            rate_limits: req.rate_limits,
+            ip_rules: req.ip_rules,
+            expires_at: req.expires_at,
+            granter: ctx.actor.scopes.clone(),
+            at,
+        });
+        self.execute_key(ctx, key_id, &tenant, command, at).await?;
+        self.committed(NewSecret {
+            id: key_id,
+            secret: key,
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
+    pub async fn change_key(
+        &self,
+        ctx: &CommandContext,
+        key_id: Uuid,
+        req: ChangeKeyRequest,
+    ) -> Result<Committed<()>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        let tenant = self.key_tenant(ctx, key_id).await?;
+        let at = self.clock.now();
+        let command = ApiKeyCommand::Change(ChangeKey {
+            name: req.name,
+            scopes: req.scopes,
+            rate_limits: req.rate_limits,
+            ip_rules: req.ip_rules,
+            granter: ctx.actor.scopes.clone(),
+            at,
+        });
+        self.execute_key(ctx, key_id, &tenant, command, at).await?;
+        self.committed(()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
+    pub async fn revoke_key(
+        &self,
+        ctx: &CommandContext,
+        key_id: Uuid,
+        reason: Option<String>,
+    ) -> Result<Committed<()>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        let tenant = self.key_tenant(ctx, key_id).await?;
+        let at = self.clock.now();
+        self.execute_key(
+            ctx,
+            key_id,
+            &tenant,
+            ApiKeyCommand::Revoke(RevokeKey { reason, at }),
+            at,
+        )
+        .await?;
+        self.committed(()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
+    pub async fn rotate_key(
+        &self,
+        ctx: &CommandContext,
+        key_id: Uuid,
+        grace: chrono::Duration,
+    ) -> Result<Committed<NewSecret<PlaintextKey>>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        let events = self.key_events(ctx, key_id).await?;
+        let (tenant, environment) = match events.first().map(|e| &e.event) {
+            Some(ApiKeyEvent::KeyIssued {
+                tenant, environment, ..
+            }) => (tenant.clone(), *environment),
+            _ => return Err(CommandError::NotFound("key")),
+        };
+        let key = secrets::generate_key(environment);
+        let secret_hash = self.hash(key.expose().to_owned()).await?;
+        let at = self.clock.now();
+        let command = ApiKeyCommand::Rotate(RotateKey {
+            lookup_id: key.lookup_id().clone(),
+            secret_hash,
+            grace,
+            at,
+        });
+        self.execute_key(ctx, key_id, &tenant, command, at).await?;
+        self.committed(NewSecret {
+            id: key_id,
+            secret: key,
+        })
+        .await
+    }
+
+    /// Run by the expiry scheduler: records a due warning or the expiry itself, exactly once
+    /// (the aggregate ignores what it has already recorded).
+    pub async fn check_expiry(&self, key_id: Uuid, tenant: &TenantId) -> Result<(), CommandError> {
+        let ctx = CommandContext::system();
+        let at = self.clock.now();
+        match self
+            .execute_key(&ctx, key_id, tenant, ApiKeyCommand::CheckExpiry { at }, at)
+            .await
+        {
+            // Another node's scheduler got there first; it recorded the same thing.
+            Ok(()) | Err(CommandError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        self.committed(()).await.map(|_| ())
+    }
+
+    // ---- admin tokens ----
+
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label()), err)]
+    pub async fn issue_admin_token(
+        &self,
+        ctx: &CommandContext,
+        req: IssueTokenRequest,
+    ) -> Result<Committed<NewSecret<String>>, CommandError> {
+        let token = secrets::generate_admin_token();
+        self.issue_admin_token_with(ctx, req, token).await
+    }
+
+    async fn issue_admin_token_with(
+        &self,
+        ctx: &CommandContext,
+        req: IssueTokenRequest,
+        token: String,
+    ) -> Result<Committed<NewSecret<String>>, CommandError> {
+        ctx.require(Permission::TenantAdmin)?;
+        let tenant = ctx.target_tenant(req.tenant)?;
+        let secret_hash = self.hash(token.clone()).await?;
+        let token_id = Uuid::new_v4();
+        let stream = token_stream_id(&tenant, &req.name).to_string();
+        let at = self.clock.now();
+        let command = AdminTokenCommand::Issue(Box::new(IssueAdminToken {
+            token_id,
+            tenant: tenant.clone(),
+            name: req.name,
+            permissions: req.permissions,
+            scopes: req.scopes,
+            expires_at: req.expires_at,
+            fingerprint: secrets::fingerprint(&token),
+            secret_hash,
+            issuer: ctx.actor.clone(),
+            at,
+        }));
+        let metadata = self.metadata(ctx, &tenant, at);
+        let mut result = self
+            .tokens
+            .execute_with_metadata(&stream, command.clone(), metadata.clone())
+            .await;
+        if matches!(result, Err(cqrs_es::AggregateError::AggregateConflict)) {
+            // A concurrent create of the same name won; retrying turns the conflict into the
+            // answer a user understands: the name is taken.
+            result = self.tokens.execute_with_metadata(&stream, command, metadata).await;
+        }
+        result.map_err(|e| from_aggregate(e, CommandError::Token))?;
+        self.committed(NewSecret {
+            id: token_id,
+            secret: token,
+        })
+        .await
+    }
+
+    /// Deletes the token `token_id`, which belongs to (`tenant`, `name`) as the read model says.
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %token_id), err)]
+    pub async fn delete_admin_token(
+        &self,
+        ctx: &CommandContext,
+        token_id: Uuid,
+        tenant: &TenantId,
+        name: &Name,
+    ) -> Result<Committed<()>, CommandError> {
+        ctx.require(Permission::TenantAdmin)?;
+        if !ctx.actor.may_access(tenant) {
+            return Err(CommandError::NotFound("admin token"));
+        }
+        let at = self.clock.now();
+        let stream = token_stream_id(tenant, name).to_string();
+        self.tokens
+            .execute_with_metadata(
+                &stream,
+                AdminTokenCommand::Delete { token_id, at },
+                self.metadata(ctx, tenant, at),
+            )
+            .await
+            .map_err(|e| from_aggregate(e, CommandError::Token))?;
+        self.committed(()).await
+    }
+
+    /// On an empty store, creates the first superuser token (tenant `default`) and returns its
+    /// plaintext: `given` if provided (scripts, tests), else a fresh one. Returns `None` when the
+    /// store already has events.
+    pub async fn bootstrap(&self, given: Option<String>) -> Result<Option<String>, CommandError> {
+        if log::head(self.db.pool()).await? > 0 {
+            return Ok(None);
+        }
+        let token = given.unwrap_or_else(secrets::generate_admin_token);
+        let req = IssueTokenRequest {
+            tenant: Some(TenantId::default_tenant()),
+            name: "bootstrap".parse().expect("valid name"),
+            permissions: [Permission::Superuser].into(),
+            scopes: None,
+            expires_at: None,
+        };
+        match self
+            .issue_admin_token_with(&CommandContext::system(), req, token.clone())
+            .await
+        {
+            Ok(_) => Ok(Some(token)),
+            // Another node bootstrapped the same store at the same moment.
+            Err(CommandError::Token(keyledger_domain::AdminTokenError::TokenAlreadyExists { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

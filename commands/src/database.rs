@@ -1,0 +1,173 @@
+//! Connecting to the configured backend and applying its migrations.
+//!
+//! The event store needs the typed pool its crate wants (sqlite-es or postgres-es); read models,
+//! the global log and checkpoints use one `AnyPool` so one SQL text serves both backends.
+
+use crate::store::EventRepo;
+use crate::StoreError;
+use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AnyPool, PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connected database: its event store and its shared pool for read models.
+#[derive(Clone)]
+pub struct Database {
+    backend: Backend,
+    any: AnyPool,
+    events: EventRepo,
+    typed: TypedPool,
+}
+
+#[derive(Clone)]
+enum TypedPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Redacts the password of a database URL for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((creds, host)) => {
+                let user = creds.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl Database {
+    /// Connects to `sqlite://path` (file and folder created if missing) or `postgres://…`.
+    #[tracing::instrument(skip_all, fields(url = %redact_url(url)), err)]
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
+                .create_if_missing(true)
+                // WAL lets readers (the API) run while a writer commits; NORMAL is durable
+                // against process crashes in WAL mode, which is what "acknowledged is never
+                // lost" needs for the embedded default.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(parent) = Path::new(options.get_filename()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
+                }
+            }
+            let typed = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options.clone())
+                .await?;
+            // The file now exists in WAL mode; the Any pool opens it with the same settings.
+            let any_url = format!("sqlite://{}", options.get_filename().display());
+            let any = AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&any_url)
+                .await?;
+            Ok(Database {
+                backend: Backend::Sqlite,
+                any,
+                events: EventRepo::sqlite(typed.clone()),
+                typed: TypedPool::Sqlite(typed),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let typed = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            let any = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Database {
+                backend: Backend::Postgres,
+                any,
+                events: EventRepo::postgres(typed.clone()),
+                typed: TypedPool::Postgres(typed),
+            })
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {}: use sqlite://PATH or postgres://…",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// Applies the backend's embedded migrations.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.typed {
+            TypedPool::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            TypedPool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for read models, checkpoints and the global log.
+    pub fn pool(&self) -> &AnyPool {
+        &self.any
+    }
+
+    pub fn events(&self) -> &EventRepo {
+        &self.events
+    }
+
+    /// The PostgreSQL pool, for `LISTEN`.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.typed {
+            TypedPool::Postgres(pool) => Some(pool),
+            TypedPool::Sqlite(_) => None,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.any.close().await;
+        match &self.typed {
+            TypedPool::Sqlite(p) => p.close().await,
+            TypedPool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact_url("postgres://kl:hunter2@db:5432/kl"),
+            "postgres://kl:***@db:5432/kl"
+        );
+        assert_eq!(redact_url("sqlite://./data/k.db"), "sqlite://./data/k.db");
+    }
+}

@@ -1,0 +1,18 @@
+//! Keyledger's application layer: the event store on SQLite or PostgreSQL, the global log, the
+//! command bus with its authorisation and tenant scoping, and the services the domain needs
+//! (clock, secret generation and hashing).
+
+pub mod auth;
+pub mod bus;
+pub mod clock;
+mod database;
+mod error;
+pub mod log;
+pub mod secrets;
+mod store;
+pub mod wake;
+
+pub use bus::{CommandBus, CommandContext, Committed};
+pub use database::{redact_url, Backend, Database};
+pub use error::{CommandError, StoreError};
+pub use store::EventRepo;

@@ -1,0 +1,75 @@
+//! Waking log readers at once when events are appended, instead of polling slowly.
+//!
+//! In-process, the command bus announces each commit. Across nodes sharing PostgreSQL, the append
+//! trigger's `pg_notify` reaches every node's listener at commit.
+
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const CHANNEL: &str = "keyledger_events";
+
+/// The highest log position this node has heard of. Readers `subscribe()` and wait for a change.
+#[derive(Clone)]
+pub struct LogWatch {
+    tx: watch::Sender<i64>,
+}
+
+impl Default for LogWatch {
+    fn default() -> Self {
+        let (tx, _) = watch::channel(0);
+        LogWatch { tx }
+    }
+}
+
+impl LogWatch {
+    pub fn announce(&self, position: i64) {
+        self.tx.send_if_modified(|seen| {
+            if position > *seen {
+                *seen = position;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Forces every waiting reader to look at the log (e.g. after a lost listener connection).
+    pub fn nudge(&self) {
+        self.tx.send_modify(|_| {});
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.tx.subscribe()
+    }
+
+    /// Forwards PostgreSQL notifications until the task is dropped; reconnects on failure.
+    pub fn spawn_postgres_listener(&self, pool: PgPool) -> tokio::task::JoinHandle<()> {
+        let watch = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match listen(&pool, &watch).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(error = %e, "event listener lost its connection; reconnecting"),
+                }
+                // Anything appended while we were away is found by a nudged read.
+                watch.nudge();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+}
+
+async fn listen(pool: &PgPool, watch: &LogWatch) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    watch.nudge();
+    loop {
+        let note = listener.recv().await?;
+        match note.payload().parse::<i64>() {
+            Ok(position) => watch.announce(position),
+            Err(_) => watch.nudge(),
+        }
+    }
+}

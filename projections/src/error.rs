@@ -1,0 +1,23 @@
+use keyledger_commands::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {position} ({event_type}) cannot be read: {reason}")]
+    Undecodable {
+        position: i64,
+        event_type: String,
+        reason: String,
+    },
+    #[error("unknown projection {0:?}; known: {1}")]
+    Unknown(String, String),
+    #[error("read models did not catch up with position {0} in time")]
+    CatchupTimeout(i64),
+}
+
+impl From<sqlx::Error> for ProjectionError {
+    fn from(e: sqlx::Error) -> Self {
+        ProjectionError::Store(StoreError::Database(e))
+    }
+}

@@ -1,0 +1,11 @@
+//! Keyledger's projections: workers that tail the global log and keep the read models current,
+//! plus the queries over those read models.
+
+mod error;
+pub mod queries;
+pub mod read_models;
+pub mod runner;
+
+pub use error::ProjectionError;
+pub use read_models::ReadModel;
+pub use runner::{rebuild, Catchup, ProjectionRunner};

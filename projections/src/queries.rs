@@ -1,0 +1,362 @@
+//! Queries over the read models, shared by REST and GraphQL.
+
+use crate::ProjectionError;
+use chrono::{DateTime, TimeZone, Utc};
+use keyledger_commands::{Database, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub const MAX_PAGE: i64 = 200;
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A SQL text with `$n` placeholders built alongside its arguments, because the Any driver's
+/// query builder does not number placeholders for PostgreSQL.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+    fn bind_int(&mut self, v: i64) -> &mut Self {
+        self.args.push(Arg::Int(v));
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+    fn bind_text(&mut self, v: impl Into<String>) -> &mut Self {
+        self.args.push(Arg::Text(v.into()));
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+    async fn fetch_all(&self, db: &Database) -> Result<Vec<AnyRow>, ProjectionError> {
+        let mut q = sqlx::query(&self.text);
+        for arg in &self.args {
+            q = match arg {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.as_str()),
+            };
+        }
+        Ok(q.fetch_all(db.pool()).await?)
+    }
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, ProjectionError> {
+    serde_json::from_str(raw).map_err(|e| ProjectionError::Store(StoreError::Corrupt(format!("{what}: {e}"))))
+}
+
+/// A cursor is the position of the last row returned; anything else is a client error.
+pub fn parse_cursor(cursor: &str) -> Option<i64> {
+    cursor.parse::<i64>().ok().filter(|c| *c > 0)
+}
+
+fn page<T>(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(p, _)| p.to_string())
+    } else {
+        None
+    };
+    Page {
+        data: rows.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    }
+}
+
+// ---------------- keys ----------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub environment: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub rate_limits: serde_json::Value,
+    pub ip_allow: Vec<String>,
+    pub ip_block: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Effective status: an active key past its expiry reads as expired even before the
+    /// scheduler records it.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// `None`: every tenant (superusers only).
+    pub tenant: Option<String>,
+    pub status: Option<String>,
+    pub include_revoked: bool,
+    pub limit: i64,
+    pub cursor: Option<i64>,
+}
+
+const KEY_COLUMNS: &str = "key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
+     expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms, position, ";
+
+fn effective_status(sql: &mut Sql, now_ms: i64) {
+    sql.push("CASE WHEN status = 'active' AND expires_at_ms IS NOT NULL AND expires_at_ms <= ")
+        .bind_int(now_ms)
+        .push(" THEN 'expired' ELSE status END");
+}
+
+fn key_row(r: &AnyRow) -> Result<(i64, KeyRow), ProjectionError> {
+    Ok((
+        r.try_get("position")?,
+        KeyRow {
+            id: r.try_get("key_id")?,
+            tenant: r.try_get("tenant")?,
+            name: r.try_get("name")?,
+            environment: r.try_get("environment")?,
+            prefix: r.try_get("prefix")?,
+            scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
+            rate_limits: parse_json(&r.try_get::<String, _>("rate_limits")?, "rate_limits")?,
+            ip_allow: parse_json(&r.try_get::<String, _>("ip_allow")?, "ip_allow")?,
+            ip_block: parse_json(&r.try_get::<String, _>("ip_block")?, "ip_block")?,
+            expires_at: opt_time(r.try_get("expires_at_ms")?),
+            status: r.try_get("effective_status")?,
+            created_at: time(r.try_get("created_at_ms")?),
+            updated_at: time(r.try_get("updated_at_ms")?),
+            revoked_at: opt_time(r.try_get("revoked_at_ms")?),
+        },
+    ))
+}
+
+/// Newest first. Revoked keys are hidden unless asked for (or filtered on explicitly).
+pub async fn list_keys(db: &Database, f: &KeyFilter, now: DateTime<Utc>) -> Result<Page<KeyRow>, ProjectionError> {
+    let now_ms = now.timestamp_millis();
+    let mut sql = Sql::new("SELECT * FROM (SELECT ");
+    sql.push(KEY_COLUMNS);
+    effective_status(&mut sql, now_ms);
+    sql.push(" AS effective_status FROM api_keys) k WHERE 1 = 1");
+    if let Some(tenant) = &f.tenant {
+        sql.push(" AND tenant = ").bind_text(tenant.as_str());
+    }
+    match &f.status {
+        Some(status) => {
+            sql.push(" AND effective_status = ").bind_text(status.as_str());
+        }
+        None if !f.include_revoked => {
+            sql.push(" AND effective_status <> 'revoked'");
+        }
+        None => {}
+    }
+    if let Some(cursor) = f.cursor {
+        sql.push(" AND position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY position DESC LIMIT ").bind_int(f.limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows.iter().map(key_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, f.limit))
+}
+
+pub async fn get_key(db: &Database, key_id: &str, now: DateTime<Utc>) -> Result<Option<KeyRow>, ProjectionError> {
+    let mut sql = Sql::new("SELECT ");
+    sql.push(KEY_COLUMNS);
+    effective_status(&mut sql, now.timestamp_millis());
+    sql.push(" AS effective_status FROM api_keys WHERE key_id = ")
+        .bind_text(key_id);
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(key_row).transpose().map(|r| r.map(|(_, k)| k))
+}
+
+/// Keys that owe the scheduler a warning or an expiry by `now`.
+pub async fn keys_due_for_expiry_check(
+    db: &Database,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, String)>, ProjectionError> {
+    let now_ms = now.timestamp_millis();
+    let day = 86_400_000i64;
+    let rows = sqlx::query(
+        "SELECT key_id, tenant FROM api_keys WHERE status = 'active' AND expires_at_ms IS NOT NULL AND ( \
+           expires_at_ms <= $1 \
+           OR (expiry_stage = 'none' AND expires_at_ms <= $2) \
+           OR (expiry_stage IN ('none', 'seven_days') AND expires_at_ms <= $3)) \
+         ORDER BY expires_at_ms LIMIT $4",
+    )
+    .bind(now_ms)
+    .bind(now_ms + 7 * day)
+    .bind(now_ms + day)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>("key_id")?, r.try_get::<String, _>("tenant")?)))
+        .collect()
+}
+
+// ---------------- admin tokens ----------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub scopes: serde_json::Value,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+const TOKEN_SELECT: &str = "SELECT t.token_id, t.tenant, t.name, t.permissions, t.scopes, t.expires_at_ms, \
+     t.created_at_ms, t.deleted_at_ms, t.position, u.last_used_at_ms FROM admin_tokens t \
+     LEFT JOIN admin_token_usage u ON u.token_id = t.token_id";
+
+fn token_row(r: &AnyRow) -> Result<(i64, TokenRow), ProjectionError> {
+    Ok((
+        r.try_get("position")?,
+        TokenRow {
+            id: r.try_get("token_id")?,
+            tenant: r.try_get("tenant")?,
+            name: r.try_get("name")?,
+            permissions: parse_json(&r.try_get::<String, _>("permissions")?, "permissions")?,
+            scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
+            expires_at: opt_time(r.try_get("expires_at_ms")?),
+            created_at: time(r.try_get("created_at_ms")?),
+            last_used_at: opt_time(r.try_get("last_used_at_ms")?),
+            deleted: r.try_get::<Option<i64>, _>("deleted_at_ms")?.is_some(),
+        },
+    ))
+}
+
+/// Live (not deleted) tokens, newest first.
+pub async fn list_tokens(
+    db: &Database,
+    tenant: Option<&str>,
+    limit: i64,
+    cursor: Option<i64>,
+) -> Result<Page<TokenRow>, ProjectionError> {
+    let mut sql = Sql::new(TOKEN_SELECT);
+    sql.push(" WHERE t.deleted_at_ms IS NULL");
+    if let Some(tenant) = tenant {
+        sql.push(" AND t.tenant = ").bind_text(tenant);
+    }
+    if let Some(cursor) = cursor {
+        sql.push(" AND t.position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY t.position DESC LIMIT ").bind_int(limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, limit))
+}
+
+pub async fn get_token(db: &Database, token_id: &str) -> Result<Option<TokenRow>, ProjectionError> {
+    let mut sql = Sql::new(TOKEN_SELECT);
+    sql.push(" WHERE t.token_id = ").bind_text(token_id);
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(token_row).transpose().map(|r| r.map(|(_, t)| t))
+}
+
+// ---------------- audit ----------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub position: i64,
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub tenant: Option<String>,
+    pub actor: Option<String>,
+    /// Any of these event types.
+    pub actions: Vec<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub cursor: Option<i64>,
+}
+
+/// Newest first.
+pub async fn list_audit(db: &Database, f: &AuditFilter) -> Result<Page<AuditRow>, ProjectionError> {
+    let mut sql = Sql::new(
+        "SELECT position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, request_id, details \
+         FROM audit_log WHERE 1 = 1",
+    );
+    if let Some(tenant) = &f.tenant {
+        sql.push(" AND tenant = ").bind_text(tenant.as_str());
+    }
+    if let Some(actor) = &f.actor {
+        sql.push(" AND actor = ").bind_text(actor.as_str());
+    }
+    if !f.actions.is_empty() {
+        sql.push(" AND action IN (");
+        for (i, action) in f.actions.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_text(action.as_str());
+        }
+        sql.push(")");
+    }
+    if let Some(since) = f.since {
+        sql.push(" AND occurred_at_ms >= ").bind_int(since.timestamp_millis());
+    }
+    if let Some(cursor) = f.cursor {
+        sql.push(" AND position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY position DESC LIMIT ").bind_int(f.limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let position: i64 = r.try_get("position")?;
+            Ok((
+                position,
+                AuditRow {
+                    position,
+                    tenant: r.try_get("tenant")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    aggregate_type: r.try_get("aggregate_type")?,
+                    aggregate_id: r.try_get("aggregate_id")?,
+                    occurred_at: time(r.try_get("occurred_at_ms")?),
+                    request_id: r.try_get("request_id")?,
+                    details: parse_json(&r.try_get::<String, _>("details")?, "details")?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    Ok(page(rows, f.limit))
+}

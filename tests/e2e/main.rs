@@ -1,0 +1,12 @@
+//! End-to-end tests: the real application on a random port, real SQLite and PostgreSQL, HTTP.
+//! Every scenario runs on both backends (`both!`); PostgreSQL ones are required in CI.
+
+mod admin_tokens;
+mod audit;
+mod concurrency;
+mod expiry;
+mod health;
+mod keys;
+mod projections;
+mod restart;
+mod tenancy;

@@ -1,0 +1,305 @@
+//! Test support: start the real application on a random port against a fresh database and talk
+//! to it over HTTP.
+
+use keyledger_api::config::{DbArgs, ServeArgs};
+use keyledger_api::state::AppState;
+use keyledger_api::{Application, Config};
+use keyledger_commands::clock::OffsetClock;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const BOOTSTRAP_TOKEN: &str = "kla_test_bootstrap_token_0123456789abcdef";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the tests find PostgreSQL's maintenance database.
+pub fn postgres_admin_url() -> String {
+    std::env::var("KEYLEDGER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// CI (and anyone who sets KEYLEDGER_REQUIRE_POSTGRES=1) must not skip PostgreSQL tests.
+fn postgres_required() -> bool {
+    std::env::var("KEYLEDGER_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A fresh, empty database of the given backend. `None` (with a printed reason) only when
+/// PostgreSQL is unreachable and not required.
+pub async fn fresh_database(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("keyledger.db").display());
+            Some(TestDb {
+                url,
+                backend,
+                _dir: Some(Arc::new(dir)),
+                pg_name: None,
+            })
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let conn = sqlx::PgPool::connect(&admin_url).await;
+            let pool = match conn {
+                Ok(p) => p,
+                Err(e) if !postgres_required() => {
+                    eprintln!(
+                        "skipping PostgreSQL test: cannot reach {admin_url}: {e} (set KEYLEDGER_TEST_POSTGRES_URL)"
+                    );
+                    return None;
+                }
+                Err(e) => panic!("PostgreSQL is required (CI) but {admin_url} is unreachable: {e}"),
+            };
+            let name = format!("kl_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let url = match admin_url.rsplit_once('/') {
+                Some((base, _)) => format!("{base}/{name}"),
+                None => panic!("KEYLEDGER_TEST_POSTGRES_URL must end in /DATABASE"),
+            };
+            Some(TestDb {
+                url,
+                backend,
+                _dir: None,
+                pg_name: Some(name),
+            })
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<Arc<tempfile::TempDir>>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// Drops a PostgreSQL test database (SQLite's folder goes with the last clone).
+    pub async fn drop_database(&self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&pool)
+                    .await;
+                pool.close().await;
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub clock: OffsetClock,
+    pub db: TestDb,
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the application on port 0 against a fresh database of `backend`.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = fresh_database(backend).await?;
+    Some(start(db, OffsetClock::default()).await)
+}
+
+pub fn test_config(url: &str) -> Config {
+    Config {
+        db: DbArgs {
+            database_url: url.to_owned(),
+        },
+        serve: ServeArgs {
+            admin_addr: "127.0.0.1:0".parse().expect("addr"),
+            edge_addr: "127.0.0.1:0".parse().expect("addr"),
+            bootstrap_token: Some(BOOTSTRAP_TOKEN.into()),
+            // Hashing cost is not under test here; 600 000 iterations would take seconds per
+            // request in a debug build.
+            pbkdf2_iterations: 1_000,
+            // Tests drive the scheduler themselves (scheduler::run_once) for determinism.
+            expiry_check_seconds: 3_600.0,
+        },
+    }
+}
+
+pub async fn start(db: TestDb, clock: OffsetClock) -> TestApp {
+    let app = Application::build_with_clock(test_config(&db.url), Arc::new(clock.clone()))
+        .await
+        .expect("application builds");
+    let addr = app.admin_addr();
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        token: BOOTSTRAP_TOKEN.to_owned(),
+        clock,
+        db,
+        state,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+/// One HTTP answer: status and JSON body (Null when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Answer {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(token), Some(body)).await
+    }
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_as(&self.token, path).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.post_as(&self.token, path, body).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.request(Method::PATCH, path, Some(&self.token), Some(body)).await
+    }
+    pub async fn delete_as(&self, token: &str, path: &str) -> Answer {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Issues a key as the bootstrap superuser; panics unless 201.
+    pub async fn create_key(&self, body: Value) -> Value {
+        let answer = self.post("/v1/keys", body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "create key: {:?}", answer.body);
+        answer.body
+    }
+
+    /// Creates an admin token; returns (id, token).
+    pub async fn create_token(&self, as_token: &str, body: Value) -> (String, String) {
+        let answer = self.post_as(as_token, "/v1/admin-tokens", body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "create token: {:?}", answer.body);
+        (
+            answer.body["id"].as_str().unwrap().to_owned(),
+            answer.body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A token with the given permissions in `tenant`, created by the superuser.
+    pub async fn token_for(&self, tenant: &str, name: &str, permissions: &[&str]) -> String {
+        self.create_token(
+            &self.token,
+            json!({ "name": name, "tenant": tenant, "permissions": permissions }),
+        )
+        .await
+        .1
+    }
+
+    /// Number of events in the store: proves that refused commands wrote nothing.
+    pub async fn event_count(&self) -> i64 {
+        keyledger_commands::log::head(self.state.db.pool()).await.expect("head")
+    }
+
+    /// Stops the server (in-flight requests drain) and keeps the database.
+    pub async fn stop(mut self) -> TestDb {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        self.db.clone()
+    }
+
+    /// Stops and starts the application again on the same database.
+    pub async fn restart(self) -> TestApp {
+        let clock = self.clock.clone();
+        let db = self.stop().await;
+        start(db, clock).await
+    }
+
+    /// Stops the server and drops its database.
+    pub async fn finish(self) {
+        let db = self.stop().await;
+        db.drop_database().await;
+    }
+}
+
+/// Runs a test body against a fresh app on both backends: `both!(name, body_fn)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = keyledger_tests::spawn_app(keyledger_tests::Backend::Sqlite)
+                    .await
+                    .expect("sqlite app");
+                let app = super::$body(app).await;
+                app.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = keyledger_tests::spawn_app(keyledger_tests::Backend::Postgres).await else {
+                    return;
+                };
+                let app = super::$body(app).await;
+                app.finish().await;
+            }
+        }
+    };
+}
+
+impl TestApp {
+    /// "Now" as the application sees it (the test clock).
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use keyledger_commands::clock::Clock;
+        self.clock.now()
+    }
+}
