@@ -123,7 +123,7 @@ pub fn router(state: AppState) -> Router {
     let docs = SwaggerUi::new("/docs").url("/openapi.json", rest::ApiDoc::openapi());
     Router::new()
         .merge(rest::router())
-        .merge(crate::graphql::router())
+        .merge(crate::graphql::router(state.clone()))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
         .merge(docs)

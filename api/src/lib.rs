@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod graphql;
+pub mod operations;
 pub mod rest;
 pub mod scheduler;
 pub mod state;

@@ -57,11 +57,11 @@ impl Database {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
                 .create_if_missing(true)
-                // WAL lets readers (the API) run while a writer commits; NORMAL is durable
-                // against process crashes in WAL mode, which is what "acknowledged is never
-                // lost" needs for the embedded default.
+                // WAL lets readers (the API) run while a writer commits. FULL syncs the WAL on
+                // every commit: an acknowledged command survives a power cut, not only a crash
+                // of the process. Admin commands are few, so the fsync is affordable.
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             if let Some(parent) = Path::new(options.get_filename()).parent() {
@@ -81,7 +81,7 @@ impl Database {
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
                         Ok(())
                     })
                 })

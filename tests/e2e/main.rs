@@ -5,6 +5,7 @@ mod admin_tokens;
 mod audit;
 mod concurrency;
 mod expiry;
+mod graphql;
 mod health;
 mod keys;
 mod projections;

@@ -303,3 +303,28 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+impl TestApp {
+    /// POSTs a GraphQL request; returns the whole response body (`data` and `errors`).
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let answer = self
+            .request(
+                Method::POST,
+                "/graphql",
+                token,
+                Some(json!({ "query": query, "variables": variables })),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "GraphQL answers 200 with errors in the body"
+        );
+        answer.body
+    }
+}
+
+/// The `extensions.code` of the first GraphQL error, if any.
+pub fn graphql_error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}

@@ -1,6 +1,7 @@
 //! Request and response bodies of the admin REST API.
 
 use crate::error::ApiError;
+use async_graphql::{Enum, InputObject, OutputType, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_domain::api_key::IssuedKey;
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
@@ -13,14 +14,17 @@ use utoipa::ToSchema;
 
 pub const DEFAULT_PAGE: i64 = 50;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListResponse<T> {
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(concrete(name = "ApiKeyPage", params(KeyView)))]
+#[graphql(concrete(name = "AdminTokenPage", params(TokenView)))]
+#[graphql(concrete(name = "AuditPage", params(AuditEntry)))]
+pub struct ListResponse<T: OutputType> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
-impl<R, T: From<R>> From<Page<R>> for ListResponse<T> {
+impl<R, T: From<R> + OutputType> From<Page<R>> for ListResponse<T> {
     fn from(p: Page<R>) -> Self {
         ListResponse {
             data: p.data.into_iter().map(T::from).collect(),
@@ -88,8 +92,9 @@ pub fn ip_rules(allow: Vec<String>, block: Vec<String>) -> Result<IpRules, ApiEr
 }
 
 /// Rate limits as sent by a client; omitted windows take the defaults (60/minute, 3600/hour).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, InputObject)]
 #[serde(deny_unknown_fields)]
+#[graphql(name = "RateLimitsInput")]
 pub struct RateLimitsBody {
     pub per_second: Option<u64>,
     pub per_minute: Option<u64>,
@@ -98,34 +103,41 @@ pub struct RateLimitsBody {
     pub burst: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, Default, Enum, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[graphql(name = "Environment")]
 pub enum EnvironmentBody {
     #[default]
     Live,
     Test,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
 #[serde(deny_unknown_fields)]
+#[graphql(name = "CreateApiKeyInput")]
 pub struct CreateKeyBody {
     pub name: String,
     #[serde(default)]
+    #[graphql(default)]
     pub environment: EnvironmentBody,
     #[serde(default)]
+    #[graphql(default)]
     pub scopes: Vec<String>,
     pub rate_limits: Option<RateLimitsBody>,
     #[serde(default)]
+    #[graphql(default)]
     pub ip_allow: Vec<String>,
     #[serde(default)]
+    #[graphql(default)]
     pub ip_block: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// Superusers only: issue the key for another tenant.
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, InputObject)]
 #[serde(deny_unknown_fields)]
+#[graphql(name = "UpdateApiKeyInput")]
 pub struct UpdateKeyBody {
     pub name: Option<String>,
     pub scopes: Option<Vec<String>>,
@@ -147,7 +159,8 @@ pub struct RotateKeyBody {
     pub grace_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "RateLimits")]
 pub struct RateLimitsView {
     pub per_second: Option<u32>,
     pub per_minute: Option<u32>,
@@ -170,7 +183,8 @@ impl From<&RateLimits> for RateLimitsView {
 
 /// An API key as admins see it. `key` (the plaintext) appears only in the answer to create and
 /// rotate, once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "ApiKey")]
 pub struct KeyView {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,7 +256,8 @@ impl From<KeyRow> for KeyView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "KeyEvent")]
 pub struct HistoryEntry {
     pub sequence: usize,
     pub event_type: String,
@@ -254,8 +269,9 @@ pub struct HistoryEntry {
     pub data: serde_json::Value,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
 #[serde(deny_unknown_fields)]
+#[graphql(name = "CreateAdminTokenInput")]
 pub struct CreateTokenBody {
     pub name: String,
     /// API_MANAGEMENT_READ, API_MANAGEMENT_WRITE, TENANT_ADMIN, SUPERUSER.
@@ -277,7 +293,8 @@ pub fn permissions(raw: Vec<String>) -> Result<BTreeSet<Permission>, ApiError> {
         .collect()
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "AdminToken")]
 pub struct TokenView {
     pub id: String,
     /// The token itself: only in the answer to create, once.
@@ -326,7 +343,7 @@ impl TokenView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
 pub struct AuditEntry {
     /// Position in the global event log; also the pagination cursor.
     pub position: i64,
