@@ -1,10 +1,17 @@
 //! What each subcommand does.
 
-use crate::config::{Cli, Command, Config, ProjectionsCommand};
+use crate::config::{AdminCommand, Cli, Command, Config, ProjectionsCommand};
 use crate::Application;
 use indicatif::{ProgressBar, ProgressStyle};
-use keyledger_commands::Database;
+use keyledger_commands::bus::IssueTokenRequest;
+use keyledger_commands::clock::SystemClock;
+use keyledger_commands::secrets::SecretHasher;
+use keyledger_commands::wake::LogWatch;
+use keyledger_commands::{CommandBus, CommandContext, Database};
+use keyledger_domain::name::Name;
+use keyledger_domain::{Permission, TenantId};
 use keyledger_projections::ReadModel;
+use std::sync::Arc;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -46,6 +53,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bar.finish();
                 println!("{}: rebuilt up to position {at}", model.name());
             }
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateToken {
+                    name,
+                    tenant,
+                    permissions,
+                    expires_at,
+                    pbkdf2_iterations,
+                },
+        } => {
+            let db = Database::connect(&cli.db.database_url).await?;
+            db.migrate().await?;
+            let bus = CommandBus::new(
+                db.clone(),
+                SecretHasher::new(pbkdf2_iterations),
+                Arc::new(SystemClock),
+                LogWatch::default(),
+            );
+            let req = IssueTokenRequest {
+                tenant: Some(TenantId::try_from(tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?),
+                name: Name::try_from(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?,
+                permissions: permissions
+                    .iter()
+                    .map(|p| p.parse::<Permission>().map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<_>>()?,
+                scopes: None,
+                expires_at,
+            };
+            let issued = bus.issue_admin_token(&CommandContext::system(), req).await?;
+            db.close().await;
+            // Printed, never logged: the only time the token is shown.
+            println!("{}", issued.value.secret);
+            eprintln!(
+                "admin token {} created; it works once a server has caught up",
+                issued.value.id
+            );
             Ok(())
         }
     }

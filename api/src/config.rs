@@ -24,6 +24,31 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Administration straight against the database (e.g. when every admin token is lost).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin token and print it once. Acts as the system (recorded so in the audit log).
+    CreateToken {
+        /// Unique per tenant.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// API_MANAGEMENT_READ, API_MANAGEMENT_WRITE, TENANT_ADMIN or SUPERUSER; repeatable.
+        #[arg(long = "permission", default_value = "SUPERUSER")]
+        permissions: Vec<String>,
+        /// RFC 3339; never expires when omitted.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, env = "KEYLEDGER_PBKDF2_ITERATIONS", default_value_t = keyledger_commands::secrets::DEFAULT_ITERATIONS)]
+        pbkdf2_iterations: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use crate::rest::dto::{
 use crate::state::AppState;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use keyledger_commands::bus::{ChangeKeyRequest, IssueKeyRequest, IssueTokenRequest};
+use keyledger_commands::bus::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome, IssueTokenRequest};
 use keyledger_commands::CommandContext;
 use keyledger_domain::key_format::Environment;
 use keyledger_domain::{ApiKey, KeyStatus, Permission, TenantId};
@@ -60,8 +60,33 @@ async fn current(state: &AppState, ctx: &CommandContext, id: Uuid) -> Result<Key
 
 // ---------------- keys ----------------
 
-pub async fn create_key(state: &AppState, ctx: &CommandContext, body: CreateKeyBody) -> Result<KeyView, ApiError> {
+/// Header values and GraphQL arguments accepted as idempotency keys.
+pub fn idempotency_key(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k.to_owned())),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// A created key (with its plaintext) or, for a retried idempotent create, the key the first
+/// attempt made (`replayed`, without plaintext: it is never stored).
+pub struct CreatedKey {
+    pub view: KeyView,
+    pub replayed: bool,
+}
+
+pub async fn create_key(
+    state: &AppState,
+    ctx: &CommandContext,
+    body: CreateKeyBody,
+    idempotency_key: Option<String>,
+) -> Result<CreatedKey, ApiError> {
     let req = IssueKeyRequest {
+        idempotency_key,
         tenant: dto::tenant(body.tenant)?,
         name: dto::name(body.name)?,
         environment: match body.environment {
@@ -75,9 +100,17 @@ pub async fn create_key(state: &AppState, ctx: &CommandContext, body: CreateKeyB
     };
     let committed = state.bus.issue_key(ctx, req).await?;
     state.settle(committed.position).await;
-    let mut view = current(state, ctx, committed.value.id).await?;
-    view.key = Some(committed.value.secret.expose().to_owned());
-    Ok(view)
+    match committed.value {
+        IssueOutcome::Created(new) => {
+            let mut view = current(state, ctx, new.id).await?;
+            view.key = Some(new.secret.expose().to_owned());
+            Ok(CreatedKey { view, replayed: false })
+        }
+        IssueOutcome::Replayed(id) => Ok(CreatedKey {
+            view: current(state, ctx, id).await?,
+            replayed: true,
+        }),
+    }
 }
 
 /// Filters of the key list (REST query string, GraphQL arguments).

@@ -18,7 +18,7 @@ use keyledger_domain::key_format::{Environment, PlaintextKey};
 use keyledger_domain::name::Name;
 use keyledger_domain::rate_limits::RateLimits;
 use keyledger_domain::{
-    Actor, AdminToken, AdminTokenCommand, ApiKey, ApiKeyCommand, ApiKeyEvent, Permission, Scope, TenantId,
+    Actor, AdminToken, AdminTokenCommand, ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, Permission, Scope, TenantId,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -69,8 +69,13 @@ pub struct Committed<T> {
     pub position: i64,
 }
 
+/// Namespace of key ids derived from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6b65_796c_6564_6765_722d_6964_656d_706f);
+
 #[derive(Debug, Clone)]
 pub struct IssueKeyRequest {
+    /// Retrying a create with the same idempotency key never makes a second key.
+    pub idempotency_key: Option<String>,
     pub tenant: Option<TenantId>,
     pub name: Name,
     pub environment: Environment,
@@ -102,6 +107,14 @@ pub struct IssueTokenRequest {
 pub struct NewSecret<T> {
     pub id: Uuid,
     pub secret: T,
+}
+
+/// What a create did: made a new key (its plaintext shown now, once), or found the key an
+/// earlier request with the same idempotency key made (its plaintext cannot be shown again).
+#[derive(Debug)]
+pub enum IssueOutcome {
+    Created(NewSecret<PlaintextKey>),
+    Replayed(Uuid),
 }
 
 /// One event of an aggregate's stream, as the history endpoint shows it.
@@ -235,12 +248,24 @@ impl CommandBus {
         &self,
         ctx: &CommandContext,
         req: IssueKeyRequest,
-    ) -> Result<Committed<NewSecret<PlaintextKey>>, CommandError> {
+    ) -> Result<Committed<IssueOutcome>, CommandError> {
         ctx.require(Permission::ApiManagementWrite)?;
         let tenant = ctx.target_tenant(req.tenant)?;
+        let key_id = match &req.idempotency_key {
+            // The same (tenant, admin, idempotency key) always names the same key stream, so a
+            // retried create can only ever find the key its first attempt made.
+            Some(idem) => {
+                let seed = format!("{tenant}\u{0}{}\u{0}{idem}", ctx.actor.label());
+                let id = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, seed.as_bytes());
+                if self.key_exists(id).await? {
+                    return self.committed(IssueOutcome::Replayed(id)).await;
+                }
+                id
+            }
+            None => Uuid::new_v4(),
+        };
         let key = secrets::generate_key(req.environment);
         let secret_hash = self.hash(key.expose().to_owned()).await?;
-        let key_id = Uuid::new_v4();
         let at = self.clock.now();
         let command = ApiKeyCommand::Issue(IssueKey {
             key_id,
@@ -256,12 +281,32 @@ impl CommandBus {
             granter: ctx.actor.scopes.clone(),
             at,
         });
-        self.execute_key(ctx, key_id, &tenant, command, at).await?;
-        self.committed(NewSecret {
-            id: key_id,
-            secret: key,
-        })
-        .await
+        match self.execute_key(ctx, key_id, &tenant, command, at).await {
+            Ok(()) => {
+                self.committed(IssueOutcome::Created(NewSecret {
+                    id: key_id,
+                    secret: key,
+                }))
+                .await
+            }
+            // A concurrent retry with the same idempotency key won the race.
+            Err(CommandError::Key(ApiKeyError::KeyAlreadyIssued) | CommandError::Conflict)
+                if req.idempotency_key.is_some() =>
+            {
+                self.committed(IssueOutcome::Replayed(key_id)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn key_exists(&self, key_id: Uuid) -> Result<bool, CommandError> {
+        let events = self
+            .db
+            .events()
+            .get_last_events::<ApiKey>(&key_id.to_string(), 0)
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        Ok(!events.is_empty())
     }
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]

@@ -47,17 +47,21 @@ impl LogWatch {
     /// Forwards PostgreSQL notifications until the task is dropped; reconnects on failure.
     pub fn spawn_postgres_listener(&self, pool: PgPool) -> tokio::task::JoinHandle<()> {
         let watch = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match listen(&pool, &watch).await {
-                    Ok(()) => {}
-                    Err(e) => tracing::warn!(error = %e, "event listener lost its connection; reconnecting"),
+        let span = tracing::info_span!("event_listener", channel = CHANNEL);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                loop {
+                    match listen(&pool, &watch).await {
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(error = %e, "event listener lost its connection; reconnecting"),
+                    }
+                    // Anything appended while we were away is found by a nudged read.
+                    watch.nudge();
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                // Anything appended while we were away is found by a nudged read.
-                watch.nudge();
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
+            },
+            span,
+        ))
     }
 }
 

@@ -24,6 +24,10 @@ async fn health(app: TestApp) -> TestApp {
         .unwrap();
     assert!(metrics.contains("keyledger_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/v1/keys\""));
+    assert!(
+        metrics.contains("keyledger_projection_lag_events{projection=\"key_lookup\"} 0"),
+        "{metrics}"
+    );
 
     let openapi = app.request(reqwest::Method::GET, "/openapi.json", None, None).await;
     assert_eq!(openapi.status, StatusCode::OK);

@@ -274,3 +274,57 @@ async fn scope_grants(app: TestApp) -> TestApp {
     );
     app
 }
+
+both!(
+    a_retried_create_with_an_idempotency_key_never_makes_a_second_key,
+    idempotent_create
+);
+async fn idempotent_create(app: TestApp) -> TestApp {
+    let send = |idem: &'static str, token: String| {
+        let (client, url) = (app.client.clone(), app.url("/v1/keys"));
+        async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", idem)
+                .json(&json!({ "name": "once" }))
+                .send()
+                .await
+                .unwrap();
+            let replayed = res.headers().get("idempotent-replayed").is_some();
+            (res.status(), replayed, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let before = app.event_count().await;
+    let (status, replayed, first) = send("order-42", app.token.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false));
+    assert!(first["key"].is_string());
+    let (status, replayed, again) = send("order-42", app.token.clone()).await;
+    assert_eq!((status, replayed), (StatusCode::OK, true));
+    assert_eq!(again["id"], first["id"]);
+    assert!(again.get("key").is_none(), "the plaintext is never shown twice");
+    assert_eq!(app.event_count().await, before + 1);
+
+    // Concurrent retries: one creates, the rest find it.
+    let results = futures::future::join_all((0..8).map(|_| send("order-43", app.token.clone()))).await;
+    let created = results.iter().filter(|(s, _, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|(s, _, b)| (*s == StatusCode::CREATED || *s == StatusCode::OK) && b["id"] == results[0].2["id"]));
+
+    // The same idempotency key from another admin is another request.
+    let other = app
+        .token_for("default", "other writer", &["API_MANAGEMENT_WRITE"])
+        .await;
+    let (status, _, theirs) = send("order-42", other).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(theirs["id"], first["id"]);
+
+    let (status, _, bad) = send("spaces are not allowed", app.token.clone()).await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key"))
+    );
+    app
+}

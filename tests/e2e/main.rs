@@ -8,6 +8,7 @@ mod expiry;
 mod graphql;
 mod health;
 mod keys;
+mod nodes;
 mod projections;
 mod restart;
 mod tenancy;

@@ -72,3 +72,68 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
     }
     app
 }
+
+both!(the_key_lookup_holds_what_the_edge_needs_for_every_secret, key_lookup);
+async fn key_lookup(app: TestApp) -> TestApp {
+    let key = app
+        .create_key(json!({ "name": "edge", "scopes": ["FILES_READ"], "ip_allow": ["10.0.0.0/8"] }))
+        .await;
+    let id = key["id"].as_str().unwrap().to_owned();
+    let old_lookup = key["prefix"].as_str().unwrap()["ak_live_".len()..].to_owned();
+    let rows = |app: &TestApp| {
+        let (pool, id) = (app.state.db.pool().clone(), id.clone());
+        async move {
+            let rows = sqlx::query(
+                "SELECT lookup_id, status, scopes, ip_allow, secret_hash, valid_until_ms FROM key_lookup WHERE key_id = $1 ORDER BY lookup_id",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.get::<String, _>("lookup_id"),
+                        r.get::<String, _>("status"),
+                        r.get::<String, _>("scopes"),
+                        r.get::<String, _>("ip_allow"),
+                        r.get::<String, _>("secret_hash").starts_with("$pbkdf2-sha256$"),
+                        r.get::<Option<i64>, _>("valid_until_ms"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let initial = rows(&app).await;
+    assert_eq!(initial.len(), 1);
+    assert_eq!(initial[0].0, old_lookup);
+    assert_eq!(
+        (initial[0].1.as_str(), initial[0].2.as_str(), initial[0].3.as_str()),
+        ("active", "[\"FILES_READ\"]", "[\"10.0.0.0/8\"]")
+    );
+    assert!(initial[0].4, "salted PBKDF2 hash stored");
+
+    // Rotation: the new secret plus the old one until its grace deadline; edits reach both.
+    let rotated = app
+        .post(&format!("/v1/keys/{id}/rotate"), json!({ "grace_seconds": 600 }))
+        .await
+        .body;
+    let new_lookup = rotated["prefix"].as_str().unwrap()["ak_live_".len()..].to_owned();
+    app.patch(&format!("/v1/keys/{id}"), json!({ "scopes": ["CHAT_READ"] }))
+        .await;
+    let after = rows(&app).await;
+    assert_eq!(after.len(), 2);
+    let old = after.iter().find(|r| r.0 == old_lookup).unwrap();
+    let new = after.iter().find(|r| r.0 == new_lookup).unwrap();
+    assert!(old.5.is_some() && new.5.is_none());
+    assert!(old.2.contains("CHAT_READ") && new.2.contains("CHAT_READ"));
+
+    // A second rotation retires the first secret for good; revocation covers every row.
+    app.post(&format!("/v1/keys/{id}/rotate"), json!({})).await;
+    let twice = rows(&app).await;
+    assert_eq!(twice.len(), 2);
+    assert!(!twice.iter().any(|r| r.0 == old_lookup));
+    app.post(&format!("/v1/keys/{id}/revoke"), json!({})).await;
+    assert!(rows(&app).await.iter().all(|r| r.1 == "revoked"));
+    app
+}

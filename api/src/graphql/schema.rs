@@ -150,10 +150,17 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
-    /// Issue a key; `key` in the answer is the only time the plaintext is shown.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateKeyBody) -> async_graphql::Result<KeyView> {
+    /// Issue a key; `key` in the answer is the only time the plaintext is shown. A retry with the
+    /// same `idempotencyKey` returns the first attempt's key, without `key`.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateKeyBody,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<KeyView> {
         let (state, c) = admin(ctx)?;
-        Ok(operations::create_key(state, c, input).await?)
+        let idem = operations::idempotency_key(idempotency_key.as_deref())?;
+        Ok(operations::create_key(state, c, input, idem).await?.view)
     }
 
     async fn update_api_key(

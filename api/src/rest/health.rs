@@ -34,7 +34,6 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     for model in keyledger_projections::ReadModel::ALL {
         let at = checkpoints.get(model.name()).copied().unwrap_or(0);
         let lag = head - at;
-        metrics::gauge!("keyledger_projection_lag_events", "projection" => model.name()).set(lag as f64);
         ready &= lag <= READY_LAG;
         lagging.insert(model.name().to_owned(), json!({ "position": at, "lag": lag }));
     }
@@ -51,7 +50,20 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Prometheus metrics. Projection lag and log head are measured at scrape time, so they are
+/// current whenever someone looks.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(head) = log::head(state.db.pool()).await {
+        metrics::gauge!("keyledger_event_log_head").set(head as f64);
+        let checkpoints = keyledger_projections::runner::checkpoints(&state.db)
+            .await
+            .unwrap_or_default();
+        for model in keyledger_projections::ReadModel::ALL {
+            let at = checkpoints.get(model.name()).copied().unwrap_or(0);
+            metrics::gauge!("keyledger_projection_position", "projection" => model.name()).set(at as f64);
+            metrics::gauge!("keyledger_projection_lag_events", "projection" => model.name()).set((head - at) as f64);
+        }
+    }
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

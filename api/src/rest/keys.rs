@@ -6,23 +6,47 @@ use crate::extract::{Admin, Json, OptionalJson, Query};
 use crate::operations::{self, KeyListInput};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// Issue a key. The answer's `key` is the only time the plaintext is shown.
+///
+/// With an `Idempotency-Key` header a retry never creates a second key: it answers 200 with the
+/// key the first attempt made, `Idempotent-Replayed: true` and no `key` (the plaintext is never
+/// stored; rotate if it was lost).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyBody,
-    responses((status = 201, body = KeyView), (status = 400), (status = 401), (status = 403)),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    responses((status = 201, body = KeyView), (status = 200, body = KeyView, description = "idempotent replay"),
+        (status = 400), (status = 401), (status = 403)),
     security(("admin_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Admin(ctx): Admin,
+    headers: HeaderMap,
     Json(body): Json<CreateKeyBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    let view = operations::create_key(&state, &ctx, body).await?;
-    Ok((StatusCode::CREATED, axum::Json(view)))
+) -> Result<Response, ApiError> {
+    let idem = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("invalid_idempotency_key", "not ASCII"))
+        })
+        .transpose()?;
+    let idem = operations::idempotency_key(idem)?;
+    let created = operations::create_key(&state, &ctx, body, idem).await?;
+    Ok(if created.replayed {
+        (
+            StatusCode::OK,
+            [("idempotent-replayed", "true")],
+            axum::Json(created.view),
+        )
+            .into_response()
+    } else {
+        (StatusCode::CREATED, axum::Json(created.view)).into_response()
+    })
 }
 
 /// List keys, newest first.
