@@ -102,11 +102,20 @@ pub struct IssueTokenRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The plaintext of a new secret. Shown to the caller once; never stored or logged.
-#[derive(Debug)]
+/// The plaintext of a new secret. Shown to the caller once; never stored or logged (`Debug`
+/// leaves it out).
 pub struct NewSecret<T> {
     pub id: Uuid,
     pub secret: T,
+}
+
+impl<T> std::fmt::Debug for NewSecret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSecret")
+            .field("id", &self.id)
+            .field("secret", &"***")
+            .finish()
+    }
 }
 
 /// What a create did: made a new key (its plaintext shown now, once), or found the key an
