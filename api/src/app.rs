@@ -63,6 +63,7 @@ impl Application {
             db: db.clone(),
             clock,
             metrics: telemetry::metrics_handle(),
+            edge_url: config.edge_url(),
         };
 
         let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;

@@ -1,6 +1,7 @@
 //! What each subcommand does.
 
-use crate::config::{AdminCommand, Cli, Command, Config, ProjectionsCommand};
+use crate::config::{AdminCommand, Cli, Command, Config, DemoCommand, EndpointsCommand, ProjectionsCommand};
+use crate::operations::import;
 use crate::Application;
 use indicatif::{ProgressBar, ProgressStyle};
 use keyledger_commands::bus::IssueTokenRequest;
@@ -16,13 +17,16 @@ use std::sync::Arc;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
+            // Signal handlers go in before anything is printed: a supervisor that reads "listening"
+            // and sends SIGTERM at once must get a graceful stop, not the default kill.
+            let shutdown = shutdown_signal()?;
             let app = Application::build(Config { db: cli.db, serve }).await?;
             if let Some(token) = app.bootstrap_token() {
                 // Printed, never logged: this is the only time the token is shown.
                 println!("bootstrap superuser token (tenant default), shown once:\n  {token}");
             }
             println!("admin listening on http://{}", app.admin_addr());
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(shutdown).await
         }
         Command::Migrate => {
             let db = Database::connect(&cli.db.database_url).await?;
@@ -53,6 +57,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bar.finish();
                 println!("{}: rebuilt up to position {at}", model.name());
             }
+            Ok(())
+        }
+        Command::Endpoints {
+            command: EndpointsCommand::Import { file, plugin, upstream },
+        } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let bus = system_bus(&cli.db.database_url).await?;
+            let report = import_one(&bus, &text, &plugin, &upstream).await?;
+            println!(
+                "{}: {} registered, {} changed, {} unchanged",
+                report.plugin, report.registered, report.changed, report.unchanged
+            );
+            Ok(())
+        }
+        Command::Demo {
+            command: DemoCommand::Seed { upstream_base },
+        } => {
+            let bus = system_bus(&cli.db.database_url).await?;
+            let bar = ProgressBar::new(crate::demo::CATALOGUE.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} plugins")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let mut totals = (0, 0, 0);
+            for (plugin, path, document) in crate::demo::CATALOGUE {
+                bar.set_message(*plugin);
+                let upstream = format!("{}/{path}", upstream_base.trim_end_matches('/'));
+                let report = import_one(&bus, document, plugin, &upstream).await?;
+                totals = (
+                    totals.0 + report.registered,
+                    totals.1 + report.changed,
+                    totals.2 + report.unchanged,
+                );
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            println!(
+                "demo catalogue: {} registered, {} changed, {} unchanged",
+                totals.0, totals.1, totals.2
+            );
             Ok(())
         }
         Command::Admin {
@@ -96,24 +141,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A command bus acting as the system (superuser), for CLI work straight against the database.
+async fn system_bus(database_url: &str) -> anyhow::Result<CommandBus> {
+    let db = Database::connect(database_url).await?;
+    db.migrate().await?;
+    Ok(CommandBus::new(
+        db,
+        SecretHasher::new(keyledger_commands::secrets::DEFAULT_ITERATIONS),
+        Arc::new(SystemClock),
+        LogWatch::default(),
+    ))
+}
+
+async fn import_one(
+    bus: &CommandBus,
+    text: &str,
+    plugin: &str,
+    upstream: &str,
+) -> anyhow::Result<crate::rest::endpoint_dto::ImportReport> {
+    let api = |e: crate::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
+    let doc = import::parse_text(text).map_err(api)?;
+    let ops = import::operations(&doc, plugin, upstream).map_err(api)?;
+    Ok(import::import(bus, &CommandContext::system(), plugin, ops)
+        .await
+        .map_err(api)?
+        .value)
+}
+
+/// Completes on Ctrl-C or SIGTERM; the handlers are registered when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminate = async move {
+            terminate.recv().await;
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }

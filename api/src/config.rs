@@ -24,10 +24,43 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Work with the endpoint registry.
+    Endpoints {
+        #[command(subcommand)]
+        command: EndpointsCommand,
+    },
+    /// Demo data for a first look.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Administration straight against the database (e.g. when every admin token is lost).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCommand {
+    /// Import a plugin's endpoints from an OpenAPI 3.0/3.1 file (JSON or YAML); idempotent.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        plugin: String,
+        /// The plugin's service base URL.
+        #[arg(long)]
+        upstream: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Load the demo endpoint catalogue (every plugin of the platform); idempotent.
+    Seed {
+        /// Base URL of the demo services; each plugin gets BASE/<plugin>.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        upstream_base: String,
     },
 }
 
@@ -55,7 +88,7 @@ pub enum AdminCommand {
 pub enum ProjectionsCommand {
     /// Rebuild one read model (or all) from the start of the event log.
     Rebuild {
-        /// admin_tokens, key_list, key_lookup or audit; all when omitted.
+        /// admin_tokens, key_list, key_lookup, audit or endpoints; all when omitted.
         name: Option<String>,
     },
 }
@@ -89,6 +122,10 @@ pub struct ServeArgs {
     /// Auth edge address (the edge arrives with its own issue; the flag is reserved).
     #[arg(long, env = "KEYLEDGER_EDGE_ADDR", default_value = "127.0.0.1:8000")]
     pub edge_addr: SocketAddr,
+    /// The edge's address as clients reach it (e.g. https://api.example.com); written into tenant
+    /// OpenAPI documents and SDKs. Default: http://EDGE_ADDR.
+    #[arg(long, env = "KEYLEDGER_PUBLIC_EDGE_URL")]
+    pub public_edge_url: Option<String>,
     /// Superuser token to create on an empty store instead of a random one (for scripts).
     #[arg(long, env = "KEYLEDGER_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
@@ -105,6 +142,7 @@ impl fmt::Debug for ServeArgs {
         f.debug_struct("ServeArgs")
             .field("admin_addr", &self.admin_addr)
             .field("edge_addr", &self.edge_addr)
+            .field("public_edge_url", &self.public_edge_url)
             .field("bootstrap_token", &self.bootstrap_token.as_ref().map(|_| "***"))
             .field("pbkdf2_iterations", &self.pbkdf2_iterations)
             .field("expiry_check_seconds", &self.expiry_check_seconds)
@@ -120,11 +158,27 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where clients reach the edge.
+    pub fn edge_url(&self) -> String {
+        self.serve
+            .public_edge_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.serve.edge_addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Checks what clap cannot: ranges and secrets' shape.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(token) = &self.serve.bootstrap_token {
             if token.len() < 24 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err("the bootstrap token must be at least 24 characters without spaces".into());
+            }
+        }
+        if let Some(url) = &self.serve.public_edge_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err("--public-edge-url must be an http(s) URL".into());
             }
         }
         if self.serve.pbkdf2_iterations == 0 {

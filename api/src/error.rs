@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyledger_commands::CommandError;
-use keyledger_domain::{AdminTokenError, ApiKeyError};
+use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 use keyledger_projections::ProjectionError;
 use serde_json::json;
 
@@ -89,6 +89,21 @@ impl From<AdminTokenError> for ApiError {
     }
 }
 
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        use EndpointError::*;
+        let (status, code) = match &e {
+            EndpointNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AlreadyRegistered => (StatusCode::CONFLICT, "conflict"),
+            NoMethods => (StatusCode::BAD_REQUEST, "invalid_methods"),
+            MethodTaken { .. } => (StatusCode::CONFLICT, "endpoint_conflict"),
+            PathShapeChanged { .. } => (StatusCode::BAD_REQUEST, "invalid_path"),
+            SunsetInPast => (StatusCode::BAD_REQUEST, "invalid_sunset"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
@@ -102,6 +117,7 @@ impl From<CommandError> for ApiError {
             CommandError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             CommandError::Key(k) => k.into(),
             CommandError::Token(t) => t.into(),
+            CommandError::Endpoint(e) => e.into(),
             CommandError::Store(s) => ApiError::internal(s),
         }
     }

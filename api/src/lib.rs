@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 mod extract;
 pub mod graphql;
@@ -12,6 +13,7 @@ pub mod rest;
 pub mod scheduler;
 pub mod state;
 pub mod telemetry;
+pub mod tenant_openapi;
 
 pub use app::Application;
 pub use config::{Cli, Config};

@@ -17,6 +17,8 @@ pub struct AppState {
     pub catchup: Catchup,
     pub clock: Arc<dyn Clock>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Where clients reach the edge (tenant OpenAPI `servers`, SDK defaults).
+    pub edge_url: String,
 }
 
 impl AppState {

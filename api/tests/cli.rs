@@ -202,3 +202,57 @@ fn bad_configuration_is_refused_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage error");
 }
+
+#[test]
+fn endpoints_import_and_demo_seed_fill_the_registry_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = keyledger(&dir).args(["demo", "seed"]).output().unwrap();
+    assert!(seed.status.success(), "{seed:?}");
+    let stdout = String::from_utf8_lossy(&seed.stdout);
+    assert!(stdout.contains("registered, 0 changed, 0 unchanged"), "{stdout}");
+    let again = keyledger(&dir).args(["demo", "seed"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("demo catalogue: 0 registered, 0 changed"),
+        "{again:?}"
+    );
+
+    let file = dir.path().join("billing.yaml");
+    std::fs::write(
+        &file,
+        "openapi: 3.1.0\ninfo: {title: Billing, version: '1'}\npaths:\n  /invoices/{id}:\n    get: {summary: Get an invoice, x-keyledger-scopes: [REPORTS_READ], responses: {}}\n",
+    )
+    .unwrap();
+    let args = [
+        "endpoints",
+        "import",
+        file.to_str().unwrap(),
+        "--plugin",
+        "Billing",
+        "--upstream",
+        "http://billing.internal",
+    ];
+    let out = keyledger(&dir).args(args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Billing: 1 registered, 0 changed, 0 unchanged"
+    );
+    let out = keyledger(&dir).args(args).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Billing: 0 registered, 0 changed, 1 unchanged"
+    );
+
+    std::fs::write(&file, "openapi: 2.0\n").unwrap();
+    let bad = keyledger(&dir).args(args).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid_openapi"),
+        "{bad:?}"
+    );
+
+    // A store that so far holds only the demo catalogue still gets its bootstrap token.
+    let (child, lines, _) = serve(&dir, &[]);
+    assert!(lines[0].starts_with("bootstrap superuser token"), "{lines:?}");
+    terminate(child);
+}

@@ -18,7 +18,8 @@ use keyledger_domain::key_format::{Environment, PlaintextKey};
 use keyledger_domain::name::Name;
 use keyledger_domain::rate_limits::RateLimits;
 use keyledger_domain::{
-    Actor, AdminToken, AdminTokenCommand, ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, Permission, Scope, TenantId,
+    Actor, AdminToken, AdminTokenCommand, ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, Endpoint, EndpointCommand,
+    EndpointEvent, Permission, Scope, TenantId,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -140,6 +141,7 @@ pub struct CommandBus {
     db: Database,
     keys: Arc<Framework<ApiKey>>,
     tokens: Arc<Framework<AdminToken>>,
+    endpoints: Arc<Framework<Endpoint>>,
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     watch: LogWatch,
@@ -149,10 +151,12 @@ impl CommandBus {
     pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
         let keys = CqrsFramework::new(PersistedEventStore::new_event_store(db.events().clone()), vec![], ());
         let tokens = CqrsFramework::new(PersistedEventStore::new_event_store(db.events().clone()), vec![], ());
+        let endpoints = CqrsFramework::new(PersistedEventStore::new_event_store(db.events().clone()), vec![], ());
         CommandBus {
             db,
             keys: Arc::new(keys),
             tokens: Arc::new(tokens),
+            endpoints: Arc::new(endpoints),
             hasher,
             clock,
             watch,
@@ -409,6 +413,82 @@ impl CommandBus {
         self.committed(()).await.map(|_| ())
     }
 
+    // ---- endpoints ----
+
+    /// The events of one route stream, oldest first. The registry is platform-wide: any admin
+    /// with read access may see it.
+    pub async fn endpoint_events(
+        &self,
+        ctx: &CommandContext,
+        route_id: Uuid,
+    ) -> Result<Vec<StoredEvent<EndpointEvent>>, CommandError> {
+        ctx.require(Permission::ApiManagementRead)?;
+        let serialized = self
+            .db
+            .events()
+            .get_events::<Endpoint>(&route_id.to_string())
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        serialized
+            .into_iter()
+            .map(|s| {
+                let event: EndpointEvent = serde_json::from_value(s.payload)
+                    .map_err(|e| StoreError::Corrupt(format!("route {route_id} event {}: {e}", s.sequence)))?;
+                let metadata = log::parse_metadata(&serde_json::to_string(&s.metadata).unwrap_or_default())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(StoredEvent {
+                    sequence: s.sequence,
+                    event_type: s.event_type,
+                    event,
+                    metadata,
+                })
+            })
+            .collect()
+    }
+
+    /// The current state of one route stream (every endpoint of that shape).
+    pub async fn load_route(&self, ctx: &CommandContext, route_id: Uuid) -> Result<Endpoint, CommandError> {
+        let events = self.endpoint_events(ctx, route_id).await?;
+        let mut route = Endpoint::default();
+        for e in events {
+            cqrs_es::Aggregate::apply(&mut route, e.event);
+        }
+        Ok(route)
+    }
+
+    /// Runs an Endpoint command built for the bus's current time. Registry changes need
+    /// SUPERUSER; enabling or disabling for a tenant needs TENANT_ADMIN of that tenant.
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %route_id), err)]
+    pub async fn endpoint_command(
+        &self,
+        ctx: &CommandContext,
+        route_id: Uuid,
+        build: impl FnOnce(DateTime<Utc>) -> EndpointCommand,
+    ) -> Result<Committed<()>, CommandError> {
+        let at = self.clock.now();
+        let command = build(at);
+        let tenant = match &command {
+            EndpointCommand::SetTenantEnabled { tenant, .. } => {
+                ctx.require(Permission::TenantAdmin)?;
+                if !ctx.actor.may_access(tenant) {
+                    return Err(CommandError::Forbidden(format!(
+                        "you cannot change endpoints for tenant {tenant}"
+                    )));
+                }
+                tenant.clone()
+            }
+            _ => {
+                ctx.require(Permission::Superuser)?;
+                ctx.actor.tenant.clone()
+            }
+        };
+        self.endpoints
+            .execute_with_metadata(&route_id.to_string(), command, self.metadata(ctx, &tenant, at))
+            .await
+            .map_err(|e| from_aggregate(e, CommandError::Endpoint))?;
+        self.committed(()).await
+    }
+
     // ---- admin tokens ----
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label()), err)]
@@ -489,11 +569,15 @@ impl CommandBus {
         self.committed(()).await
     }
 
-    /// On an empty store, creates the first superuser token (tenant `default`) and returns its
-    /// plaintext: `given` if provided (scripts, tests), else a fresh one. Returns `None` when the
-    /// store already has events.
+    /// When no admin token was ever issued (a new store, or one that so far only holds a demo
+    /// catalogue), creates the first superuser token (tenant `default`) and returns its plaintext:
+    /// `given` if provided (scripts, tests), else a fresh one. Otherwise returns `None`.
     pub async fn bootstrap(&self, given: Option<String>) -> Result<Option<String>, CommandError> {
-        if log::head(self.db.pool()).await? > 0 {
+        let issued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE aggregate_type = $1")
+            .bind(<AdminToken as cqrs_es::Aggregate>::TYPE)
+            .fetch_one(self.db.pool())
+            .await?;
+        if issued > 0 {
             return Ok(None);
         }
         let token = given.unwrap_or_else(secrets::generate_admin_token);

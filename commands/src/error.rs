@@ -1,4 +1,4 @@
-use keyledger_domain::{AdminTokenError, ApiKeyError};
+use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 
 /// Failures of the storage layer itself: nothing a caller did wrong.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum CommandError {
     Key(ApiKeyError),
     #[error(transparent)]
     Token(AdminTokenError),
+    #[error(transparent)]
+    Endpoint(EndpointError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

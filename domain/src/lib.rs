@@ -5,16 +5,19 @@
 
 pub mod admin_token;
 pub mod api_key;
+pub mod endpoint;
 pub mod ip_rules;
 pub mod key_format;
 pub mod name;
 pub mod permission;
 pub mod rate_limits;
+pub mod route;
 pub mod scope;
 pub mod tenant;
 
 pub use admin_token::{AdminToken, AdminTokenCommand, AdminTokenError, AdminTokenEvent};
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, KeyStatus};
+pub use endpoint::{Endpoint, EndpointCommand, EndpointError, EndpointEvent};
 pub use permission::{Actor, Permission};
 pub use scope::{Scope, ScopeGrant};
 pub use tenant::TenantId;

@@ -1,6 +1,7 @@
 //! Keyledger's projections: workers that tail the global log and keep the read models current,
 //! plus the queries over those read models.
 
+pub mod catalogue;
 mod error;
 pub mod queries;
 pub mod read_models;

@@ -60,6 +60,19 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
         reqwest::StatusCode::NO_CONTENT
     );
 
+    app.import_demo().await;
+    let endpoint = app.get("/v1/endpoints?q=download").await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/v1/endpoints/{endpoint}/disable?tenant=acme"), json!({}))
+        .await;
+    app.post(
+        &format!("/v1/endpoints/{endpoint}/deprecate"),
+        json!({ "sunset": "2099-01-01T00:00:00Z" }),
+    )
+    .await;
+
     for model in ReadModel::ALL {
         let before: Vec<_> = futures::future::join_all(model.tables().iter().map(|t| dump(&app, t))).await;
         assert!(before.iter().any(|rows| !rows.is_empty()), "{} has data", model.name());

@@ -124,6 +124,7 @@ pub fn test_config(url: &str) -> Config {
         serve: ServeArgs {
             admin_addr: "127.0.0.1:0".parse().expect("addr"),
             edge_addr: "127.0.0.1:0".parse().expect("addr"),
+            public_edge_url: Some("https://api.keyledger.test".into()),
             bootstrap_token: Some(BOOTSTRAP_TOKEN.into()),
             // Hashing cost is not under test here; 600 000 iterations would take seconds per
             // request in a debug build.
@@ -327,4 +328,88 @@ impl TestApp {
 /// The `extensions.code` of the first GraphQL error, if any.
 pub fn graphql_error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+impl TestApp {
+    /// Imports the shipped demo catalogue through the REST import endpoint; returns how many
+    /// operations it registered.
+    pub async fn import_demo(&self) -> u64 {
+        let mut registered = 0;
+        for (plugin, path, document) in keyledger_api::demo::CATALOGUE {
+            let answer = self
+                .import(plugin, &format!("http://127.0.0.1:9/{path}"), document)
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "import {plugin}: {:?}", answer.body);
+            registered += answer.body["registered"].as_u64().unwrap();
+        }
+        registered
+    }
+
+    /// POSTs an OpenAPI document to /v1/endpoints/import as the superuser.
+    pub async fn import(&self, plugin: &str, upstream: &str, document: &str) -> Answer {
+        let res = self
+            .client
+            .post(self.url("/v1/endpoints/import"))
+            .query(&[("plugin", plugin), ("upstream", upstream)])
+            .bearer_auth(&self.token)
+            .header("content-type", "application/yaml")
+            .body(document.to_owned())
+            .send()
+            .await
+            .expect("import sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    /// Registers an endpoint as the superuser; panics unless 201.
+    pub async fn register_endpoint(&self, body: Value) -> Value {
+        let answer = self.post("/v1/endpoints", body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "register endpoint: {:?}",
+            answer.body
+        );
+        answer.body
+    }
+}
+
+/// Runs a standard OpenAPI validator (the `openapi-spec-validator` CLI) on a document. CI
+/// installs it and sets KEYLEDGER_OPENAPI_VALIDATOR; locally the check is skipped with a note
+/// when it is not installed.
+pub fn validate_openapi(name: &str, document: &str) {
+    let validator = std::env::var("KEYLEDGER_OPENAPI_VALIDATOR").ok().or_else(|| {
+        std::process::Command::new("openapi-spec-validator")
+            .arg("--help")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| "openapi-spec-validator".to_owned())
+    });
+    let Some(validator) = validator else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI must set KEYLEDGER_OPENAPI_VALIDATOR (see .ci/run)");
+        }
+        eprintln!("skipping OpenAPI validation of {name}: openapi-spec-validator is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, document).expect("write document");
+    let out = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .expect("run the validator");
+    assert!(
+        out.status.success(),
+        "{name} is not valid OpenAPI:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

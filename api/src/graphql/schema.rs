@@ -1,12 +1,15 @@
 use crate::error::ApiError;
-use crate::operations::{self, AuditInput, KeyListInput};
+use crate::operations::endpoints::{self, Action, EndpointListInput};
+use crate::operations::{self, import, AuditInput, KeyListInput};
 use crate::rest::dto::{
     AuditEntry, CreateKeyBody, CreateTokenBody, HistoryEntry, KeyView, ListResponse, TokenView, UpdateKeyBody,
 };
+use crate::rest::endpoint_dto::{CreateEndpointBody, EndpointView, ImportReport, UpdateEndpointBody};
 use crate::state::AppState;
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Schema, SimpleObject};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
+use keyledger_domain::Permission;
 
 pub type KeyledgerSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -16,7 +19,7 @@ const MAX_DEPTH: usize = 32;
 const MAX_COMPLEXITY: usize = 5_000;
 
 pub fn build_schema(state: AppState) -> KeyledgerSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -58,10 +61,11 @@ pub struct Me {
     pub permissions: Vec<String>,
 }
 
-pub struct Query;
+#[derive(Default)]
+pub struct KeyQuery;
 
 #[Object]
-impl Query {
+impl KeyQuery {
     /// The admin token making this request.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let (_, c) = admin(ctx)?;
@@ -146,10 +150,166 @@ impl Query {
     }
 }
 
-pub struct Mutation;
+#[Object]
+impl EndpointQuery {
+    /// The explorer: endpoints you can see, in path order.
+    #[allow(clippy::too_many_arguments)]
+    async fn endpoints(
+        &self,
+        ctx: &Context<'_>,
+        q: Option<String>,
+        plugin: Option<String>,
+        method: Option<String>,
+        status: Option<String>,
+        deprecated: Option<bool>,
+        tenant: Option<String>,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> async_graphql::Result<ListResponse<EndpointView>> {
+        let (state, c) = admin(ctx)?;
+        let input = EndpointListInput {
+            q,
+            plugin,
+            method,
+            status,
+            deprecated,
+            tenant,
+            limit,
+            cursor,
+        };
+        Ok(endpoints::list(state, c, input).await?)
+    }
+
+    async fn endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        tenant: Option<String>,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::get(state, c, &id, tenant).await?)
+    }
+
+    async fn endpoint_history(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Vec<HistoryEntry>> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::history(state, c, &id).await?)
+    }
+
+    /// The tenant's OpenAPI 3.1 document (JSON).
+    async fn tenant_openapi(
+        &self,
+        ctx: &Context<'_>,
+        tenant: Option<String>,
+    ) -> async_graphql::Result<serde_json::Value> {
+        let (state, c) = admin(ctx)?;
+        operations::require(c, Permission::ApiManagementRead)?;
+        let tenant = operations::tenant_filter(c, tenant)?.unwrap_or_else(|| c.actor.tenant.to_string());
+        let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(crate::tenant_openapi::document(&tenant, &state.edge_url, &rows))
+    }
+}
 
 #[Object]
-impl Mutation {
+impl EndpointMutation {
+    async fn register_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateEndpointBody,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::register(state, c, input).await?)
+    }
+
+    async fn update_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        input: UpdateEndpointBody,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::update(state, c, &id, input).await?)
+    }
+
+    async fn deprecate_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        sunset: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::act(state, c, &id, Action::Deprecate { sunset }).await?)
+    }
+
+    async fn undeprecate_endpoint(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        Ok(endpoints::act(state, c, &id, Action::Undeprecate).await?)
+    }
+
+    /// Global activation (superusers).
+    async fn set_endpoint_active(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        active: bool,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        let action = if active { Action::Activate } else { Action::Deactivate };
+        Ok(endpoints::act(state, c, &id, action).await?)
+    }
+
+    /// Enablement for your tenant (tenant admins; superusers may name a tenant).
+    async fn set_endpoint_enabled(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        enabled: bool,
+        tenant: Option<String>,
+    ) -> async_graphql::Result<EndpointView> {
+        let (state, c) = admin(ctx)?;
+        let action = if enabled {
+            Action::Enable { tenant }
+        } else {
+            Action::Disable { tenant }
+        };
+        Ok(endpoints::act(state, c, &id, action).await?)
+    }
+
+    /// Import a plugin from an OpenAPI 3.0/3.1 document (JSON or YAML text).
+    async fn import_endpoints(
+        &self,
+        ctx: &Context<'_>,
+        document: String,
+        plugin: String,
+        upstream: String,
+    ) -> async_graphql::Result<ImportReport> {
+        let (state, c) = admin(ctx)?;
+        operations::require(c, Permission::Superuser)?;
+        let doc = import::parse_text(&document)?;
+        let ops = import::operations(&doc, &plugin, &upstream)?;
+        let committed = import::import(&state.bus, c, &plugin, ops).await?;
+        state.settle(committed.position).await;
+        Ok(committed.value)
+    }
+}
+
+#[derive(Default)]
+pub struct EndpointQuery;
+#[derive(Default)]
+pub struct EndpointMutation;
+
+#[derive(MergedObject, Default)]
+pub struct Query(KeyQuery, EndpointQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(KeyMutation, EndpointMutation);
+
+#[derive(Default)]
+pub struct KeyMutation;
+
+#[Object]
+impl KeyMutation {
     /// Issue a key; `key` in the answer is the only time the plaintext is shown. A retry with the
     /// same `idempotencyKey` returns the first attempt's key, without `key`.
     async fn create_api_key(

@@ -18,6 +18,7 @@ pub const DEFAULT_PAGE: i64 = 50;
 #[graphql(concrete(name = "ApiKeyPage", params(KeyView)))]
 #[graphql(concrete(name = "AdminTokenPage", params(TokenView)))]
 #[graphql(concrete(name = "AuditPage", params(AuditEntry)))]
+#[graphql(concrete(name = "EndpointPage", params(super::endpoint_dto::EndpointView)))]
 pub struct ListResponse<T: OutputType> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
@@ -267,6 +268,22 @@ pub struct HistoryEntry {
     /// The event's fields, secret hashes left out.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+}
+
+impl HistoryEntry {
+    /// One stored event as the history endpoints show it, secret hashes left out.
+    pub fn from_stored<E: Serialize>(e: keyledger_commands::bus::StoredEvent<E>, occurred_at: DateTime<Utc>) -> Self {
+        HistoryEntry {
+            sequence: e.sequence,
+            event_type: e.event_type,
+            occurred_at: Some(occurred_at),
+            actor: e.metadata.actor,
+            request_id: e.metadata.request_id,
+            data: keyledger_projections::read_models::redacted_details(
+                &serde_json::to_value(&e.event).unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema, InputObject)]

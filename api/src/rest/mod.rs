@@ -3,6 +3,8 @@
 pub mod admin_tokens;
 pub mod audit;
 pub mod dto;
+pub mod endpoint_dto;
+pub mod endpoints;
 pub mod health;
 pub mod keys;
 
@@ -19,9 +21,12 @@ use utoipa::{Modify, OpenApi};
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::history,
         admin_tokens::create, admin_tokens::list, admin_tokens::delete,
         audit::list,
+        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
+        endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
+        endpoints::history, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml,
     ),
-    modifiers(&AdminTokenAuth),
-    tags((name = "keys"), (name = "admin tokens"), (name = "audit"))
+    modifiers(&AdminTokenAuth, &UniqueOperationIds),
+    tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
 )]
 pub struct ApiDoc;
 
@@ -37,6 +42,32 @@ impl Modify for AdminTokenAuth {
     }
 }
 
+/// utoipa names operations after their handler functions (`list`, `create`), which repeat across
+/// modules; OpenAPI requires unique ids, which SDK generators turn into method names.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut taken = std::collections::HashSet::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+                ("OPTIONS", &mut item.options),
+                ("HEAD", &mut item.head),
+                ("PATCH", &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                if let Some(op) = operation {
+                    op.operation_id = Some(crate::tenant_openapi::operation_id(method, path, &mut taken));
+                }
+            }
+        }
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/keys", post(keys::create).get(keys::list))
@@ -47,6 +78,23 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin-tokens", post(admin_tokens::create).get(admin_tokens::list))
         .route("/v1/admin-tokens/{id}", axum::routing::delete(admin_tokens::delete))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
+        .route(
+            "/v1/endpoints/import",
+            post(endpoints::import_document).layer(axum::extract::DefaultBodyLimit::max(
+                crate::operations::import::MAX_DOCUMENT_BYTES,
+            )),
+        )
+        .route("/v1/endpoints/{id}", get(endpoints::get).patch(endpoints::update))
+        .route("/v1/endpoints/{id}/deprecate", post(endpoints::deprecate))
+        .route("/v1/endpoints/{id}/undeprecate", post(endpoints::undeprecate))
+        .route("/v1/endpoints/{id}/activate", post(endpoints::activate))
+        .route("/v1/endpoints/{id}/deactivate", post(endpoints::deactivate))
+        .route("/v1/endpoints/{id}/enable", post(endpoints::enable))
+        .route("/v1/endpoints/{id}/disable", post(endpoints::disable))
+        .route("/v1/endpoints/{id}/history", get(endpoints::history))
+        .route("/v1/openapi/tenant.json", get(endpoints::tenant_json))
+        .route("/v1/openapi/tenant.yaml", get(endpoints::tenant_yaml))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -12,6 +12,7 @@ pub(super) async fn apply(
         Decoded::Key(e) => Some(e.at()),
         Decoded::Token(keyledger_domain::AdminTokenEvent::AdminTokenIssued { at, .. })
         | Decoded::Token(keyledger_domain::AdminTokenEvent::AdminTokenDeleted { at, .. }) => Some(*at),
+        Decoded::Endpoint(e) => Some(e.at()),
         Decoded::Other => None,
     }
     .or(logged.metadata.time)

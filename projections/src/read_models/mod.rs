@@ -2,6 +2,7 @@
 
 mod admin_tokens;
 mod audit;
+mod endpoints;
 pub use audit::details as redacted_details;
 mod key_list;
 mod key_lookup;
@@ -9,7 +10,7 @@ mod key_lookup;
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
-use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent};
+use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,12 +19,14 @@ pub enum ReadModel {
     KeyList,
     KeyLookup,
     Audit,
+    Endpoints,
 }
 
 /// An event of a known aggregate, decoded once for all read models.
 pub(crate) enum Decoded {
     Key(ApiKeyEvent),
     Token(AdminTokenEvent),
+    Endpoint(EndpointEvent),
     Other,
 }
 
@@ -38,16 +41,20 @@ pub(crate) fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
         t if t == AdminToken::TYPE => {
             Decoded::Token(serde_json::from_value(event.payload.clone()).map_err(undecodable)?)
         }
+        t if t == Endpoint::TYPE => {
+            Decoded::Endpoint(serde_json::from_value(event.payload.clone()).map_err(undecodable)?)
+        }
         _ => Decoded::Other,
     })
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 4] = [
+    pub const ALL: [ReadModel; 5] = [
         ReadModel::AdminTokens,
         ReadModel::KeyList,
         ReadModel::KeyLookup,
         ReadModel::Audit,
+        ReadModel::Endpoints,
     ];
 
     /// The checkpoint name; also what `keyledger projections rebuild NAME` takes.
@@ -57,6 +64,7 @@ impl ReadModel {
             ReadModel::KeyList => "key_list",
             ReadModel::KeyLookup => "key_lookup",
             ReadModel::Audit => "audit",
+            ReadModel::Endpoints => "endpoints",
         }
     }
 
@@ -67,6 +75,7 @@ impl ReadModel {
             ReadModel::KeyList => &["api_keys"],
             ReadModel::KeyLookup => &["key_lookup"],
             ReadModel::Audit => &["audit_log"],
+            ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
         }
     }
 
@@ -83,6 +92,7 @@ impl ReadModel {
             (ReadModel::AdminTokens, Decoded::Token(e)) => admin_tokens::apply(conn, event, e).await,
             (ReadModel::KeyList, Decoded::Key(e)) => key_list::apply(conn, event, e).await,
             (ReadModel::KeyLookup, Decoded::Key(e)) => key_lookup::apply(conn, event, e).await,
+            (ReadModel::Endpoints, Decoded::Endpoint(e)) => endpoints::apply(conn, event, e).await,
             (ReadModel::Audit, _) => audit::apply(conn, event, &decoded).await,
             _ => Ok(()),
         }

@@ -245,15 +245,9 @@ pub async fn key_history(state: &AppState, ctx: &CommandContext, id: &str) -> Re
     let events = state.bus.key_events(ctx, id).await?;
     Ok(events
         .into_iter()
-        .map(|e| HistoryEntry {
-            sequence: e.sequence,
-            event_type: e.event_type,
-            occurred_at: Some(e.event.at()),
-            actor: e.metadata.actor,
-            request_id: e.metadata.request_id,
-            data: keyledger_projections::read_models::redacted_details(
-                &serde_json::to_value(&e.event).unwrap_or_default(),
-            ),
+        .map(|e| {
+            let at = e.event.at();
+            HistoryEntry::from_stored(e, at)
         })
         .collect())
 }
@@ -364,3 +358,6 @@ pub async fn list_audit(
     };
     Ok(ListResponse::from(queries::list_audit(&state.db, &filter).await?))
 }
+
+pub mod endpoints;
+pub mod import;

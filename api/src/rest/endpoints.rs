@@ -1,0 +1,224 @@
+//! `/v1/endpoints`: the registry and explorer; `/v1/openapi/tenant.*`: the tenant's document.
+
+use super::dto::{HistoryEntry, ListResponse};
+use super::endpoint_dto::{CreateEndpointBody, DeprecateBody, EndpointView, ImportReport, UpdateEndpointBody};
+use crate::error::ApiError;
+use crate::extract::{Admin, Json, OptionalJson, Query};
+use crate::operations::endpoints::{self, Action, EndpointListInput};
+use crate::operations::{self as ops, import};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyledger_domain::Permission;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Register an endpoint (superusers).
+#[utoipa::path(post, path = "/v1/endpoints", tag = "endpoints", request_body = CreateEndpointBody,
+    responses((status = 201, body = EndpointView), (status = 400), (status = 403), (status = 409, description = "endpoint_conflict")),
+    security(("admin_token" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Json(body): Json<CreateEndpointBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(endpoints::register(&state, &ctx, body).await?),
+    ))
+}
+
+/// The explorer: search, filter and page through the endpoints you can see.
+#[utoipa::path(get, path = "/v1/endpoints", tag = "endpoints", params(EndpointListInput),
+    responses((status = 200, body = ListResponse<EndpointView>), (status = 400)), security(("admin_token" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Query(input): Query<EndpointListInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(endpoints::list(&state, &ctx, input).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TenantParam {
+    /// Superusers: act on or look from this tenant (default: their own).
+    pub tenant: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/endpoints/{id}", tag = "endpoints", params(("id" = String, Path), TenantParam),
+    responses((status = 200, body = EndpointView), (status = 404)), security(("admin_token" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+    Query(p): Query<TenantParam>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(endpoints::get(&state, &ctx, &id, p.tenant).await?))
+}
+
+/// Change an endpoint (superusers).
+#[utoipa::path(patch, path = "/v1/endpoints/{id}", tag = "endpoints", params(("id" = String, Path)), request_body = UpdateEndpointBody,
+    responses((status = 200, body = EndpointView), (status = 400), (status = 404), (status = 409)), security(("admin_token" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateEndpointBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(endpoints::update(&state, &ctx, &id, body).await?))
+}
+
+/// Deprecate, optionally with a sunset date (superusers).
+#[utoipa::path(post, path = "/v1/endpoints/{id}/deprecate", tag = "endpoints", params(("id" = String, Path)),
+    request_body(content = DeprecateBody, description = "optional"),
+    responses((status = 200, body = EndpointView), (status = 400), (status = 404)), security(("admin_token" = [])))]
+pub async fn deprecate(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<DeprecateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let sunset = body.and_then(|b| b.sunset);
+    Ok(axum::Json(
+        endpoints::act(&state, &ctx, &id, Action::Deprecate { sunset }).await?,
+    ))
+}
+
+macro_rules! action_handler {
+    ($name:ident, $path:literal, $doc:literal, $action:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "endpoints", params(("id" = String, Path), TenantParam),
+            responses((status = 200, body = EndpointView), (status = 403), (status = 404)), security(("admin_token" = [])))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Admin(ctx): Admin,
+            Path(id): Path<String>,
+            Query(p): Query<TenantParam>,
+        ) -> Result<impl IntoResponse, ApiError> {
+            let action: fn(Option<String>) -> Action = $action;
+            Ok(axum::Json(endpoints::act(&state, &ctx, &id, action(p.tenant)).await?))
+        }
+    };
+}
+
+action_handler!(
+    undeprecate,
+    "/v1/endpoints/{id}/undeprecate",
+    "Withdraw a deprecation (superusers).",
+    |_| Action::Undeprecate
+);
+action_handler!(
+    activate,
+    "/v1/endpoints/{id}/activate",
+    "Activate globally (superusers).",
+    |_| Action::Activate
+);
+action_handler!(
+    deactivate,
+    "/v1/endpoints/{id}/deactivate",
+    "Deactivate globally (superusers).",
+    |_| Action::Deactivate
+);
+action_handler!(
+    enable,
+    "/v1/endpoints/{id}/enable",
+    "Enable for your tenant (tenant admins).",
+    |tenant| Action::Enable { tenant }
+);
+action_handler!(
+    disable,
+    "/v1/endpoints/{id}/disable",
+    "Disable for your tenant (tenant admins).",
+    |tenant| Action::Disable { tenant }
+);
+
+/// The endpoint's events, oldest first.
+#[utoipa::path(get, path = "/v1/endpoints/{id}/history", tag = "endpoints", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404)), security(("admin_token" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(endpoints::history(&state, &ctx, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// The plugin the imported endpoints belong to.
+    pub plugin: String,
+    /// The plugin's service base URL.
+    pub upstream: String,
+}
+
+/// Import a plugin from an OpenAPI 3.0/3.1 document (JSON or YAML body). Re-importing is
+/// idempotent: unchanged operations write nothing. A document with any problem imports nothing.
+#[utoipa::path(post, path = "/v1/endpoints/import", tag = "endpoints", params(ImportParams),
+    request_body(content = String, description = "OpenAPI document", content_type = "application/yaml"),
+    responses((status = 200, body = ImportReport), (status = 400, description = "invalid_openapi")), security(("admin_token" = [])))]
+pub async fn import_document(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Query(p): Query<ImportParams>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    ops::require(&ctx, Permission::Superuser)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_openapi", "the document is not UTF-8"))?;
+    let doc = import::parse_text(text)?;
+    let operations = import::operations(&doc, &p.plugin, &p.upstream)?;
+    let committed = import::import(&state.bus, &ctx, &p.plugin, operations).await?;
+    state.settle(committed.position).await;
+    Ok(axum::Json(committed.value))
+}
+
+async fn tenant_document(
+    state: &AppState,
+    ctx: &keyledger_commands::CommandContext,
+    tenant: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    ops::require(ctx, Permission::ApiManagementRead)?;
+    let tenant = ops::tenant_filter(ctx, tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
+    let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant).await?;
+    Ok(crate::tenant_openapi::document(&tenant, &state.edge_url, &rows))
+}
+
+/// The tenant's OpenAPI 3.1 document: exactly the endpoints enabled for it.
+#[utoipa::path(get, path = "/v1/openapi/tenant.json", tag = "endpoints", params(TenantParam),
+    responses((status = 200, description = "OpenAPI 3.1 JSON")), security(("admin_token" = [])))]
+pub async fn tenant_json(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Query(p): Query<TenantParam>,
+) -> Result<Response, ApiError> {
+    let doc = tenant_document(&state, &ctx, p.tenant).await?;
+    Ok((
+        [(header::CONTENT_DISPOSITION, "attachment; filename=\"openapi.json\"")],
+        axum::Json(doc),
+    )
+        .into_response())
+}
+
+/// The same document as YAML.
+#[utoipa::path(get, path = "/v1/openapi/tenant.yaml", tag = "endpoints", params(TenantParam),
+    responses((status = 200, description = "OpenAPI 3.1 YAML")), security(("admin_token" = [])))]
+pub async fn tenant_yaml(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Query(p): Query<TenantParam>,
+) -> Result<Response, ApiError> {
+    let doc = tenant_document(&state, &ctx, p.tenant).await?;
+    let yaml = serde_saphyr::to_string(&doc).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/yaml"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"openapi.yaml\""),
+        ],
+        yaml,
+    )
+        .into_response())
+}
