@@ -531,3 +531,139 @@ async fn graphql(app: TestApp) -> TestApp {
     assert_eq!(keyledger_tests::graphql_error_code(&refused), Some("forbidden"));
     app
 }
+
+both!(the_explorer_tests_an_endpoint_as_a_chosen_key, try_it);
+async fn try_it(app: TestApp) -> TestApp {
+    let upstream = keyledger_tests::spawn_upstream().await;
+    let get = app
+        .register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "required_scopes": ["FILES_READ"], "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let post = app
+        .register_endpoint(json!({ "methods": ["POST"], "path": "/files", "plugin": "Files", "required_scopes": ["FILES_UPLOAD"], "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let key = app
+        .create_key(json!({ "name": "explorer", "scopes": ["FILES_READ"] }))
+        .await;
+    let try_path = |e: &Value| format!("/v1/endpoints/{}/test", e["id"].as_str().unwrap());
+
+    let answer = app
+        .post(
+            &try_path(&get),
+            json!({ "path_params": { "id": "a b/c" }, "query": { "v": "1 2" }, "key_id": key["id"] }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    let r = &answer.body;
+    assert_eq!(
+        (r["status"].as_u64(), r["via"].as_str(), r["method"].as_str()),
+        (Some(200), Some("upstream"), Some("GET"))
+    );
+    assert_eq!(
+        r["body"]["path"], "/api/files/a%20b%2Fc",
+        "path parameters are encoded into one segment"
+    );
+    assert_eq!(r["body"]["query"], "v=1+2");
+    let headers = &r["body"]["headers"];
+    assert_eq!(headers["x-keyledger-key-id"], key["id"]);
+    assert_eq!(headers["x-keyledger-scopes"], "FILES_READ");
+    assert_eq!(headers["x-keyledger-tenant"], "default");
+    assert!(
+        headers.get("authorization").is_none(),
+        "neither the admin token nor a key goes upstream"
+    );
+    assert!(r["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
+
+    // A pasted key is checked and stands for the same identity; it is not forwarded.
+    let pasted = app
+        .post(
+            &try_path(&get),
+            json!({ "path_params": { "id": "1" }, "key": key["key"] }),
+        )
+        .await;
+    assert_eq!(pasted.body["body"]["headers"]["x-keyledger-key-id"], key["id"]);
+    assert!(!pasted.body.to_string().contains(key["key"].as_str().unwrap()));
+    let mut wrong = key["key"].as_str().unwrap().to_owned();
+    wrong.replace_range(20..21, if &wrong[20..21] == "A" { "B" } else { "A" });
+    assert_eq!(
+        app.post(&try_path(&get), json!({ "path_params": { "id": "1" }, "key": wrong }))
+            .await
+            .error_code(),
+        "invalid_key"
+    );
+
+    // A POST with a body; the key lacks the scope, which the answer says.
+    let created = app
+        .post(
+            &try_path(&post),
+            json!({ "body": { "name": "a.txt" }, "key_id": key["id"] }),
+        )
+        .await;
+    assert_eq!(created.body["body"]["body"], json!({ "name": "a.txt" }));
+    assert!(created.body["warnings"][0].as_str().unwrap().contains("FILES_UPLOAD"));
+
+    assert_eq!(
+        app.post(&try_path(&get), json!({})).await.error_code(),
+        "missing_path_param"
+    );
+    assert_eq!(
+        app.post(&try_path(&get), json!({ "path_params": { "id": "1" }, "body": {} }))
+            .await
+            .error_code(),
+        "invalid_body"
+    );
+    assert_eq!(
+        app.post(
+            &try_path(&get),
+            json!({ "method": "DELETE", "path_params": { "id": "1" } })
+        )
+        .await
+        .error_code(),
+        "invalid_methods"
+    );
+    let reader = app.token_for("default", "reader", &["API_MANAGEMENT_READ"]).await;
+    assert_eq!(
+        app.post_as(&reader, &try_path(&post), json!({})).await.status,
+        StatusCode::FORBIDDEN,
+        "writes need WRITE"
+    );
+    assert_eq!(
+        app.post_as(&reader, &try_path(&get), json!({ "path_params": { "id": "1" } }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let acme = app.token_for("acme", "acme writer", &["API_MANAGEMENT_WRITE"]).await;
+    let foreign = app
+        .post_as(
+            &acme,
+            &try_path(&get),
+            json!({ "path_params": { "id": "1" }, "key_id": key["id"] }),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another tenant's key");
+
+    let big = app
+        .register_endpoint(json!({ "methods": ["GET"], "path": "/big", "plugin": "Files", "upstream_url": upstream }))
+        .await;
+    let answer = app.post(&try_path(&big), json!({})).await;
+    assert_eq!(
+        (
+            answer.body["truncated"].as_bool(),
+            answer.body["body"].as_str().map(str::len)
+        ),
+        (Some(true), Some(1024 * 1024))
+    );
+
+    let down = app
+        .register_endpoint(
+            json!({ "methods": ["GET"], "path": "/down", "plugin": "Files", "upstream_url": "http://127.0.0.1:9" }),
+        )
+        .await;
+    let answer = app.post(&try_path(&down), json!({})).await;
+    assert_eq!(
+        (answer.status, answer.error_code()),
+        (StatusCode::BAD_GATEWAY, "upstream_unreachable")
+    );
+    app
+}

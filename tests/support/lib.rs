@@ -413,3 +413,53 @@ pub fn validate_openapi(name: &str, document: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A real HTTP service standing in for a plugin's upstream. It echoes every request as JSON
+/// (`method`, `path`, `query`, `headers`, `body`), except:
+/// - `/limited`: 429 with `Retry-After: 1` for the first two calls, then 200;
+/// - `/big`: a 2 MiB body.
+pub async fn spawn_upstream() -> String {
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let limited_calls = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let limited_calls = limited_calls.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            if parts.uri.path().ends_with("/limited") && limited_calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    axum::Json(json!({"error": {"code": "rate_limited", "message": "slow down"}})),
+                )
+                    .into_response();
+            }
+            if parts.uri.path().ends_with("/big") {
+                return "x".repeat(2 * 1024 * 1024).into_response();
+            }
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            let headers: serde_json::Map<String, Value> = parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                .collect();
+            axum::Json(json!({
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "query": parts.uri.query(),
+                "headers": headers,
+                "body": serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            }))
+            .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}

@@ -1,5 +1,6 @@
 use crate::error::ApiError;
 use crate::operations::endpoints::{self, Action, EndpointListInput};
+use crate::operations::tryout::{TryRequest, TryResult};
 use crate::operations::{self, import, AuditInput, KeyListInput};
 use crate::rest::dto::{
     AuditEntry, CreateKeyBody, CreateTokenBody, HistoryEntry, KeyView, ListResponse, TokenView, UpdateKeyBody,
@@ -274,6 +275,12 @@ impl EndpointMutation {
             Action::Disable { tenant }
         };
         Ok(endpoints::act(state, c, &id, action).await?)
+    }
+
+    /// Send a test request to an endpoint as one of your keys (the explorer's "Test").
+    async fn try_endpoint(&self, ctx: &Context<'_>, id: String, input: TryRequest) -> async_graphql::Result<TryResult> {
+        let (state, c) = admin(ctx)?;
+        Ok(crate::operations::tryout::try_endpoint(state, c, &id, input).await?)
     }
 
     /// Import a plugin from an OpenAPI 3.0/3.1 document (JSON or YAML text).

@@ -361,3 +361,4 @@ pub async fn list_audit(
 
 pub mod endpoints;
 pub mod import;
+pub mod tryout;

@@ -222,3 +222,21 @@ pub async fn tenant_yaml(
     )
         .into_response())
 }
+
+/// Send a request to the endpoint as one of your keys and see the answer (status, headers,
+/// body, timing) plus what the edge would object to.
+#[utoipa::path(post, path = "/v1/endpoints/{id}/test", tag = "endpoints", params(("id" = String, Path)),
+    request_body = crate::operations::tryout::TryRequest,
+    responses((status = 200, body = crate::operations::tryout::TryResult), (status = 400), (status = 404),
+        (status = 502, description = "upstream_unreachable")),
+    security(("admin_token" = [])))]
+pub async fn try_it(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<crate::operations::tryout::TryRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        crate::operations::tryout::try_endpoint(&state, &ctx, &id, body).await?,
+    ))
+}
