@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod operations;
 pub mod rest;
 pub mod scheduler;
+pub mod sdk;
 pub mod state;
 pub mod telemetry;
 pub mod tenant_openapi;

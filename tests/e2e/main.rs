@@ -12,4 +12,5 @@ mod keys;
 mod nodes;
 mod projections;
 mod restart;
+mod sdks;
 mod tenancy;

@@ -417,6 +417,7 @@ pub fn validate_openapi(name: &str, document: &str) {
 /// A real HTTP service standing in for a plugin's upstream. It echoes every request as JSON
 /// (`method`, `path`, `query`, `headers`, `body`), except:
 /// - `/limited`: 429 with `Retry-After: 1` for the first two calls, then 200;
+/// - `/always-limited`: 429 with `Retry-After: 0`, always;
 /// - `/big`: a 2 MiB body.
 pub async fn spawn_upstream() -> String {
     use axum::extract::Request;
@@ -432,6 +433,14 @@ pub async fn spawn_upstream() -> String {
                     StatusCode::TOO_MANY_REQUESTS,
                     [("retry-after", "1")],
                     axum::Json(json!({"error": {"code": "rate_limited", "message": "slow down"}})),
+                )
+                    .into_response();
+            }
+            if parts.uri.path().ends_with("/always-limited") {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    axum::Json(json!({"error": {"code": "rate_limited", "message": "no"}})),
                 )
                     .into_response();
             }
@@ -462,4 +471,55 @@ pub async fn spawn_upstream() -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+/// An external tool a test needs: `$ENV_VAR` if set, else `command` when it runs. In CI a
+/// required tool that is missing fails the test; locally the test is skipped with a note.
+pub fn tool(env_var: &str, command: &str, required_in_ci: bool) -> Option<String> {
+    if let Ok(path) = std::env::var(env_var) {
+        return Some(path);
+    }
+    let found = std::process::Command::new(command)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(command.to_owned());
+    }
+    if required_in_ci && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI must provide {command} (or set {env_var}); see .ci/run");
+    }
+    eprintln!("skipping the {command} check: {command} is not installed (set {env_var})");
+    None
+}
+
+/// Runs a command; panics with its output unless it succeeds. Returns stdout.
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl TestApp {
+    /// Downloads an SDK ZIP and unpacks it into `dir`; returns the SDK's folder.
+    pub async fn download_sdk(&self, language: &str, dir: &std::path::Path) -> std::path::PathBuf {
+        let res = self
+            .client
+            .get(self.url(&format!("/v1/sdks/{language}.zip")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{language}");
+        assert_eq!(res.headers()["content-type"], "application/zip");
+        let bytes = res.bytes().await.unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid ZIP");
+        archive.extract(dir).expect("unzip");
+        dir.join(format!("keyledger-client-{language}"))
+    }
 }

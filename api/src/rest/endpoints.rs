@@ -240,3 +240,34 @@ pub async fn try_it(
         crate::operations::tryout::try_endpoint(&state, &ctx, &id, body).await?,
     ))
 }
+
+/// A client library for the tenant's endpoints: python, typescript, javascript, php or curl.
+#[utoipa::path(get, path = "/v1/sdks/{file}", tag = "endpoints",
+    params(("file" = String, Path, description = "python.zip, typescript.zip, javascript.zip, php.zip or curl.zip"), TenantParam),
+    responses((status = 200, description = "ZIP archive", content_type = "application/zip"), (status = 404)),
+    security(("admin_token" = [])))]
+pub async fn sdk(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(file): Path<String>,
+    Query(p): Query<TenantParam>,
+) -> Result<Response, ApiError> {
+    let language = file
+        .strip_suffix(".zip")
+        .and_then(crate::sdk::Language::parse)
+        .ok_or_else(|| ApiError::not_found("SDK (python, typescript, javascript, php or curl .zip)"))?;
+    ops::require(&ctx, Permission::ApiManagementRead)?;
+    let tenant = ops::tenant_filter(&ctx, p.tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
+    let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant).await?;
+    let model = crate::sdk::model::build(&tenant, &state.edge_url, &rows);
+    let bytes = crate::sdk::zip(language, &model)?;
+    let disposition = format!("attachment; filename=\"keyledger-client-{}.zip\"", language.as_str());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         audit::list,
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
-        endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml,
+        endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
     modifiers(&AdminTokenAuth, &UniqueOperationIds),
     tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
@@ -96,6 +96,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/endpoints/{id}/test", post(endpoints::try_it))
         .route("/v1/openapi/tenant.json", get(endpoints::tenant_json))
         .route("/v1/openapi/tenant.yaml", get(endpoints::tenant_yaml))
+        .route("/v1/sdks/{file}", get(endpoints::sdk))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
