@@ -520,6 +520,25 @@ async fn graphql(app: TestApp) -> TestApp {
     assert_eq!(explored["data"]["endpoints"]["data"].as_array().unwrap().len(), 2);
     let doc = app.graphql(Some(&token), "{ tenantOpenapi }", json!({})).await;
     assert_eq!(doc["data"]["tenantOpenapi"]["openapi"], "3.1.0");
+    let sdk = app
+        .graphql(
+            Some(&token),
+            "{ sdk(language: \"curl\") { filename contentBase64 } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(sdk["data"]["sdk"]["filename"], "keyledger-client-curl.zip", "{sdk}");
+    assert!(
+        sdk["data"]["sdk"]["contentBase64"]
+            .as_str()
+            .unwrap()
+            .starts_with("UEsDB"),
+        "a ZIP (PK\\3\\4)"
+    );
+    let cobol = app
+        .graphql(Some(&token), "{ sdk(language: \"cobol\") { filename } }", json!({}))
+        .await;
+    assert_eq!(keyledger_tests::graphql_error_code(&cobol), Some("not_found"));
     let reader = app.token_for("default", "reader", &["API_MANAGEMENT_READ"]).await;
     let refused = app
         .graphql(

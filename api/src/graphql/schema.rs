@@ -56,6 +56,12 @@ fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a AppState, &'a C
 }
 
 #[derive(SimpleObject)]
+pub struct SdkFile {
+    pub filename: String,
+    pub content_base64: String,
+}
+
+#[derive(SimpleObject)]
 pub struct Me {
     pub token_id: Option<String>,
     pub tenant: String,
@@ -194,6 +200,26 @@ impl EndpointQuery {
     async fn endpoint_history(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Vec<HistoryEntry>> {
         let (state, c) = admin(ctx)?;
         Ok(endpoints::history(state, c, &id).await?)
+    }
+
+    /// A client library for the tenant's endpoints (python, typescript, javascript, php, curl),
+    /// as a base64-encoded ZIP.
+    async fn sdk(&self, ctx: &Context<'_>, language: String, tenant: Option<String>) -> async_graphql::Result<SdkFile> {
+        let (state, c) = admin(ctx)?;
+        let lang = crate::sdk::Language::parse(&language)
+            .ok_or_else(|| ApiError::not_found("SDK (python, typescript, javascript, php or curl)"))?;
+        operations::require(c, Permission::ApiManagementRead)?;
+        let tenant = operations::tenant_filter(c, tenant)?.unwrap_or_else(|| c.actor.tenant.to_string());
+        let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let model = crate::sdk::model::build(&tenant, &state.edge_url, &rows);
+        let bytes = crate::sdk::zip(lang, &model)?;
+        use base64::Engine as _;
+        Ok(SdkFile {
+            filename: format!("keyledger-client-{}.zip", lang.as_str()),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
     }
 
     /// The tenant's OpenAPI 3.1 document (JSON).
