@@ -473,16 +473,15 @@ pub async fn spawn_upstream() -> String {
     format!("http://{addr}")
 }
 
-/// An external tool a test needs: `$ENV_VAR` if set, else `command` when it runs. In CI a
-/// required tool that is missing fails the test; locally the test is skipped with a note.
+/// An external tool a test needs: `$ENV_VAR` if set, else `command` when it is on the PATH. In
+/// CI a required tool that is missing fails the test; locally the test is skipped with a note.
 pub fn tool(env_var: &str, command: &str, required_in_ci: bool) -> Option<String> {
     if let Ok(path) = std::env::var(env_var) {
         return Some(path);
     }
-    let found = std::process::Command::new(command)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    // Looked up on the PATH rather than run with --version, which not every tool accepts (dash).
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()));
     if found {
         return Some(command.to_owned());
     }
