@@ -1,6 +1,7 @@
 //! Building and running the application: the piece `main` and the tests share.
 
 use crate::config::Config;
+use crate::edge::{router as edge_router, Edge};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{rest, scheduler, telemetry};
@@ -10,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use keyledger_commands::auth::Authenticator;
 use keyledger_commands::clock::{Clock, SystemClock};
-use keyledger_commands::secrets::SecretHasher;
+use keyledger_commands::secrets::{Pepper, SecretHasher};
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{CommandBus, Database};
+use keyledger_projections::edge_cache::EdgeCache;
 use keyledger_projections::{Catchup, ProjectionRunner, ReadModel};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +29,10 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     admin: TcpListener,
     admin_addr: SocketAddr,
+    edge: TcpListener,
+    edge_addr: SocketAddr,
+    edge_router: Router,
+    usage_writer: tokio::task::JoinHandle<()>,
     state: AppState,
     router: Router,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -54,8 +60,15 @@ impl Application {
             tasks.push(ProjectionRunner::new(db.clone(), model, watch.clone()).spawn());
         }
 
+        let pepper = Arc::new(match &config.serve.edge_pepper {
+            Some(secret) => Pepper::from_secret(secret).map_err(anyhow::Error::msg)?,
+            None => Pepper::load_or_create(&config.data_dir().join("edge-pepper"))?,
+        });
+        // The edge's own copy of keys and endpoints: a snapshot of the read models, then the log.
+        let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
+        tasks.push(cache.spawn_tail(watch.clone()));
         let hasher = SecretHasher::new(config.serve.pbkdf2_iterations);
-        let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone());
+        let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone()).with_pepper(pepper.clone());
         let state = AppState {
             auth: Authenticator::new(db.clone(), clock.clone()),
             catchup: Catchup::new(db.clone()),
@@ -64,6 +77,7 @@ impl Application {
             clock,
             metrics: telemetry::metrics_handle(),
             edge_url: config.edge_url(),
+            edge: cache,
         };
 
         let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;
@@ -77,17 +91,39 @@ impl Application {
             Duration::from_secs_f64(config.serve.expiry_check_seconds),
         ));
 
+        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone());
+        let edge = Edge::new(
+            state.edge.clone(),
+            pepper,
+            usage,
+            config.serve.trusted_proxies.clone(),
+            config.serve.pbkdf2_concurrency,
+            state.clock.clone(),
+            state.auth.clone(),
+        )?;
+        let edge_router = edge_router(Arc::new(edge));
+
         let admin = TcpListener::bind(config.serve.admin_addr).await?;
         let admin_addr = admin.local_addr()?;
+        let edge = TcpListener::bind(config.serve.edge_addr).await?;
+        let edge_addr = edge.local_addr()?;
         let router = router(state.clone());
         Ok(Application {
             admin,
             admin_addr,
+            edge,
+            edge_addr,
+            edge_router,
+            usage_writer,
             state,
             router,
             tasks,
             bootstrap_token,
         })
+    }
+
+    pub fn edge_addr(&self) -> SocketAddr {
+        self.edge_addr
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
@@ -103,20 +139,43 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests and stops workers.
+    /// Serves both listeners until `shutdown` completes, then drains in-flight requests, writes
+    /// the last usage records and stops workers.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let result = axum::serve(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        let admin = axum::serve(
             self.admin,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(until(stopped.clone()));
+        let edge = axum::serve(
+            self.edge,
+            self.edge_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(until(stopped));
+        let (admin, edge) = tokio::join!(admin, edge);
+        // The edge, and with it the last usage recorder, is gone: the writer flushes and ends.
+        if tokio::time::timeout(Duration::from_secs(30), self.usage_writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("the usage writer did not finish within 30 s");
+        }
         for task in &self.tasks {
             // Workers commit per batch; aborting one mid-batch rolls that batch back.
             task.abort();
         }
         self.state.db.close().await;
-        Ok(result?)
+        admin?;
+        edge?;
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("bootstrap superuser token (tenant default), shown once:\n  {token}");
             }
             println!("admin listening on http://{}", app.admin_addr());
+            println!("edge listening on http://{}", app.edge_addr());
             app.run_until_stopped(shutdown).await
         }
         Command::Migrate => {

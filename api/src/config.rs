@@ -129,6 +129,17 @@ pub struct ServeArgs {
     /// Superuser token to create on an empty store instead of a random one (for scripts).
     #[arg(long, env = "KEYLEDGER_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// Secret for the edge's fast key verifiers (HMAC); at least 32 characters. Default: a random
+    /// one generated into `edge-pepper` in the data directory. Nodes sharing a database should
+    /// share it (with different peppers each node computes its verifiers once, by PBKDF2).
+    #[arg(long, env = "KEYLEDGER_EDGE_PEPPER", hide_env_values = true)]
+    pub edge_pepper: Option<String>,
+    /// Proxies whose X-Forwarded-For the edge believes (comma-separated CIDRs), e.g. 10.0.0.0/8.
+    #[arg(long, env = "KEYLEDGER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many PBKDF2 checks (for keys whose fast verifier is not known yet) run at once.
+    #[arg(long, env = "KEYLEDGER_PBKDF2_CONCURRENCY", default_value_t = 2)]
+    pub pbkdf2_concurrency: usize,
     /// PBKDF2-HMAC-SHA256 iterations for new hashes (stored in each hash).
     #[arg(long, env = "KEYLEDGER_PBKDF2_ITERATIONS", default_value_t = keyledger_commands::secrets::DEFAULT_ITERATIONS)]
     pub pbkdf2_iterations: u32,
@@ -143,6 +154,9 @@ impl fmt::Debug for ServeArgs {
             .field("admin_addr", &self.admin_addr)
             .field("edge_addr", &self.edge_addr)
             .field("public_edge_url", &self.public_edge_url)
+            .field("edge_pepper", &self.edge_pepper.as_ref().map(|_| "***"))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("pbkdf2_concurrency", &self.pbkdf2_concurrency)
             .field("bootstrap_token", &self.bootstrap_token.as_ref().map(|_| "***"))
             .field("pbkdf2_iterations", &self.pbkdf2_iterations)
             .field("expiry_check_seconds", &self.expiry_check_seconds)
@@ -158,6 +172,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The directory for files beside the embedded database (the generated edge pepper).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        let url = &self.db.database_url;
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let file = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                return dir.to_path_buf();
+            }
+        }
+        std::path::PathBuf::from("keyledger-data")
+    }
+
     /// Where clients reach the edge.
     pub fn edge_url(&self) -> String {
         self.serve

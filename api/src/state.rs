@@ -19,13 +19,21 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Where clients reach the edge (tenant OpenAPI `servers`, SDK defaults).
     pub edge_url: String,
+    /// This node's edge copy of keys and endpoints.
+    pub edge: Arc<keyledger_projections::edge_cache::EdgeCache>,
 }
 
 impl AppState {
-    /// Waits until read models include `position`; a timeout is logged, not failed.
+    /// Waits until read models, and this node's edge, include `position`: after a revocation
+    /// returns, this node's edge already refuses the key. A timeout is logged, not failed.
     pub async fn settle(&self, position: i64) {
         if let Err(e) = self.catchup.wait_for(position, CATCHUP_TIMEOUT).await {
             tracing::warn!(error = %e, "read models are lagging behind a command");
+        }
+        let mut edge = self.edge.subscribe();
+        let caught_up = tokio::time::timeout(CATCHUP_TIMEOUT, edge.wait_for(|applied| *applied >= position)).await;
+        if !matches!(caught_up, Ok(Ok(_))) {
+            tracing::warn!(position, "the edge is lagging behind a command");
         }
     }
 }

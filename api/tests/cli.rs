@@ -20,7 +20,7 @@ fn keyledger(dir: &tempfile::TempDir) -> Command {
 /// Starts `serve` and reads stdout until the admin address is printed.
 fn serve(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, Vec<String>, String) {
     let mut child = keyledger(dir)
-        .args(["serve", "--admin-addr", "127.0.0.1:0"])
+        .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -90,7 +90,7 @@ async fn flags_and_environment_choose_the_database_and_the_bootstrap_token() {
     cmd.env("KEYLEDGER_DATABASE_URL", &url)
         .env("KEYLEDGER_BOOTSTRAP_TOKEN", "kla_scripted_bootstrap_token_123456");
     let mut child = cmd
-        .args(["serve", "--admin-addr", "127.0.0.1:0"])
+        .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -105,6 +105,11 @@ async fn flags_and_environment_choose_the_database_and_the_bootstrap_token() {
         "kla_scripted_bootstrap_token_123456"
     );
     let addr = lines.next().unwrap().unwrap().replace("admin listening on http://", "");
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("edge listening on http://127.0.0.1:"));
     assert!(dir.path().join("elsewhere/kl.db").exists());
     let res = reqwest::Client::new()
         .get(format!("http://{addr}/v1/keys"))

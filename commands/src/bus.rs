@@ -145,6 +145,7 @@ pub struct CommandBus {
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     watch: LogWatch,
+    pepper: Option<Arc<secrets::Pepper>>,
 }
 
 impl CommandBus {
@@ -160,6 +161,31 @@ impl CommandBus {
             hasher,
             clock,
             watch,
+            pepper: None,
+        }
+    }
+
+    /// Issue and rotation also store the edge's fast verifier for the new secret.
+    pub fn with_pepper(mut self, pepper: Arc<secrets::Pepper>) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
+    /// Stores HMAC(pepper, key) beside the key's lookup id. Best effort: without it the edge
+    /// runs PBKDF2 once and stores it then.
+    async fn store_verifier(&self, key: &PlaintextKey) {
+        let Some(pepper) = &self.pepper else { return };
+        let result = sqlx::query(
+            "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
+             ON CONFLICT (lookup_id, pepper_id) DO NOTHING",
+        )
+        .bind(key.lookup_id().as_str())
+        .bind(pepper.id())
+        .bind(pepper.verifier(key.expose()))
+        .execute(self.db.pool())
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not store a key verifier; the edge will compute it lazily");
         }
     }
 
@@ -296,6 +322,7 @@ impl CommandBus {
         });
         match self.execute_key(ctx, key_id, &tenant, command, at).await {
             Ok(()) => {
+                self.store_verifier(&key).await;
                 self.committed(IssueOutcome::Created(NewSecret {
                     id: key_id,
                     secret: key,
@@ -390,6 +417,7 @@ impl CommandBus {
             at,
         });
         self.execute_key(ctx, key_id, &tenant, command, at).await?;
+        self.store_verifier(&key).await;
         self.committed(NewSecret {
             id: key_id,
             secret: key,

@@ -7,6 +7,7 @@ use pbkdf2::{Algorithm, Params, Pbkdf2};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
@@ -116,5 +117,120 @@ mod tests {
         assert!(t.starts_with("kla_") && t.len() == 47);
         assert_eq!(fingerprint(&t), fingerprint(&t));
         assert_eq!(fingerprint(&t).as_str().len(), 32);
+    }
+}
+
+/// The edge's pepper: HMAC-SHA256(pepper, key) is a fast verifier for keys of at least 128
+/// random bits (NIST SP 800-63B allows a keyed hash for such secrets). The pepper lives in
+/// configuration or the data directory, never in the database, so a database leak alone does
+/// not let anyone test guesses against verifiers.
+pub struct Pepper {
+    key: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pepper({})", self.id)
+    }
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Pepper {
+    /// A pepper from configured text (at least 32 characters).
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err("the edge pepper must be at least 32 characters".into());
+        }
+        Ok(Self::from_bytes(Sha256::digest(secret.as_bytes()).into()))
+    }
+
+    fn from_bytes(key: [u8; 32]) -> Self {
+        use hmac::Mac;
+        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(b"keyledger pepper id");
+        let id = hex(&mac.finalize().into_bytes()[..8]);
+        Pepper { key, id }
+    }
+
+    /// Reads the pepper file, or creates it with 256 random bits (mode 0600) on first start.
+    pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
+        use rand::RngCore;
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return Self::from_secret(text.trim()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        let secret = hex(&bytes);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut file) => std::io::Write::write_all(&mut file, secret.as_bytes())?,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Self::load_or_create(path),
+            Err(e) => return Err(e),
+        }
+        Self::from_secret(&secret).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// Names this pepper without revealing it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// HMAC-SHA256(pepper, key), hex.
+    pub fn verifier(&self, key: &str) -> String {
+        use hmac::Mac;
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(key.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of a presented key against a stored verifier.
+    pub fn matches(&self, key: &str, verifier: &str) -> bool {
+        let computed = self.verifier(key);
+        computed.len() == verifier.len() && bool::from(computed.as_bytes().ct_eq(verifier.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod pepper_tests {
+    use super::*;
+
+    #[test]
+    fn verifiers_depend_on_the_pepper_and_the_key() {
+        let a = Pepper::from_secret(&"a".repeat(32)).unwrap();
+        let b = Pepper::from_secret(&"b".repeat(32)).unwrap();
+        let v = a.verifier("ak_live_x");
+        assert!(a.matches("ak_live_x", &v));
+        assert!(!a.matches("ak_live_y", &v));
+        assert!(!b.matches("ak_live_x", &v));
+        assert_ne!(a.id(), b.id());
+        assert!(Pepper::from_secret("short").is_err());
+    }
+
+    #[test]
+    fn the_pepper_file_is_created_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("kl-pepper-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("edge-pepper");
+        let first = Pepper::load_or_create(&path).unwrap();
+        let second = Pepper::load_or_create(&path).unwrap();
+        assert_eq!(first.id(), second.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

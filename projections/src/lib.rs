@@ -2,10 +2,12 @@
 //! plus the queries over those read models.
 
 pub mod catalogue;
+pub mod edge_cache;
 mod error;
 pub mod queries;
 pub mod read_models;
 pub mod runner;
+pub mod usage;
 
 pub use error::ProjectionError;
 pub use read_models::ReadModel;

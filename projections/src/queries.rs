@@ -111,6 +111,9 @@ pub struct KeyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// From the edge's usage records (batched, so a second or so behind).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub requests: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,7 +127,9 @@ pub struct KeyFilter {
 }
 
 const KEY_COLUMNS: &str = "key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
-     expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms, position, ";
+     expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms, position, \
+     (SELECT u.last_used_at_ms FROM key_usage u WHERE u.key_id = api_keys.key_id) AS last_used_at_ms, \
+     (SELECT u.requests FROM key_usage u WHERE u.key_id = api_keys.key_id) AS requests, ";
 
 fn effective_status(sql: &mut Sql, now_ms: i64) {
     sql.push("CASE WHEN status = 'active' AND expires_at_ms IS NOT NULL AND expires_at_ms <= ")
@@ -150,6 +155,8 @@ fn key_row(r: &AnyRow) -> Result<(i64, KeyRow), ProjectionError> {
             created_at: time(r.try_get("created_at_ms")?),
             updated_at: time(r.try_get("updated_at_ms")?),
             revoked_at: opt_time(r.try_get("revoked_at_ms")?),
+            last_used_at: opt_time(r.try_get("last_used_at_ms")?),
+            requests: r.try_get::<Option<i64>, _>("requests")?.unwrap_or(0),
         },
     ))
 }

@@ -101,6 +101,7 @@ impl TestDb {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub edge: SocketAddr,
     pub client: reqwest::Client,
     pub token: String,
     pub clock: OffsetClock,
@@ -125,6 +126,10 @@ pub fn test_config(url: &str) -> Config {
             admin_addr: "127.0.0.1:0".parse().expect("addr"),
             edge_addr: "127.0.0.1:0".parse().expect("addr"),
             public_edge_url: Some("https://api.keyledger.test".into()),
+            // A fixed pepper keeps test runs from writing files beside the test binary.
+            edge_pepper: Some("test-pepper-0123456789abcdef0123456789".into()),
+            trusted_proxies: vec!["127.0.0.1/32".parse().expect("cidr")],
+            pbkdf2_concurrency: 2,
             bootstrap_token: Some(BOOTSTRAP_TOKEN.into()),
             // Hashing cost is not under test here; 600 000 iterations would take seconds per
             // request in a debug build.
@@ -136,10 +141,18 @@ pub fn test_config(url: &str) -> Config {
 }
 
 pub async fn start(db: TestDb, clock: OffsetClock) -> TestApp {
-    let app = Application::build_with_clock(test_config(&db.url), Arc::new(clock.clone()))
+    start_with(db, clock, |_| {}).await
+}
+
+/// Starts the application with a test-specific change to the configuration.
+pub async fn start_with(db: TestDb, clock: OffsetClock, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db.url);
+    tweak(&mut config);
+    let app = Application::build_with_clock(config, Arc::new(clock.clone()))
         .await
         .expect("application builds");
     let addr = app.admin_addr();
+    let edge = app.edge_addr();
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -147,6 +160,7 @@ pub async fn start(db: TestDb, clock: OffsetClock) -> TestApp {
     }));
     TestApp {
         addr,
+        edge,
         client: reqwest::Client::new(),
         token: BOOTSTRAP_TOKEN.to_owned(),
         clock,
@@ -520,5 +534,41 @@ impl TestApp {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid ZIP");
         archive.extract(dir).expect("unzip");
         dir.join(format!("keyledger-client-{language}"))
+    }
+}
+
+impl TestApp {
+    pub fn edge_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.edge, path)
+    }
+
+    /// A request through the edge with the key as `Authorization: Bearer`.
+    pub async fn edge_request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, self.edge_url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.expect("edge request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    pub async fn edge_get(&self, path: &str, key: &str) -> Answer {
+        self.edge_request(Method::GET, path, Some(key), &[]).await
     }
 }

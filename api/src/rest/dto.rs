@@ -204,6 +204,10 @@ pub struct KeyView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the edge last saw the key (allowed or denied); updated in batches.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Requests the edge has seen with the key.
+    pub total_requests: i64,
 }
 
 impl KeyView {
@@ -224,6 +228,8 @@ impl KeyView {
             created_at: k.created_at,
             updated_at: k.updated_at,
             revoked_at: k.revoked_at,
+            last_used_at: None,
+            total_requests: 0,
         }
     }
 }
@@ -253,6 +259,8 @@ impl From<KeyRow> for KeyView {
             created_at: k.created_at,
             updated_at: k.updated_at,
             revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+            total_requests: k.requests,
         }
     }
 }

@@ -128,10 +128,12 @@ pub(super) async fn apply(
         }
         EndpointDeprecated { sunset, .. } => {
             set(conn, "deprecated", Cell::Int(Some(1)), logged, event).await?;
+            set(conn, "deprecated_at_ms", Cell::Int(Some(ms(event.at()))), logged, event).await?;
             set(conn, "sunset_at_ms", Cell::Int(sunset.map(ms)), logged, event).await?;
         }
         EndpointUndeprecated { .. } => {
             set(conn, "deprecated", Cell::Int(Some(0)), logged, event).await?;
+            set(conn, "deprecated_at_ms", Cell::Int(None), logged, event).await?;
             set(conn, "sunset_at_ms", Cell::Int(None), logged, event).await?;
         }
         EndpointActivated { .. } => set(conn, "active", Cell::Int(Some(1)), logged, event).await?,

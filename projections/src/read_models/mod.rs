@@ -23,14 +23,14 @@ pub enum ReadModel {
 }
 
 /// An event of a known aggregate, decoded once for all read models.
-pub(crate) enum Decoded {
+pub enum Decoded {
     Key(ApiKeyEvent),
     Token(AdminTokenEvent),
     Endpoint(EndpointEvent),
     Other,
 }
 
-pub(crate) fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
+pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
     let undecodable = |e: serde_json::Error| ProjectionError::Undecodable {
         position: event.position,
         event_type: event.event_type.clone(),

@@ -1,0 +1,242 @@
+//! The edge's decision for one request, in the order DESIGN.md §7 fixes: key (format, known,
+//! secret), revoked, expired, IP rules, endpoint, scopes, endpoint enabled, rate limits.
+
+use super::limits::RateState;
+use super::Edge;
+use axum::http::StatusCode;
+use keyledger_commands::secrets::SecretHasher;
+use keyledger_domain::key_format::PlaintextKey;
+use keyledger_domain::route::HttpMethod;
+use keyledger_domain::KeyStatus;
+use keyledger_projections::catalogue::RouteMatch;
+use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What is being asked.
+pub struct Ask<'a> {
+    pub key: Option<&'a str>,
+    /// The request to check against the endpoint registry, if any.
+    pub target: Option<(HttpMethod, &'a str)>,
+    /// Scopes to require instead of (or besides) an endpoint's.
+    pub scopes: &'a [String],
+    pub ip: Option<IpAddr>,
+}
+
+pub struct Allowed {
+    pub key: KeyEntry,
+    pub endpoint: Option<EndpointEntry>,
+    pub rate: RateState,
+}
+
+pub struct Denied {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub key: Option<KeyEntry>,
+    pub endpoint: Option<EndpointEntry>,
+    pub rate: Option<RateState>,
+}
+
+fn deny(status: StatusCode, code: &'static str, message: impl Into<String>) -> Denied {
+    Denied {
+        status,
+        code,
+        message: message.into(),
+        key: None,
+        endpoint: None,
+        rate: None,
+    }
+}
+
+fn invalid() -> Denied {
+    deny(
+        StatusCode::UNAUTHORIZED,
+        "invalid_key",
+        "the API key is malformed or unknown",
+    )
+}
+
+impl Denied {
+    fn with_key(mut self, key: &KeyEntry) -> Self {
+        self.key = Some(key.clone());
+        self
+    }
+}
+
+/// Checks the presented secret against the key: the peppered verifier when known (microseconds),
+/// else PBKDF2 once on the bounded pool, after which the verifier is remembered.
+async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option<IpAddr>) -> Result<(), Denied> {
+    if let Some(verifier) = &entry.verifier {
+        return if edge.pepper.matches(presented, verifier) {
+            Ok(())
+        } else {
+            Err(invalid())
+        };
+    }
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
+            .bind(&entry.lookup_id)
+            .bind(edge.pepper.id())
+            .fetch_optional(edge.cache.db().pool())
+            .await
+            .unwrap_or(None);
+    if let Some(verifier) = stored {
+        edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
+        return if edge.pepper.matches(presented, &verifier) {
+            Ok(())
+        } else {
+            Err(invalid())
+        };
+    }
+    // PBKDF2 is deliberately slow: an address gets only so many attempts, and only a few run at
+    // once, so a flood of made-up keys cannot starve real traffic.
+    if let Some(ip) = ip {
+        if edge.failures.check_key(&ip).is_err() {
+            return Err(deny(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many key checks from this address; slow down",
+            ));
+        }
+    }
+    let Ok(_permit) = edge.pbkdf2.clone().acquire_owned().await else {
+        return Err(invalid());
+    };
+    let (hash, secret) = (entry.secret_hash.clone(), presented.to_owned());
+    let ok = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &secret))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err(invalid());
+    }
+    let verifier = edge.pepper.verifier(presented);
+    edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
+    let (pool, lookup, pepper_id) = (
+        edge.cache.db().pool().clone(),
+        entry.lookup_id.clone(),
+        edge.pepper.id().to_owned(),
+    );
+    tokio::spawn(async move {
+        let _ = sqlx::query(
+            "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) ON CONFLICT (lookup_id, pepper_id) DO NOTHING",
+        )
+        .bind(lookup)
+        .bind(pepper_id)
+        .bind(verifier)
+        .execute(&pool)
+        .await;
+    });
+    Ok(())
+}
+
+pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
+    let presented = ask.key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+        deny(
+            StatusCode::UNAUTHORIZED,
+            "invalid_key",
+            "send the key as Authorization: Bearer <key> or X-API-Key: <key>",
+        )
+    })?;
+    let parsed = PlaintextKey::parse(presented).map_err(|_| invalid())?;
+    let entry = edge.cache.key(parsed.lookup_id().as_str()).ok_or_else(invalid)?;
+    check_secret(edge, &entry, parsed.expose(), ask.ip)
+        .await
+        .map_err(|d| d.with_key(&entry))?;
+
+    let now = edge.clock.now();
+    match entry.status {
+        KeyStatus::Revoked => {
+            return Err(deny(StatusCode::UNAUTHORIZED, "key_revoked", "the API key was revoked").with_key(&entry))
+        }
+        KeyStatus::Expired => {
+            return Err(deny(StatusCode::UNAUTHORIZED, "key_expired", "the API key has expired").with_key(&entry))
+        }
+        KeyStatus::Active => {}
+    }
+    if entry.expires_at.is_some_and(|e| e <= now) {
+        return Err(deny(StatusCode::UNAUTHORIZED, "key_expired", "the API key has expired").with_key(&entry));
+    }
+    if entry.valid_until.is_some_and(|v| v <= now) {
+        return Err(deny(
+            StatusCode::UNAUTHORIZED,
+            "key_expired",
+            "this secret was rotated and its grace period is over",
+        )
+        .with_key(&entry));
+    }
+    if let Some(ip) = ask.ip {
+        if !entry.ip_rules.permits(ip) {
+            return Err(deny(
+                StatusCode::FORBIDDEN,
+                "ip_forbidden",
+                format!("requests from {ip} are not allowed for this key"),
+            )
+            .with_key(&entry));
+        }
+    }
+    let endpoint = match ask.target {
+        None => None,
+        Some((method, path)) => {
+            let routes = edge.cache.routes();
+            let found = match routes.find(method, path) {
+                RouteMatch::Found { target, .. } => edge.cache.endpoint(&target.endpoint_id),
+                RouteMatch::MethodNotAllowed { .. } | RouteMatch::NotFound => None,
+            };
+            Some(found.ok_or_else(|| {
+                deny(
+                    StatusCode::NOT_FOUND,
+                    "endpoint_not_found",
+                    format!("no endpoint serves {method} {path}"),
+                )
+                .with_key(&entry)
+            })?)
+        }
+    };
+    let mut required: Vec<&String> = ask.scopes.iter().collect();
+    if let Some(e) = &endpoint {
+        required.extend(e.required_scopes.iter());
+    }
+    let missing: Vec<&String> = required.into_iter().filter(|s| !entry.scopes.contains(*s)).collect();
+    if !missing.is_empty() {
+        let mut d = deny(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("the API key lacks {missing:?}"),
+        )
+        .with_key(&entry);
+        d.endpoint = endpoint;
+        return Err(d);
+    }
+    if let Some(e) = &endpoint {
+        if !e.enabled_for(&entry.tenant) {
+            let mut d = deny(
+                StatusCode::NOT_FOUND,
+                "endpoint_not_found",
+                "this endpoint is not available",
+            )
+            .with_key(&entry);
+            d.endpoint = endpoint;
+            return Err(d);
+        }
+    }
+    match edge.limits.check(&entry.key_id, &entry.rate_limits) {
+        Ok(rate) => Ok(Allowed {
+            key: entry,
+            endpoint,
+            rate,
+        }),
+        Err(rate) => {
+            let wait = rate.retry_after.unwrap_or(1);
+            let mut d = deny(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("rate limit exceeded; retry in {wait} s"),
+            )
+            .with_key(&entry);
+            d.endpoint = endpoint;
+            d.rate = Some(rate);
+            Err(d)
+        }
+    }
+}

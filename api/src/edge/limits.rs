@@ -1,0 +1,219 @@
+//! Per-key rate limits: one GCRA bucket (governor) per key and configured window.
+//!
+//! A window's bucket holds its whole quota (60 per minute may arrive at once) and refills evenly
+//! (one per second). The per-second window's capacity is `burst` when that is larger. Buckets
+//! live in this node's memory: limits are exact per node; nodes behind a load balancer each
+//! enforce the full quota.
+
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use keyledger_domain::rate_limits::RateLimits;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Window {
+    fn seconds(self) -> u64 {
+        match self {
+            Window::Second => 1,
+            Window::Minute => 60,
+            Window::Hour => 3_600,
+            Window::Day => 86_400,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Window::Second => "second",
+            Window::Minute => "minute",
+            Window::Hour => "hour",
+            Window::Day => "day",
+        }
+    }
+}
+
+/// What the rate-limit headers report: the window with the least room left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateState {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset: u64,
+    /// `"minute";q=60;w=60, "hour";q=3600;w=3600` (IETF RateLimit-Policy).
+    pub policy: String,
+    /// `"minute";r=59;t=1` (IETF RateLimit).
+    pub current: String,
+    /// On refusal: seconds until a request would pass (Retry-After).
+    pub retry_after: Option<u64>,
+}
+
+struct Entry {
+    limit: u32,
+    capacity: u32,
+    bucket: Bucket,
+}
+
+#[derive(Default)]
+pub struct RateLimiters {
+    buckets: DashMap<(String, Window), Entry>,
+    clock: DefaultClock,
+}
+
+fn windows(limits: &RateLimits) -> Vec<(Window, u32, u32)> {
+    let burst = limits.burst().unwrap_or(0);
+    [
+        (Window::Second, limits.per_second()),
+        (Window::Minute, limits.per_minute()),
+        (Window::Hour, limits.per_hour()),
+        (Window::Day, limits.per_day()),
+    ]
+    .into_iter()
+    .filter_map(|(w, limit)| {
+        let limit = limit?;
+        let capacity = if w == Window::Second { limit.max(burst) } else { limit };
+        Some((w, limit, capacity))
+    })
+    .collect()
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl RateLimiters {
+    /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
+    pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
+        let windows = windows(limits);
+        if windows.is_empty() {
+            return Ok(RateState {
+                limit: 0,
+                remaining: 0,
+                reset: 0,
+                policy: String::new(),
+                current: String::new(),
+                retry_after: None,
+            });
+        }
+        let policy = windows
+            .iter()
+            .map(|(w, limit, _)| format!("\"{}\";q={limit};w={}", w.name(), w.seconds()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut tightest: Option<(Window, u32, u32, u64)> = None;
+        for (window, limit, capacity) in &windows {
+            let key = (key_id.to_owned(), *window);
+            let mut entry = self
+                .buckets
+                .entry(key)
+                .or_insert_with(|| new_entry(*window, *limit, *capacity));
+            if entry.limit != *limit || entry.capacity != *capacity {
+                // The key's limits changed: start the new quota afresh.
+                *entry = new_entry(*window, *limit, *capacity);
+            }
+            let period = Duration::from_secs(window.seconds()) / *limit;
+            match entry.bucket.check() {
+                Ok(snapshot) => {
+                    let remaining = snapshot.remaining_burst_capacity();
+                    let reset = ceil_secs(period * (capacity - remaining.min(*capacity)));
+                    if tightest.is_none_or(|(_, _, r, _)| remaining < r) {
+                        tightest = Some((*window, *limit, remaining, reset));
+                    }
+                }
+                Err(not_until) => {
+                    let wait = ceil_secs(not_until.wait_time_from(self.clock.now())).max(1);
+                    return Err(RateState {
+                        limit: *limit,
+                        remaining: 0,
+                        reset: wait,
+                        current: format!("\"{}\";r=0;t={wait}", window.name()),
+                        policy,
+                        retry_after: Some(wait),
+                    });
+                }
+            }
+        }
+        let (window, limit, remaining, reset) = tightest.unwrap_or((Window::Second, 0, 0, 0));
+        Ok(RateState {
+            limit,
+            remaining,
+            reset,
+            current: format!("\"{}\";r={remaining};t={reset}", window.name()),
+            policy,
+            retry_after: None,
+        })
+    }
+
+    /// Drops the buckets of keys no longer seen (called rarely; buckets are small).
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+fn new_entry(window: Window, limit: u32, capacity: u32) -> Entry {
+    let period = Duration::from_secs(window.seconds()) / limit.max(1);
+    let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        .expect("a positive period")
+        .allow_burst(NonZeroU32::new(capacity.max(1)).expect("positive"));
+    Entry {
+        limit,
+        capacity,
+        bucket: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyledger_domain::rate_limits::RateLimitsInput;
+
+    fn limits(per_minute: u64) -> RateLimits {
+        RateLimits::try_from(RateLimitsInput {
+            per_minute: Some(per_minute),
+            per_hour: Some(3_600),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_window_allows_its_quota_then_refuses_with_an_honest_retry_after() {
+        let limiters = RateLimiters::default();
+        let l = limits(5);
+        for expected_remaining in (0..5).rev() {
+            let state = limiters.check("k", &l).unwrap();
+            assert_eq!((state.limit, state.remaining), (5, expected_remaining));
+        }
+        let refused = limiters.check("k", &l).unwrap_err();
+        assert_eq!((refused.limit, refused.remaining), (5, 0));
+        // 5 per minute refills one every 12 seconds.
+        assert!((11..=12).contains(&refused.retry_after.unwrap()), "{refused:?}");
+        assert_eq!(refused.policy, "\"minute\";q=5;w=60, \"hour\";q=3600;w=3600");
+        assert!(limiters.check("other", &l).is_ok(), "keys have their own buckets");
+    }
+
+    #[test]
+    fn changed_limits_start_a_fresh_bucket() {
+        let limiters = RateLimiters::default();
+        for _ in 0..2 {
+            limiters.check("k", &limits(2)).unwrap();
+        }
+        assert!(limiters.check("k", &limits(2)).is_err());
+        assert!(limiters.check("k", &limits(3)).is_ok());
+    }
+}

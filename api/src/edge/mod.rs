@@ -1,0 +1,444 @@
+//! The auth edge (its own listener): every protected request is checked against this node's
+//! in-memory key lookup and endpoint catalogue, then proxied to the plugin's upstream
+//! (`proxy.rs`), answered for a service (`POST /v1/keys/verify`), or answered for a proxy's
+//! sub-request (`/auth`: nginx auth_request, Traefik ForwardAuth, Envoy ext_authz).
+
+pub mod check;
+pub mod limits;
+mod proxy;
+
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::Router;
+use check::{Allowed, Ask, Denied};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use ipnet::IpNet;
+use keyledger_commands::auth::Authenticator;
+use keyledger_commands::clock::Clock;
+use keyledger_commands::secrets::Pepper;
+use keyledger_domain::route::HttpMethod;
+use keyledger_domain::Permission;
+use keyledger_projections::edge_cache::{EdgeCache, EndpointEntry, KeyEntry};
+use keyledger_projections::usage::{UsageRecord, UsageRecorder};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// PBKDF2 checks (verifier misses) one address may cause per minute.
+const PBKDF2_PER_IP_PER_MINUTE: u32 = 30;
+
+pub struct Edge {
+    pub cache: Arc<EdgeCache>,
+    pub pepper: Arc<Pepper>,
+    pub limits: limits::RateLimiters,
+    pub usage: UsageRecorder,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Bounds concurrent PBKDF2 work.
+    pub pbkdf2: Arc<tokio::sync::Semaphore>,
+    pub failures: DefaultKeyedRateLimiter<IpAddr>,
+    pub http: reqwest::Client,
+    pub clock: Arc<dyn Clock>,
+    pub admins: Authenticator,
+}
+
+impl Edge {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cache: Arc<EdgeCache>,
+        pepper: Arc<Pepper>,
+        usage: UsageRecorder,
+        trusted_proxies: Vec<IpNet>,
+        pbkdf2_concurrency: usize,
+        clock: Arc<dyn Clock>,
+        admins: Authenticator,
+    ) -> Result<Self, reqwest::Error> {
+        let per_minute = NonZeroU32::new(PBKDF2_PER_IP_PER_MINUTE).expect("positive");
+        Ok(Edge {
+            cache,
+            pepper,
+            limits: limits::RateLimiters::default(),
+            usage,
+            trusted_proxies,
+            pbkdf2: Arc::new(tokio::sync::Semaphore::new(pbkdf2_concurrency.max(1))),
+            failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            // Upstreams answer redirects to the client, not to us.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            clock,
+            admins,
+        })
+    }
+
+    /// The client's address: the peer, or when the peer is a trusted proxy the right-most
+    /// untrusted address of X-Forwarded-For (else X-Real-IP).
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if let Some(ip) = forwarded.iter().rev().find(|ip| !trusted(ip)) {
+            return *ip;
+        }
+        if let Some(ip) = headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+        forwarded.first().copied().unwrap_or(peer)
+    }
+
+    fn record(
+        &self,
+        seen: &Seen<'_>,
+        status: StatusCode,
+        code: &str,
+        key: Option<&KeyEntry>,
+        endpoint: Option<&EndpointEntry>,
+    ) {
+        let Seen {
+            started,
+            method,
+            path,
+            ip,
+        } = *seen;
+        let latency = started.elapsed();
+        metrics::counter!("keyledger_edge_decisions_total", "code" => code.to_owned()).increment(1);
+        metrics::histogram!("keyledger_edge_decision_seconds").record(latency.as_secs_f64());
+        self.usage.record(UsageRecord {
+            at: self.clock.now(),
+            tenant: key.map(|k| k.tenant.clone()),
+            key_id: key.map(|k| k.key_id.clone()),
+            endpoint_id: endpoint.map(|e| e.endpoint_id.clone()),
+            plugin: endpoint.map(|e| e.plugin.clone()),
+            method: method.to_owned(),
+            path: path.chars().take(512).collect(),
+            status: status.as_u16(),
+            code: code.to_owned(),
+            latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
+            client_ip: ip.map(|ip| ip.to_string()),
+        });
+    }
+}
+
+/// The request a decision was about, for its usage record.
+#[derive(Clone, Copy)]
+pub struct Seen<'a> {
+    pub started: Instant,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub ip: Option<IpAddr>,
+}
+
+/// The key a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some((scheme, token)) = value.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return Some(token.trim());
+            }
+        }
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Rate-limit headers (X-RateLimit-* and the IETF RateLimit / RateLimit-Policy fields), the
+/// deprecation headers (RFC 9745 Deprecation, RFC 8594 Sunset), and on success the identity.
+fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, endpoint: Option<&EndpointEntry>) {
+    if let Some(rate) = rate.filter(|r| !r.policy.is_empty()) {
+        set(headers, "x-ratelimit-limit", rate.limit);
+        set(headers, "x-ratelimit-remaining", rate.remaining);
+        set(headers, "x-ratelimit-reset", rate.reset);
+        set(headers, "ratelimit-policy", &rate.policy);
+        set(headers, "ratelimit", &rate.current);
+        if let Some(wait) = rate.retry_after {
+            set(headers, "retry-after", wait);
+        }
+    }
+    if let Some(e) = endpoint {
+        if let Some(since) = e.deprecated_at {
+            set(headers, "deprecation", format!("@{}", since.timestamp()));
+            if let Some(sunset) = e.sunset_at {
+                set(headers, "sunset", sunset.format("%a, %d %b %Y %H:%M:%S GMT"));
+            }
+        }
+    }
+}
+
+fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
+    set(headers, "x-keyledger-key-id", &key.key_id);
+    set(headers, "x-keyledger-tenant", &key.tenant);
+    set(
+        headers,
+        "x-keyledger-scopes",
+        key.scopes.iter().cloned().collect::<Vec<_>>().join(","),
+    );
+    set(headers, "x-keyledger-environment", &key.environment);
+}
+
+fn denied_response(d: &Denied) -> Response {
+    let mut response = (
+        d.status,
+        axum::Json(json!({ "error": { "code": d.code, "message": d.message } })),
+    )
+        .into_response();
+    decision_headers(response.headers_mut(), d.rate.as_ref(), None);
+    if d.status == StatusCode::UNAUTHORIZED {
+        set(response.headers_mut(), "www-authenticate", "Bearer");
+    }
+    response
+}
+
+pub fn router(edge: Arc<Edge>) -> Router {
+    Router::new()
+        .route("/v1/keys/verify", post(verify))
+        .route("/auth", any(forward_auth))
+        .route("/auth/{*rest}", any(forward_auth))
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
+        .fallback(proxy::forward)
+        .with_state(edge)
+}
+
+/// Forward-auth: nginx `auth_request` (X-Original-Method, X-Original-URI), Traefik ForwardAuth
+/// (X-Forwarded-Method, X-Forwarded-Uri), Envoy ext_authz (the original request under /auth/).
+async fn forward_auth(
+    State(edge): State<Arc<Edge>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let uri = header("x-original-uri")
+        .or_else(|| header("x-forwarded-uri"))
+        .or_else(|| {
+            req.uri()
+                .path()
+                .strip_prefix("/auth")
+                .filter(|p| p.starts_with('/'))
+                .map(|p| {
+                    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+                    format!("{p}{query}")
+                })
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    let method_text = header("x-original-method")
+        .or_else(|| header("x-forwarded-method"))
+        .unwrap_or_else(|| {
+            if req.uri().path().starts_with("/auth/") {
+                req.method().as_str().to_owned()
+            } else {
+                "GET".to_owned()
+            }
+        });
+    let path = uri.split(['?', '#']).next().unwrap_or("/").to_owned();
+    let ip = edge.client_ip(peer.ip(), headers);
+    let Some(method) = method_text.parse::<HttpMethod>().ok() else {
+        let d = Denied {
+            status: StatusCode::NOT_FOUND,
+            code: "endpoint_not_found",
+            message: format!("unsupported method {method_text}"),
+            key: None,
+            endpoint: None,
+            rate: None,
+        };
+        edge.record(
+            &Seen {
+                started,
+                method: &method_text,
+                path: &path,
+                ip: Some(ip),
+            },
+            d.status,
+            d.code,
+            None,
+            None,
+        );
+        return denied_response(&d);
+    };
+    let ask = Ask {
+        key: presented_key(headers),
+        target: Some((method, &path)),
+        scopes: &[],
+        ip: Some(ip),
+    };
+    match check::decide(&edge, ask).await {
+        Ok(allowed) => {
+            edge.record(
+                &Seen {
+                    started,
+                    method: method.as_str(),
+                    path: &path,
+                    ip: Some(ip),
+                },
+                StatusCode::NO_CONTENT,
+                "VALID",
+                Some(&allowed.key),
+                allowed.endpoint.as_ref(),
+            );
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            identity_headers(response.headers_mut(), &allowed.key);
+            decision_headers(response.headers_mut(), Some(&allowed.rate), allowed.endpoint.as_ref());
+            response
+        }
+        Err(d) => {
+            edge.record(
+                &Seen {
+                    started,
+                    method: method.as_str(),
+                    path: &path,
+                    ip: Some(ip),
+                },
+                d.status,
+                d.code,
+                d.key.as_ref(),
+                d.endpoint.as_ref(),
+            );
+            denied_response(&d)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    pub key: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The end client's address, to apply the key's IP rules.
+    pub ip: Option<IpAddr>,
+}
+
+/// For services: is this key good for this request? Always 200 with a verdict (`valid`, `code`);
+/// callers authenticate with an admin token that has API_MANAGEMENT_READ.
+async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let started = Instant::now();
+    let caller = match presented_key(&headers) {
+        Some(token) => edge.admins.authenticate(token).await.map_err(ApiError::from),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <admin token>",
+        )),
+    };
+    let caller = match caller {
+        Ok(actor) if actor.has(Permission::ApiManagementRead) => actor,
+        Ok(_) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "verifying needs API_MANAGEMENT_READ",
+            )
+            .into_response()
+        }
+        Err(e) => return e.into_response(),
+    };
+    let body: VerifyBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return ApiError::bad_request("invalid_json", format!("invalid body: {e}")).into_response(),
+    };
+    let target = match (&body.method, &body.path) {
+        (Some(m), Some(p)) => match m.parse::<HttpMethod>() {
+            Ok(m) => Some((m, p.as_str())),
+            Err(e) => return ApiError::bad_request("invalid_methods", e.to_string()).into_response(),
+        },
+        (None, None) => None,
+        _ => return ApiError::bad_request("invalid_request", "give both method and path, or neither").into_response(),
+    };
+    let ask = Ask {
+        key: Some(&body.key),
+        target,
+        scopes: &body.scopes,
+        ip: body.ip,
+    };
+    let path = body.path.clone().unwrap_or_default();
+    let method = body.method.clone().unwrap_or_default();
+    let verdict = match check::decide(&edge, ask).await {
+        Ok(Allowed { key, endpoint, rate })
+            if caller.may_access(&key.tenant.parse().unwrap_or_else(|_| caller.tenant.clone())) =>
+        {
+            edge.record(
+                &Seen {
+                    started,
+                    method: &method,
+                    path: &path,
+                    ip: body.ip,
+                },
+                StatusCode::OK,
+                "VALID",
+                Some(&key),
+                endpoint.as_ref(),
+            );
+            json!({
+                "valid": true,
+                "code": "VALID",
+                "key_id": key.key_id,
+                "tenant": key.tenant,
+                "scopes": key.scopes,
+                "expires_at": key.expires_at,
+                "ratelimit": { "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset },
+            })
+        }
+        // Another tenant's key is, to this caller, an unknown key.
+        Ok(_) => json!({ "valid": false, "code": "INVALID_KEY" }),
+        Err(d) => {
+            edge.record(
+                &Seen {
+                    started,
+                    method: &method,
+                    path: &path,
+                    ip: body.ip,
+                },
+                d.status,
+                d.code,
+                d.key.as_ref(),
+                d.endpoint.as_ref(),
+            );
+            let visible = d
+                .key
+                .as_ref()
+                .filter(|k| caller.may_access(&k.tenant.parse().unwrap_or_else(|_| caller.tenant.clone())));
+            let mut v = json!({ "valid": false, "code": d.code.to_ascii_uppercase(), "message": d.message });
+            if let Some(k) = visible {
+                v["key_id"] = json!(k.key_id);
+                v["tenant"] = json!(k.tenant);
+            } else if d.key.is_some() {
+                v = json!({ "valid": false, "code": "INVALID_KEY" });
+            }
+            if let Some(rate) = &d.rate {
+                v["ratelimit"] = json!({ "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset });
+            }
+            v
+        }
+    };
+    axum::Json(verdict).into_response()
+}

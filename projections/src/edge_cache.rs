@@ -1,0 +1,467 @@
+//! The auth edge's node-local copy of the key lookup and the endpoint catalogue.
+//!
+//! Every node loads a snapshot of the shared read models at start (rows and their checkpoints,
+//! read in one consistent transaction), then applies the global log from there itself, woken at
+//! once by new events. So a revocation reaches every node's edge without waiting for the shared
+//! projection, and a restarted node serves known keys at once.
+
+use crate::catalogue::{RouteTable, RouteTarget};
+use crate::read_models::{decode, Decoded};
+use crate::ProjectionError;
+use chrono::{DateTime, TimeZone, Utc};
+use keyledger_commands::log::{self, LoggedEvent};
+use keyledger_commands::wake::LogWatch;
+use keyledger_commands::{Backend, Database};
+use keyledger_domain::ip_rules::{CidrRule, IpRules};
+use keyledger_domain::key_format::SecretHash;
+use keyledger_domain::rate_limits::RateLimits;
+use keyledger_domain::route::HttpMethod;
+use keyledger_domain::{ApiKeyEvent, EndpointEvent, KeyStatus};
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// One presented secret of a key (a rotated key has two until the old one's grace ends).
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub lookup_id: String,
+    pub key_id: String,
+    pub tenant: String,
+    pub environment: String,
+    pub status: KeyStatus,
+    pub scopes: BTreeSet<String>,
+    pub rate_limits: RateLimits,
+    pub ip_rules: IpRules,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set on the retired secret of a rotated key.
+    pub valid_until: Option<DateTime<Utc>>,
+    pub secret_hash: SecretHash,
+    /// HMAC(pepper, key) for this node's pepper, once known.
+    pub verifier: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointEntry {
+    pub endpoint_id: String,
+    pub path: String,
+    pub methods: BTreeSet<HttpMethod>,
+    pub plugin: String,
+    pub required_scopes: BTreeSet<String>,
+    pub upstream_url: String,
+    pub deprecated_at: Option<DateTime<Utc>>,
+    pub sunset_at: Option<DateTime<Utc>>,
+    pub active: bool,
+    pub disabled_tenants: HashSet<String>,
+}
+
+impl EndpointEntry {
+    pub fn enabled_for(&self, tenant: &str) -> bool {
+        self.active && !self.disabled_tenants.contains(tenant)
+    }
+}
+
+#[derive(Default)]
+struct Keys {
+    by_lookup: HashMap<String, KeyEntry>,
+    by_key: HashMap<String, Vec<String>>,
+}
+
+#[derive(Default)]
+struct Endpoints {
+    by_id: HashMap<String, EndpointEntry>,
+    routes: Arc<RouteTable>,
+}
+
+/// Shared by the edge's request handlers and the tailing task.
+pub struct EdgeCache {
+    db: Database,
+    pepper_id: String,
+    keys: RwLock<Keys>,
+    endpoints: RwLock<Endpoints>,
+    position: watch::Sender<i64>,
+}
+
+fn ms_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.and_then(|m| Utc.timestamp_millis_opt(m).single())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Store(keyledger_commands::StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn parse_rules(allow: &str, block: &str) -> Result<IpRules, ProjectionError> {
+    let allow: Vec<CidrRule> = serde_json::from_str(allow).map_err(|e| corrupt("ip_allow", e))?;
+    let block: Vec<CidrRule> = serde_json::from_str(block).map_err(|e| corrupt("ip_block", e))?;
+    IpRules::new(allow, block).map_err(|e| corrupt("ip rules", e))
+}
+
+impl EdgeCache {
+    /// Loads the snapshot; call [`EdgeCache::spawn_tail`] to keep it current.
+    pub async fn load(db: Database, pepper_id: &str) -> Result<Arc<Self>, ProjectionError> {
+        let mut tx = db.pool().begin().await?;
+        if db.backend() == Backend::Postgres {
+            // Rows and checkpoints must come from one snapshot.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let checkpoint =
+            |name: &'static str| sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1").bind(name);
+        let key_position: i64 = match checkpoint("key_lookup").fetch_optional(&mut *tx).await? {
+            Some(r) => r.try_get("position")?,
+            None => 0,
+        };
+        let endpoint_position: i64 = match checkpoint("endpoints").fetch_optional(&mut *tx).await? {
+            Some(r) => r.try_get("position")?,
+            None => 0,
+        };
+        let key_rows = sqlx::query(
+            "SELECT k.lookup_id, k.key_id, k.tenant, k.environment, k.secret_hash, k.valid_until_ms, k.status, \
+             k.scopes, k.rate_limits, k.ip_allow, k.ip_block, k.expires_at_ms, v.verifier \
+             FROM key_lookup k LEFT JOIN key_verifiers v ON v.lookup_id = k.lookup_id AND v.pepper_id = $1",
+        )
+        .bind(pepper_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let endpoint_rows = sqlx::query(
+            "SELECT endpoint_id, path, methods, plugin, required_scopes, upstream_url, deprecated, deprecated_at_ms, \
+             sunset_at_ms, active FROM endpoints",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let disabled_rows = sqlx::query("SELECT endpoint_id, tenant FROM endpoint_tenant_settings WHERE enabled = 0")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+
+        let mut keys = Keys::default();
+        for r in &key_rows {
+            let status: String = r.try_get("status")?;
+            let entry = KeyEntry {
+                lookup_id: r.try_get("lookup_id")?,
+                key_id: r.try_get("key_id")?,
+                tenant: r.try_get("tenant")?,
+                environment: r.try_get("environment")?,
+                status: status.parse().map_err(|e: String| corrupt("status", e))?,
+                scopes: serde_json::from_str(&r.try_get::<String, _>("scopes")?).map_err(|e| corrupt("scopes", e))?,
+                rate_limits: serde_json::from_str(&r.try_get::<String, _>("rate_limits")?)
+                    .map_err(|e| corrupt("rate_limits", e))?,
+                ip_rules: parse_rules(
+                    &r.try_get::<String, _>("ip_allow")?,
+                    &r.try_get::<String, _>("ip_block")?,
+                )?,
+                expires_at: ms_time(r.try_get("expires_at_ms")?),
+                valid_until: ms_time(r.try_get("valid_until_ms")?),
+                secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
+                verifier: r.try_get("verifier")?,
+            };
+            keys.by_key
+                .entry(entry.key_id.clone())
+                .or_default()
+                .push(entry.lookup_id.clone());
+            keys.by_lookup.insert(entry.lookup_id.clone(), entry);
+        }
+        let mut endpoints = Endpoints::default();
+        for r in &endpoint_rows {
+            let methods: BTreeSet<HttpMethod> =
+                serde_json::from_str(&r.try_get::<String, _>("methods")?).map_err(|e| corrupt("methods", e))?;
+            let entry = EndpointEntry {
+                endpoint_id: r.try_get("endpoint_id")?,
+                path: r.try_get("path")?,
+                methods,
+                plugin: r.try_get("plugin")?,
+                required_scopes: serde_json::from_str(&r.try_get::<String, _>("required_scopes")?)
+                    .map_err(|e| corrupt("required_scopes", e))?,
+                upstream_url: r.try_get("upstream_url")?,
+                deprecated_at: match r.try_get::<i64, _>("deprecated")? {
+                    1 => ms_time(r.try_get("deprecated_at_ms")?).or(Some(DateTime::<Utc>::UNIX_EPOCH)),
+                    _ => None,
+                },
+                sunset_at: ms_time(r.try_get("sunset_at_ms")?),
+                active: r.try_get::<i64, _>("active")? == 1,
+                disabled_tenants: HashSet::new(),
+            };
+            endpoints.by_id.insert(entry.endpoint_id.clone(), entry);
+        }
+        for r in &disabled_rows {
+            let id: String = r.try_get("endpoint_id")?;
+            if let Some(e) = endpoints.by_id.get_mut(&id) {
+                e.disabled_tenants.insert(r.try_get("tenant")?);
+            }
+        }
+        endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
+        let start = key_position.min(endpoint_position);
+        let (position, _) = watch::channel(start);
+        let cache = Arc::new(EdgeCache {
+            db,
+            pepper_id: pepper_id.to_owned(),
+            keys: RwLock::new(keys),
+            endpoints: RwLock::new(endpoints),
+            position,
+        });
+        // Events between the two checkpoints belong to one table only.
+        cache.catch_up(Some((key_position, endpoint_position))).await?;
+        Ok(cache)
+    }
+
+    pub fn pepper_id(&self) -> &str {
+        &self.pepper_id
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The log position this node's edge has applied.
+    pub fn position(&self) -> i64 {
+        *self.position.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
+    }
+
+    pub fn key(&self, lookup_id: &str) -> Option<KeyEntry> {
+        self.keys.read().ok()?.by_lookup.get(lookup_id).cloned()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.keys.read().map(|k| k.by_lookup.len()).unwrap_or(0)
+    }
+
+    /// Remembers a verifier computed after a successful PBKDF2 check.
+    pub fn set_verifier(&self, lookup_id: &str, verifier: String) {
+        if let Ok(mut keys) = self.keys.write() {
+            if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
+                entry.verifier = Some(verifier);
+            }
+        }
+    }
+
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.endpoints.read().map(|e| e.routes.clone()).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self, id: &str) -> Option<EndpointEntry> {
+        self.endpoints.read().ok()?.by_id.get(id).cloned()
+    }
+
+    /// Applies the log up to its head. `skip_until` = (keys, endpoints) positions already in the
+    /// snapshot.
+    async fn catch_up(&self, skip_until: Option<(i64, i64)>) -> Result<(), ProjectionError> {
+        loop {
+            let from = self.position();
+            let events = log::read_after(self.db.pool(), from, 1_000).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                return Ok(());
+            };
+            let mut routes_changed = false;
+            for event in &events {
+                let (keys_at, endpoints_at) = skip_until.unwrap_or((0, 0));
+                match decode(event)? {
+                    Decoded::Key(e) if event.position > keys_at => self.apply_key(event, &e),
+                    Decoded::Endpoint(e) if event.position > endpoints_at => {
+                        self.apply_endpoint(&e);
+                        routes_changed = true;
+                    }
+                    _ => {}
+                }
+            }
+            if routes_changed {
+                if let Ok(mut endpoints) = self.endpoints.write() {
+                    endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
+                }
+            }
+            self.position.send_replace(last);
+        }
+    }
+
+    fn apply_key(&self, logged: &LoggedEvent, event: &ApiKeyEvent) {
+        use ApiKeyEvent::*;
+        let Ok(mut keys) = self.keys.write() else { return };
+        let key_id = logged.aggregate_id.clone();
+        let lookups = keys.by_key.get(&key_id).cloned().unwrap_or_default();
+        let mut each = |f: &dyn Fn(&mut KeyEntry)| {
+            for l in &lookups {
+                if let Some(e) = keys.by_lookup.get_mut(l) {
+                    f(e);
+                }
+            }
+        };
+        match event {
+            KeyIssued {
+                tenant,
+                environment,
+                lookup_id,
+                secret_hash,
+                scopes,
+                rate_limits,
+                ip_rules,
+                expires_at,
+                ..
+            } => {
+                let entry = KeyEntry {
+                    lookup_id: lookup_id.to_string(),
+                    key_id: key_id.clone(),
+                    tenant: tenant.to_string(),
+                    environment: environment.as_str().to_owned(),
+                    status: KeyStatus::Active,
+                    scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                    rate_limits: *rate_limits,
+                    ip_rules: ip_rules.clone(),
+                    expires_at: *expires_at,
+                    valid_until: None,
+                    secret_hash: secret_hash.clone(),
+                    verifier: None,
+                };
+                keys.by_key.entry(key_id).or_default().push(entry.lookup_id.clone());
+                keys.by_lookup.insert(entry.lookup_id.clone(), entry);
+            }
+            KeyScopesChanged { scopes, .. } => {
+                let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
+                each(&|e| e.scopes = scopes.clone());
+            }
+            KeyRateLimitsChanged { rate_limits, .. } => each(&|e| e.rate_limits = *rate_limits),
+            KeyIpRulesChanged { ip_rules, .. } => each(&|e| e.ip_rules = ip_rules.clone()),
+            KeyRevoked { .. } => each(&|e| e.status = KeyStatus::Revoked),
+            KeyExpired { .. } => each(&|e| e.status = KeyStatus::Expired),
+            KeyRenamed { .. } | KeyExpiryWarned { .. } => {}
+            KeyRotated {
+                lookup_id,
+                secret_hash,
+                previous_lookup_id,
+                previous_valid_until,
+                ..
+            } => {
+                let template = keys.by_lookup.get(previous_lookup_id.as_str()).cloned();
+                // Only the latest retired secret survives.
+                for l in lookups.iter().filter(|l| l.as_str() != previous_lookup_id.as_str()) {
+                    keys.by_lookup.remove(l);
+                }
+                let Some(mut new) = template else { return };
+                if let Some(old) = keys.by_lookup.get_mut(previous_lookup_id.as_str()) {
+                    old.valid_until = Some(*previous_valid_until);
+                }
+                new.lookup_id = lookup_id.to_string();
+                new.secret_hash = secret_hash.clone();
+                new.verifier = None;
+                new.valid_until = None;
+                keys.by_lookup.insert(new.lookup_id.clone(), new);
+                keys.by_key
+                    .insert(key_id, vec![previous_lookup_id.to_string(), lookup_id.to_string()]);
+            }
+        }
+    }
+
+    fn apply_endpoint(&self, event: &EndpointEvent) {
+        use EndpointEvent::*;
+        let Ok(mut endpoints) = self.endpoints.write() else {
+            return;
+        };
+        let id = event.endpoint_id().to_string();
+        if let EndpointRegistered { spec, .. } = event {
+            endpoints.by_id.insert(
+                id.clone(),
+                EndpointEntry {
+                    endpoint_id: id,
+                    path: spec.path.to_string(),
+                    methods: spec.methods.clone(),
+                    plugin: spec.plugin.to_string(),
+                    required_scopes: spec.required_scopes.iter().map(|s| s.to_string()).collect(),
+                    upstream_url: spec.upstream_url.as_str().to_owned(),
+                    deprecated_at: None,
+                    sunset_at: None,
+                    active: true,
+                    disabled_tenants: HashSet::new(),
+                },
+            );
+            return;
+        }
+        let Some(e) = endpoints.by_id.get_mut(&id) else { return };
+        match event {
+            EndpointRegistered { .. } | EndpointSchemasChanged { .. } => {}
+            EndpointChanged {
+                methods,
+                path,
+                plugin,
+                required_scopes,
+                upstream_url,
+                ..
+            } => {
+                if let Some(v) = methods {
+                    e.methods = v.clone();
+                }
+                if let Some(v) = path {
+                    e.path = v.to_string();
+                }
+                if let Some(v) = plugin {
+                    e.plugin = v.to_string();
+                }
+                if let Some(v) = required_scopes {
+                    e.required_scopes = v.iter().map(|s| s.to_string()).collect();
+                }
+                if let Some(v) = upstream_url {
+                    e.upstream_url = v.as_str().to_owned();
+                }
+            }
+            EndpointDeprecated { sunset, at, .. } => {
+                e.deprecated_at = Some(*at);
+                e.sunset_at = *sunset;
+            }
+            EndpointUndeprecated { .. } => {
+                e.deprecated_at = None;
+                e.sunset_at = None;
+            }
+            EndpointActivated { .. } => e.active = true,
+            EndpointDeactivated { .. } => e.active = false,
+            EndpointEnabledForTenant { tenant, .. } => {
+                e.disabled_tenants.remove(tenant.as_str());
+            }
+            EndpointDisabledForTenant { tenant, .. } => {
+                e.disabled_tenants.insert(tenant.to_string());
+            }
+        }
+    }
+
+    /// Follows the log until the task is aborted.
+    pub fn spawn_tail(self: &Arc<Self>, wake: LogWatch) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        tokio::spawn(
+            async move {
+                let mut woken = wake.subscribe();
+                loop {
+                    woken.mark_unchanged();
+                    if let Err(e) = cache.catch_up(None).await {
+                        tracing::error!(error = %e, "edge cache could not apply the log; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    // The watch wakes us at once; the timeout is a safety net.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), woken.changed()).await;
+                }
+            }
+            .instrument(tracing::info_span!("edge_cache")),
+        )
+    }
+}
+
+fn build_routes(endpoints: &HashMap<String, EndpointEntry>) -> RouteTable {
+    let mut table = RouteTable::new();
+    let mut sorted: Vec<&EndpointEntry> = endpoints.values().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path).then(a.endpoint_id.cmp(&b.endpoint_id)));
+    for e in sorted {
+        let Ok(path) = e.path.parse() else { continue };
+        let target = RouteTarget {
+            endpoint_id: e.endpoint_id.clone(),
+            path,
+            methods: e.methods.clone(),
+        };
+        if let Err(err) = table.insert(target) {
+            tracing::warn!(endpoint = %e.endpoint_id, error = %err, "route not added to the edge's table");
+        }
+    }
+    table
+}
