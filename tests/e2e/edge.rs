@@ -548,3 +548,90 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
     );
     app.finish().await;
 }
+
+both!(
+    pbkdf2_runs_only_on_a_verifier_miss_and_is_budgeted_per_address,
+    pbkdf2_budget
+);
+async fn pbkdf2_budget(app: TestApp) -> TestApp {
+    platform(&app).await;
+    let key = key_of(&app.create_key(json!({ "name": "k", "scopes": ["FILES_READ"] })).await);
+    // Lose every verifier (as after a pepper change) and restart: the edge must fall back to PBKDF2.
+    sqlx::query("DELETE FROM key_verifiers")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let app = app.restart().await;
+    assert!(app.state.edge.key(&key[8..20]).unwrap().verifier.is_none());
+    assert_eq!(
+        app.edge_get("/files/1", &key).await.status,
+        StatusCode::OK,
+        "PBKDF2 once"
+    );
+    assert!(
+        app.state.edge.key(&key[8..20]).unwrap().verifier.is_some(),
+        "then the verifier is remembered"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_verifiers")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "and stored for other restarts");
+
+    // Guessing at a key with no verifier costs PBKDF2: an address gets 30 tries a minute.
+    let victim = app
+        .create_key(json!({ "name": "victim", "scopes": ["FILES_READ"] }))
+        .await;
+    let lookup = key_of(&victim)[8..20].to_owned();
+    sqlx::query("DELETE FROM key_verifiers WHERE lookup_id = $1")
+        .bind(&lookup)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let app = app.restart().await;
+    let guess = |n: usize| {
+        keyledger_domain::key_format::PlaintextKey::compose(
+            keyledger_domain::key_format::Environment::Live,
+            keyledger_domain::key_format::LookupId::try_from(lookup.clone()).unwrap(),
+            &format!("{n:024}"),
+        )
+        .unwrap()
+    };
+    let mut codes = Vec::new();
+    for n in 0..31 {
+        let g = guess(n);
+        let answer = app
+            .edge_request(
+                Method::GET,
+                "/files/1",
+                Some(g.expose()),
+                &[("x-forwarded-for", "203.0.113.9")],
+            )
+            .await;
+        codes.push(answer.error_code().to_owned());
+    }
+    assert!(codes[..30].iter().all(|c| c == "invalid_key"), "{codes:?}");
+    assert_eq!(codes[30], "rate_limited");
+    // Another address, and keys with known verifiers, are unaffected.
+    let other = app
+        .edge_request(
+            Method::GET,
+            "/files/1",
+            Some(guess(99).expose()),
+            &[("x-forwarded-for", "203.0.113.10")],
+        )
+        .await;
+    assert_eq!(other.error_code(), "invalid_key");
+    assert_eq!(
+        app.edge_request(
+            Method::GET,
+            "/files/1",
+            Some(&key),
+            &[("x-forwarded-for", "203.0.113.9")]
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    app
+}

@@ -42,13 +42,64 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
         .iter()
         .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
 
+    // A key revoked through A is refused by B's edge promptly (LISTEN/NOTIFY wakes B's copy).
+    app_edge_propagation(&a, &b).await;
+
     // A stops; B keeps serving and its projections take over.
     a.stop().await;
     let revoked = b.post(&format!("/v1/keys/{id}/revoke"), json!({})).await;
     assert_eq!(revoked.status, StatusCode::OK);
     let listed = b.get("/v1/keys?status=revoked").await;
-    assert_eq!(listed.body["data"][0]["id"], id, "B's read models advanced without A");
+    let revoked: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        revoked.contains(&id.as_str()),
+        "B's read models advanced without A: {revoked:?}"
+    );
     let audit = b.get("/v1/audit?action=KeyRevoked").await;
-    assert_eq!(audit.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        audit.body["data"].as_array().unwrap().len(),
+        2,
+        "the propagation check's revocation and this one"
+    );
     b.finish().await;
+}
+
+async fn app_edge_propagation(a: &keyledger_tests::TestApp, b: &keyledger_tests::TestApp) {
+    let upstream = keyledger_tests::spawn_upstream().await;
+    a.register_endpoint(json!({ "methods": ["GET"], "path": "/ping", "plugin": "P", "upstream_url": upstream }))
+        .await;
+    let created = a.create_key(json!({ "name": "propagating" })).await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let mut waited = std::time::Duration::ZERO;
+    while b.edge_get("/ping", &key).await.status != StatusCode::OK {
+        assert!(
+            waited < std::time::Duration::from_secs(5),
+            "B's edge never learned the key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        waited += std::time::Duration::from_millis(5);
+    }
+    let revoked_at = std::time::Instant::now();
+    a.post(
+        &format!("/v1/keys/{}/revoke", created["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    loop {
+        let answer = b.edge_get("/ping", &key).await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(answer.error_code(), "key_revoked");
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(2),
+            "revocation did not reach B within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }

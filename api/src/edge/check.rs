@@ -112,21 +112,19 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     }
     let verifier = edge.pepper.verifier(presented);
     edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
-    let (pool, lookup, pepper_id) = (
-        edge.cache.db().pool().clone(),
-        entry.lookup_id.clone(),
-        edge.pepper.id().to_owned(),
-    );
-    tokio::spawn(async move {
-        let _ = sqlx::query(
-            "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) ON CONFLICT (lookup_id, pepper_id) DO NOTHING",
-        )
-        .bind(lookup)
-        .bind(pepper_id)
-        .bind(verifier)
-        .execute(&pool)
-        .await;
-    });
+    // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
+    let stored = sqlx::query(
+        "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
+         ON CONFLICT (lookup_id, pepper_id) DO NOTHING",
+    )
+    .bind(&entry.lookup_id)
+    .bind(edge.pepper.id())
+    .bind(verifier)
+    .execute(edge.cache.db().pool())
+    .await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not store a key verifier");
+    }
     Ok(())
 }
 
