@@ -103,6 +103,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     let Ok(_permit) = edge.pbkdf2.clone().acquire_owned().await else {
         return Err(invalid());
     };
+    metrics::counter!("keyledger_edge_pbkdf2_total").increment(1);
     let (hash, secret) = (entry.secret_hash.clone(), presented.to_owned());
     let ok = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &secret))
         .await

@@ -222,6 +222,8 @@ pub fn router(edge: Arc<Edge>) -> Router {
             "/healthz",
             axum::routing::get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
+        // A bare 204: the baseline the edge benchmark compares /auth against, and a cheap probe.
+        .route("/ping", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
         .fallback(proxy::forward)
         .with_state(edge)
 }
