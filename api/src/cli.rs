@@ -1,5 +1,14 @@
 //! What each subcommand does.
 
+/// `println!` that survives a closed stdout (a supervisor that stopped reading): the server keeps
+/// running instead of panicking on the next line it prints.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use crate::config::{AdminCommand, Cli, Command, Config, DemoCommand, EndpointsCommand, ProjectionsCommand};
 use crate::operations::import;
 use crate::Application;
@@ -23,16 +32,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(Config { db: cli.db, serve }).await?;
             if let Some(token) = app.bootstrap_token() {
                 // Printed, never logged: this is the only time the token is shown.
-                println!("bootstrap superuser token (tenant default), shown once:\n  {token}");
+                say!("bootstrap superuser token (tenant default), shown once:\n  {token}");
             }
-            println!("admin listening on http://{}", app.admin_addr());
-            println!("edge listening on http://{}", app.edge_addr());
+            say!("admin listening on http://{}", app.admin_addr());
+            say!("edge listening on http://{}", app.edge_addr());
             app.run_until_stopped(shutdown).await
         }
         Command::Migrate => {
             let db = Database::connect(&cli.db.database_url).await?;
             db.migrate().await?;
-            println!("migrations applied");
+            say!("migrations applied");
             Ok(())
         }
         Command::Projections {
@@ -56,7 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await?;
                 bar.finish();
-                println!("{}: rebuilt up to position {at}", model.name());
+                say!("{}: rebuilt up to position {at}", model.name());
             }
             Ok(())
         }
@@ -67,9 +76,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let bus = system_bus(&cli.db.database_url).await?;
             let report = import_one(&bus, &text, &plugin, &upstream).await?;
-            println!(
+            say!(
                 "{}: {} registered, {} changed, {} unchanged",
-                report.plugin, report.registered, report.changed, report.unchanged
+                report.plugin,
+                report.registered,
+                report.changed,
+                report.unchanged
             );
             Ok(())
         }
@@ -95,9 +107,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bar.inc(1);
             }
             bar.finish_and_clear();
-            println!(
+            say!(
                 "demo catalogue: {} registered, {} changed, {} unchanged",
-                totals.0, totals.1, totals.2
+                totals.0,
+                totals.1,
+                totals.2
             );
             Ok(())
         }
@@ -132,7 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let issued = bus.issue_admin_token(&CommandContext::system(), req).await?;
             db.close().await;
             // Printed, never logged: the only time the token is shown.
-            println!("{}", issued.value.secret);
+            say!("{}", issued.value.secret);
             eprintln!(
                 "admin token {} created; it works once a server has caught up",
                 issued.value.id

@@ -27,12 +27,18 @@ fn serve(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, Vec<String>, String
         .spawn()
         .expect("spawn keyledger serve");
     let mut lines = Vec::new();
+    let mut admin = None;
     let deadline = Instant::now() + Duration::from_secs(60);
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             lines.push(line.clone());
             if let Some(addr) = line.strip_prefix("admin listening on http://") {
-                return (child, lines, addr.to_owned());
+                admin = Some(addr.to_owned());
+            }
+            if line.starts_with("edge listening on http://") {
+                if let Some(addr) = admin.take() {
+                    return (child, lines, addr);
+                }
             }
             if Instant::now() > deadline {
                 break;
@@ -78,7 +84,7 @@ async fn serve_prints_its_address_and_a_bootstrap_token_once_and_stops_on_sigter
 
     // A second start on the same store prints no token.
     let (child, lines, _) = serve(&dir, &[]);
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 2, "only the addresses: {lines:?}");
     terminate(child);
 }
 
