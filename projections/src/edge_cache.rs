@@ -65,13 +65,14 @@ impl EndpointEntry {
 
 #[derive(Default)]
 struct Keys {
-    by_lookup: HashMap<String, KeyEntry>,
+    // Arc: a request takes its entry with a reference count, not a deep copy.
+    by_lookup: HashMap<String, Arc<KeyEntry>>,
     by_key: HashMap<String, Vec<String>>,
 }
 
 #[derive(Default)]
 struct Endpoints {
-    by_id: HashMap<String, EndpointEntry>,
+    by_id: HashMap<String, Arc<EndpointEntry>>,
     routes: Arc<RouteTable>,
 }
 
@@ -162,7 +163,7 @@ impl EdgeCache {
                 .entry(entry.key_id.clone())
                 .or_default()
                 .push(entry.lookup_id.clone());
-            keys.by_lookup.insert(entry.lookup_id.clone(), entry);
+            keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
         }
         let mut endpoints = Endpoints::default();
         for r in &endpoint_rows {
@@ -184,12 +185,12 @@ impl EdgeCache {
                 active: r.try_get::<i64, _>("active")? == 1,
                 disabled_tenants: HashSet::new(),
             };
-            endpoints.by_id.insert(entry.endpoint_id.clone(), entry);
+            endpoints.by_id.insert(entry.endpoint_id.clone(), Arc::new(entry));
         }
         for r in &disabled_rows {
             let id: String = r.try_get("endpoint_id")?;
             if let Some(e) = endpoints.by_id.get_mut(&id) {
-                e.disabled_tenants.insert(r.try_get("tenant")?);
+                Arc::make_mut(e).disabled_tenants.insert(r.try_get("tenant")?);
             }
         }
         endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
@@ -224,7 +225,7 @@ impl EdgeCache {
         self.position.subscribe()
     }
 
-    pub fn key(&self, lookup_id: &str) -> Option<KeyEntry> {
+    pub fn key(&self, lookup_id: &str) -> Option<Arc<KeyEntry>> {
         self.keys.read().ok()?.by_lookup.get(lookup_id).cloned()
     }
 
@@ -236,7 +237,7 @@ impl EdgeCache {
     pub fn set_verifier(&self, lookup_id: &str, verifier: String) {
         if let Ok(mut keys) = self.keys.write() {
             if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
-                entry.verifier = Some(verifier);
+                Arc::make_mut(entry).verifier = Some(verifier);
             }
         }
     }
@@ -245,7 +246,7 @@ impl EdgeCache {
         self.endpoints.read().map(|e| e.routes.clone()).unwrap_or_default()
     }
 
-    pub fn endpoint(&self, id: &str) -> Option<EndpointEntry> {
+    pub fn endpoint(&self, id: &str) -> Option<Arc<EndpointEntry>> {
         self.endpoints.read().ok()?.by_id.get(id).cloned()
     }
 
@@ -287,7 +288,7 @@ impl EdgeCache {
         let mut each = |f: &dyn Fn(&mut KeyEntry)| {
             for l in &lookups {
                 if let Some(e) = keys.by_lookup.get_mut(l) {
-                    f(e);
+                    f(Arc::make_mut(e));
                 }
             }
         };
@@ -318,7 +319,7 @@ impl EdgeCache {
                     verifier: None,
                 };
                 keys.by_key.entry(key_id).or_default().push(entry.lookup_id.clone());
-                keys.by_lookup.insert(entry.lookup_id.clone(), entry);
+                keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
             }
             KeyScopesChanged { scopes, .. } => {
                 let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
@@ -336,20 +337,23 @@ impl EdgeCache {
                 previous_valid_until,
                 ..
             } => {
-                let template = keys.by_lookup.get(previous_lookup_id.as_str()).cloned();
+                let template = keys
+                    .by_lookup
+                    .get(previous_lookup_id.as_str())
+                    .map(|e| KeyEntry::clone(e));
                 // Only the latest retired secret survives.
                 for l in lookups.iter().filter(|l| l.as_str() != previous_lookup_id.as_str()) {
                     keys.by_lookup.remove(l);
                 }
                 let Some(mut new) = template else { return };
                 if let Some(old) = keys.by_lookup.get_mut(previous_lookup_id.as_str()) {
-                    old.valid_until = Some(*previous_valid_until);
+                    Arc::make_mut(old).valid_until = Some(*previous_valid_until);
                 }
                 new.lookup_id = lookup_id.to_string();
                 new.secret_hash = secret_hash.clone();
                 new.verifier = None;
                 new.valid_until = None;
-                keys.by_lookup.insert(new.lookup_id.clone(), new);
+                keys.by_lookup.insert(new.lookup_id.clone(), Arc::new(new));
                 keys.by_key
                     .insert(key_id, vec![previous_lookup_id.to_string(), lookup_id.to_string()]);
             }
@@ -365,7 +369,7 @@ impl EdgeCache {
         if let EndpointRegistered { spec, .. } = event {
             endpoints.by_id.insert(
                 id.clone(),
-                EndpointEntry {
+                Arc::new(EndpointEntry {
                     endpoint_id: id,
                     path: spec.path.to_string(),
                     methods: spec.methods.clone(),
@@ -376,11 +380,12 @@ impl EdgeCache {
                     sunset_at: None,
                     active: true,
                     disabled_tenants: HashSet::new(),
-                },
+                }),
             );
             return;
         }
         let Some(e) = endpoints.by_id.get_mut(&id) else { return };
+        let e = Arc::make_mut(e);
         match event {
             EndpointRegistered { .. } | EndpointSchemasChanged { .. } => {}
             EndpointChanged {
@@ -448,9 +453,9 @@ impl EdgeCache {
     }
 }
 
-fn build_routes(endpoints: &HashMap<String, EndpointEntry>) -> RouteTable {
+fn build_routes(endpoints: &HashMap<String, Arc<EndpointEntry>>) -> RouteTable {
     let mut table = RouteTable::new();
-    let mut sorted: Vec<&EndpointEntry> = endpoints.values().collect();
+    let mut sorted: Vec<&Arc<EndpointEntry>> = endpoints.values().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path).then(a.endpoint_id.cmp(&b.endpoint_id)));
     for e in sorted {
         let Ok(path) = e.path.parse() else { continue };

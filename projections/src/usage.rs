@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 /// Records waiting beyond this are dropped (and counted) rather than slowing the edge down.
 const QUEUE: usize = 100_000;
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ impl UsageRecorder {
     }
 }
 
-/// Starts the writer. It flushes every 250 ms or 500 records, and once every recorder is dropped
+/// Starts the writer. It flushes every 250 ms or 2 000 records, and once every recorder is dropped
 /// it writes what is left and ends: await the handle at shutdown so nothing is lost.
 pub fn spawn(db: Database) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<UsageRecord>(QUEUE);

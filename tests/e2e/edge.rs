@@ -62,6 +62,26 @@ async fn proxy(app: TestApp) -> TestApp {
         "\"minute\";q=60;w=60, \"hour\";q=3600;w=3600"
     );
 
+    // The edge's own routes live under /_keyledger/, so a platform's /ping is proxied.
+    assert_eq!(
+        app.edge_request(Method::GET, "/_keyledger/ping", None, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.edge_request(Method::GET, "/_keyledger/healthz", None, &[])
+            .await
+            .body["status"],
+        "ok"
+    );
+    let ping = app.edge_request(Method::GET, "/ping", Some(&key), &[]).await;
+    assert_eq!(
+        ping.error_code(),
+        "endpoint_not_found",
+        "no /ping registered: checked like any path"
+    );
+
     // The other header style.
     let by_header = app
         .edge_request(Method::GET, "/files/1", None, &[("x-api-key", key.as_str())])
@@ -520,7 +540,11 @@ async fn restart(app: TestApp) -> TestApp {
     let key = key_of(&app.create_key(json!({ "name": "r", "scopes": ["FILES_READ"] })).await);
     let app = app.restart().await;
     assert!(
-        app.state.edge.key(&key[8..20]).and_then(|k| k.verifier).is_some(),
+        app.state
+            .edge
+            .key(&key[8..20])
+            .and_then(|k| k.verifier.clone())
+            .is_some(),
         "verifier loaded with the snapshot"
     );
     assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);

@@ -71,12 +71,12 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
 
 async fn app_edge_propagation(a: &keyledger_tests::TestApp, b: &keyledger_tests::TestApp) {
     let upstream = keyledger_tests::spawn_upstream().await;
-    a.register_endpoint(json!({ "methods": ["GET"], "path": "/ping", "plugin": "P", "upstream_url": upstream }))
+    a.register_endpoint(json!({ "methods": ["GET"], "path": "/probe", "plugin": "P", "upstream_url": upstream }))
         .await;
     let created = a.create_key(json!({ "name": "propagating" })).await;
     let key = created["key"].as_str().unwrap().to_owned();
     let mut waited = std::time::Duration::ZERO;
-    while b.edge_get("/ping", &key).await.status != StatusCode::OK {
+    while b.edge_get("/probe", &key).await.status != StatusCode::OK {
         assert!(
             waited < std::time::Duration::from_secs(5),
             "B's edge never learned the key"
@@ -91,7 +91,7 @@ async fn app_edge_propagation(a: &keyledger_tests::TestApp, b: &keyledger_tests:
     )
     .await;
     loop {
-        let answer = b.edge_get("/ping", &key).await;
+        let answer = b.edge_get("/probe", &key).await;
         if answer.status == StatusCode::UNAUTHORIZED {
             assert_eq!(answer.error_code(), "key_revoked");
             break;

@@ -2,7 +2,7 @@
 //! its edge with wrk from a second process:
 //!
 //! 1. `/auth` with a valid key and the full rule set (scopes, IP rules, rate limits, endpoint
-//!    match) against the bare 204 `/ping` on the same server: requests/s, p99, their ratio.
+//!    match) against the bare 204 `/_keyledger/ping` on the same server: requests/s, p99, their ratio.
 //! 2. Valid traffic while a flood of invalid keys hits the same edge.
 //! 3. A restart with all seeded keys: time to serve, throughput right away over every key, and
 //!    how many PBKDF2 checks that took (the target is none).
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
     let auth_headers: Vec<(&str, &str)> = auth_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     // 1. /auth against the bare 204 on the same server.
-    let ping = wrk(&format!("{base}/ping"), a.connections, a.duration, None, &[]);
+    let ping = wrk(&format!("{base}/_keyledger/ping"), a.connections, a.duration, None, &[]);
     let auth = wrk(&format!("{base}/auth"), a.connections, a.duration, None, &auth_headers);
     assert_eq!(auth.non_2xx, 0, "every /auth answer must be 204");
 
@@ -301,7 +301,7 @@ end
     println!("| run | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| bare 204 `/ping` | {:.0} | {:.3} ms | {:.3} ms |",
+        "| bare 204 `/_keyledger/ping` | {:.0} | {:.3} ms | {:.3} ms |",
         ping.rps, ping.p50_ms, ping.p99_ms
     );
     println!(
@@ -325,7 +325,7 @@ end
     );
     println!();
     println!(
-        "throughput ratio /auth ÷ /ping: {:.2} (target ≥ 0.85)",
+        "throughput ratio /auth ÷ ping: {:.2} (target ≥ 0.85)",
         auth.rps / ping.rps
     );
     println!(

@@ -24,8 +24,8 @@ pub struct Ask<'a> {
 }
 
 pub struct Allowed {
-    pub key: KeyEntry,
-    pub endpoint: Option<EndpointEntry>,
+    pub key: Arc<KeyEntry>,
+    pub endpoint: Option<Arc<EndpointEntry>>,
     pub rate: RateState,
 }
 
@@ -33,8 +33,8 @@ pub struct Denied {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub key: Option<KeyEntry>,
-    pub endpoint: Option<EndpointEntry>,
+    pub key: Option<Arc<KeyEntry>>,
+    pub endpoint: Option<Arc<EndpointEntry>>,
     pub rate: Option<RateState>,
 }
 
@@ -58,7 +58,7 @@ fn invalid() -> Denied {
 }
 
 impl Denied {
-    fn with_key(mut self, key: &KeyEntry) -> Self {
+    fn with_key(mut self, key: &Arc<KeyEntry>) -> Self {
         self.key = Some(key.clone());
         self
     }

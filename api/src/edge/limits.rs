@@ -12,6 +12,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use keyledger_domain::rate_limits::RateLimits;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
@@ -51,23 +52,64 @@ pub struct RateState {
     pub remaining: u32,
     /// Seconds until the bucket is full again.
     pub reset: u64,
-    /// `"minute";q=60;w=60, "hour";q=3600;w=3600` (IETF RateLimit-Policy).
-    pub policy: String,
+    /// `"minute";q=60;w=60, "hour";q=3600;w=3600` (IETF RateLimit-Policy), shared per key.
+    pub policy: Arc<str>,
     /// `"minute";r=59;t=1` (IETF RateLimit).
     pub current: String,
     /// On refusal: seconds until a request would pass (Retry-After).
     pub retry_after: Option<u64>,
 }
 
-struct Entry {
+struct WindowBucket {
+    window: Window,
     limit: u32,
     capacity: u32,
+    period: Duration,
     bucket: Bucket,
+}
+
+/// A key's buckets, built once per set of limits.
+struct KeyBuckets {
+    limits: RateLimits,
+    windows: Vec<WindowBucket>,
+    policy: Arc<str>,
+}
+
+impl KeyBuckets {
+    fn new(limits: &RateLimits) -> Self {
+        let windows: Vec<WindowBucket> = windows(limits)
+            .into_iter()
+            .map(|(window, limit, capacity)| {
+                let period = Duration::from_secs(window.seconds()) / limit.max(1);
+                let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+                    .expect("a positive period")
+                    .allow_burst(NonZeroU32::new(capacity.max(1)).expect("positive"));
+                let bucket = RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>();
+                WindowBucket {
+                    window,
+                    limit,
+                    capacity,
+                    period,
+                    bucket,
+                }
+            })
+            .collect();
+        let policy = windows
+            .iter()
+            .map(|w| format!("\"{}\";q={};w={}", w.window.name(), w.limit, w.window.seconds()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        KeyBuckets {
+            limits: *limits,
+            windows,
+            policy: policy.into(),
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct RateLimiters {
-    buckets: DashMap<(String, Window), Entry>,
+    keys: DashMap<String, Arc<KeyBuckets>>,
     clock: DefaultClock,
 }
 
@@ -93,87 +135,74 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl RateLimiters {
+    /// This key's buckets; built on first use and again when its limits change (a new quota
+    /// starts afresh). The common path only reads the map.
+    fn buckets(&self, key_id: &str, limits: &RateLimits) -> Arc<KeyBuckets> {
+        if let Some(b) = self.keys.get(key_id).filter(|b| b.limits == *limits) {
+            return b.clone();
+        }
+        let mut entry = self
+            .keys
+            .entry(key_id.to_owned())
+            .or_insert_with(|| Arc::new(KeyBuckets::new(limits)));
+        if entry.limits != *limits {
+            *entry = Arc::new(KeyBuckets::new(limits));
+        }
+        entry.clone()
+    }
+
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
     pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
-        let windows = windows(limits);
-        if windows.is_empty() {
-            return Ok(RateState {
-                limit: 0,
-                remaining: 0,
-                reset: 0,
-                policy: String::new(),
-                current: String::new(),
-                retry_after: None,
-            });
-        }
-        let policy = windows
-            .iter()
-            .map(|(w, limit, _)| format!("\"{}\";q={limit};w={}", w.name(), w.seconds()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut tightest: Option<(Window, u32, u32, u64)> = None;
-        for (window, limit, capacity) in &windows {
-            let key = (key_id.to_owned(), *window);
-            let mut entry = self
-                .buckets
-                .entry(key)
-                .or_insert_with(|| new_entry(*window, *limit, *capacity));
-            if entry.limit != *limit || entry.capacity != *capacity {
-                // The key's limits changed: start the new quota afresh.
-                *entry = new_entry(*window, *limit, *capacity);
-            }
-            let period = Duration::from_secs(window.seconds()) / *limit;
-            match entry.bucket.check() {
+        let key = self.buckets(key_id, limits);
+        let mut tightest: Option<(&WindowBucket, u32, u64)> = None;
+        for w in &key.windows {
+            match w.bucket.check() {
                 Ok(snapshot) => {
                     let remaining = snapshot.remaining_burst_capacity();
-                    let reset = ceil_secs(period * (capacity - remaining.min(*capacity)));
-                    if tightest.is_none_or(|(_, _, r, _)| remaining < r) {
-                        tightest = Some((*window, *limit, remaining, reset));
+                    let reset = ceil_secs(w.period * (w.capacity - remaining.min(w.capacity)));
+                    if tightest.is_none_or(|(_, r, _)| remaining < r) {
+                        tightest = Some((w, remaining, reset));
                     }
                 }
                 Err(not_until) => {
                     let wait = ceil_secs(not_until.wait_time_from(self.clock.now())).max(1);
                     return Err(RateState {
-                        limit: *limit,
+                        limit: w.limit,
                         remaining: 0,
                         reset: wait,
-                        current: format!("\"{}\";r=0;t={wait}", window.name()),
-                        policy,
+                        current: format!("\"{}\";r=0;t={wait}", w.window.name()),
+                        policy: key.policy.clone(),
                         retry_after: Some(wait),
                     });
                 }
             }
         }
-        let (window, limit, remaining, reset) = tightest.unwrap_or((Window::Second, 0, 0, 0));
-        Ok(RateState {
-            limit,
-            remaining,
-            reset,
-            current: format!("\"{}\";r={remaining};t={reset}", window.name()),
-            policy,
-            retry_after: None,
+        Ok(match tightest {
+            Some((w, remaining, reset)) => RateState {
+                limit: w.limit,
+                remaining,
+                reset,
+                current: format!("\"{}\";r={remaining};t={reset}", w.window.name()),
+                policy: key.policy.clone(),
+                retry_after: None,
+            },
+            None => RateState {
+                limit: 0,
+                remaining: 0,
+                reset: 0,
+                policy: key.policy.clone(),
+                current: String::new(),
+                retry_after: None,
+            },
         })
     }
 
-    /// Drops the buckets of keys no longer seen (called rarely; buckets are small).
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
-    }
-}
-
-fn new_entry(window: Window, limit: u32, capacity: u32) -> Entry {
-    let period = Duration::from_secs(window.seconds()) / limit.max(1);
-    let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
-        .expect("a positive period")
-        .allow_burst(NonZeroU32::new(capacity.max(1)).expect("positive"));
-    Entry {
-        limit,
-        capacity,
-        bucket: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+        self.keys.is_empty()
     }
 }
 
@@ -203,7 +232,7 @@ mod tests {
         assert_eq!((refused.limit, refused.remaining), (5, 0));
         // 5 per minute refills one every 12 seconds.
         assert!((11..=12).contains(&refused.retry_after.unwrap()), "{refused:?}");
-        assert_eq!(refused.policy, "\"minute\";q=5;w=60, \"hour\";q=3600;w=3600");
+        assert_eq!(&*refused.policy, "\"minute\";q=5;w=60, \"hour\";q=3600;w=3600");
         assert!(limiters.check("other", &l).is_ok(), "keys have their own buckets");
     }
 

@@ -107,7 +107,7 @@ impl Edge {
         &self,
         seen: &Seen<'_>,
         status: StatusCode,
-        code: &str,
+        code: &'static str,
         key: Option<&KeyEntry>,
         endpoint: Option<&EndpointEntry>,
     ) {
@@ -118,8 +118,9 @@ impl Edge {
             ip,
         } = *seen;
         let latency = started.elapsed();
-        metrics::counter!("keyledger_edge_decisions_total", "code" => code.to_owned()).increment(1);
-        metrics::histogram!("keyledger_edge_decision_seconds").record(latency.as_secs_f64());
+        // Latency per decision is in the usage records; a histogram here would cost a lock per
+        // request on the hot path.
+        metrics::counter!("keyledger_edge_decisions_total", "code" => code).increment(1);
         self.usage.record(UsageRecord {
             at: self.clock.now(),
             tenant: key.map(|k| k.tenant.clone()),
@@ -219,11 +220,15 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/auth", any(forward_auth))
         .route("/auth/{*rest}", any(forward_auth))
         .route(
-            "/healthz",
+            "/_keyledger/healthz",
             axum::routing::get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         // A bare 204: the baseline the edge benchmark compares /auth against, and a cheap probe.
-        .route("/ping", axum::routing::get(|| async { StatusCode::NO_CONTENT }))
+        // Under /_keyledger/ so that no registered endpoint is shadowed.
+        .route(
+            "/_keyledger/ping",
+            axum::routing::get(|| async { StatusCode::NO_CONTENT }),
+        )
         .fallback(proxy::forward)
         .with_state(edge)
 }
@@ -303,11 +308,11 @@ async fn forward_auth(
                 StatusCode::NO_CONTENT,
                 "VALID",
                 Some(&allowed.key),
-                allowed.endpoint.as_ref(),
+                allowed.endpoint.as_deref(),
             );
             let mut response = StatusCode::NO_CONTENT.into_response();
             identity_headers(response.headers_mut(), &allowed.key);
-            decision_headers(response.headers_mut(), Some(&allowed.rate), allowed.endpoint.as_ref());
+            decision_headers(response.headers_mut(), Some(&allowed.rate), allowed.endpoint.as_deref());
             response
         }
         Err(d) => {
@@ -320,8 +325,8 @@ async fn forward_auth(
                 },
                 d.status,
                 d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
+                d.key.as_deref(),
+                d.endpoint.as_deref(),
             );
             denied_response(&d)
         }
@@ -398,7 +403,7 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
                 StatusCode::OK,
                 "VALID",
                 Some(&key),
-                endpoint.as_ref(),
+                endpoint.as_deref(),
             );
             json!({
                 "valid": true,
@@ -422,8 +427,8 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
                 },
                 d.status,
                 d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
+                d.key.as_deref(),
+                d.endpoint.as_deref(),
             );
             let visible = d
                 .key

@@ -69,13 +69,13 @@ pub async fn forward(
                 },
                 d.status,
                 d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
+                d.key.as_deref(),
+                d.endpoint.as_deref(),
             );
             return denied_response(&d);
         }
     };
-    let Some(endpoint) = allowed.endpoint.as_ref() else {
+    let Some(endpoint) = allowed.endpoint.as_deref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -125,8 +125,8 @@ pub async fn forward(
                 },
                 d.status,
                 d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
+                d.key.as_deref(),
+                d.endpoint.as_deref(),
             );
             return denied_response(&d);
         }
