@@ -180,6 +180,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Status, headers and the JSON body (Null when empty or not JSON) of a response.
+    pub async fn read(res: reqwest::Response) -> Answer {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
@@ -198,15 +210,7 @@ impl TestApp {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            headers,
-        }
+        Answer::read(req.send().await.expect("request sent")).await
     }
 
     pub async fn get_as(&self, token: &str, path: &str) -> Answer {
@@ -371,14 +375,7 @@ impl TestApp {
             .send()
             .await
             .expect("import sent");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            headers,
-        }
+        Answer::read(res).await
     }
 
     /// Registers an endpoint as the superuser; panics unless 201.
@@ -557,15 +554,7 @@ impl TestApp {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let res = req.send().await.expect("edge request sent");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            headers,
-        }
+        Answer::read(req.send().await.expect("edge request sent")).await
     }
 
     pub async fn edge_get(&self, path: &str, key: &str) -> Answer {

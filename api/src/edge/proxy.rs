@@ -40,6 +40,12 @@ pub async fn forward(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let ip = edge.client_ip(peer.ip(), &parts.headers);
+    let seen = Seen {
+        started,
+        method: parts.method.as_str(),
+        path: &path,
+        ip: Some(ip),
+    };
     let Some(method) = parts.method.as_str().parse().ok() else {
         let d = check::Denied {
             status: StatusCode::NOT_FOUND,
@@ -49,6 +55,7 @@ pub async fn forward(
             endpoint: None,
             rate: None,
         };
+        edge.record(&seen, d.status, d.code, None, None);
         return denied_response(&d);
     };
     let ask = Ask {
@@ -60,18 +67,7 @@ pub async fn forward(
     let allowed = match check::decide(&edge, ask).await {
         Ok(allowed) => allowed,
         Err(d) => {
-            edge.record(
-                &Seen {
-                    started,
-                    method: parts.method.as_str(),
-                    path: &path,
-                    ip: Some(ip),
-                },
-                d.status,
-                d.code,
-                d.key.as_deref(),
-                d.endpoint.as_deref(),
-            );
+            edge.record(&seen, d.status, d.code, d.key.as_deref(), d.endpoint.as_deref());
             return denied_response(&d);
         }
     };
@@ -116,34 +112,12 @@ pub async fn forward(
                 endpoint: allowed.endpoint.clone(),
                 rate: Some(allowed.rate.clone()),
             };
-            edge.record(
-                &Seen {
-                    started,
-                    method: parts.method.as_str(),
-                    path: &path,
-                    ip: Some(ip),
-                },
-                d.status,
-                d.code,
-                d.key.as_deref(),
-                d.endpoint.as_deref(),
-            );
+            edge.record(&seen, d.status, d.code, d.key.as_deref(), d.endpoint.as_deref());
             return denied_response(&d);
         }
     };
     let status = upstream.status();
-    edge.record(
-        &Seen {
-            started,
-            method: parts.method.as_str(),
-            path: &path,
-            ip: Some(ip),
-        },
-        status,
-        "VALID",
-        Some(&allowed.key),
-        Some(endpoint),
-    );
+    edge.record(&seen, status, "VALID", Some(&allowed.key), Some(endpoint));
     let mut response = Response::builder().status(status);
     if let Some(h) = response.headers_mut() {
         for (name, value) in upstream
