@@ -333,6 +333,14 @@ async fn forward_auth(
     }
 }
 
+/// Whether a verifying service may learn about a key of `tenant`. A tenant that does not parse
+/// is nobody's: it must never fall back to the caller's own.
+fn visible_to(caller: &keyledger_domain::Actor, tenant: &str) -> bool {
+    tenant
+        .parse::<keyledger_domain::TenantId>()
+        .is_ok_and(|t| caller.may_access(&t))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
@@ -390,9 +398,7 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
     let path = body.path.clone().unwrap_or_default();
     let method = body.method.clone().unwrap_or_default();
     let verdict = match check::decide(&edge, ask).await {
-        Ok(Allowed { key, endpoint, rate })
-            if caller.may_access(&key.tenant.parse().unwrap_or_else(|_| caller.tenant.clone())) =>
-        {
+        Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
             edge.record(
                 &Seen {
                     started,
@@ -430,10 +436,7 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
                 d.key.as_deref(),
                 d.endpoint.as_deref(),
             );
-            let visible = d
-                .key
-                .as_ref()
-                .filter(|k| caller.may_access(&k.tenant.parse().unwrap_or_else(|_| caller.tenant.clone())));
+            let visible = d.key.as_ref().filter(|k| visible_to(&caller, &k.tenant));
             let mut v = json!({ "valid": false, "code": d.code.to_ascii_uppercase(), "message": d.message });
             if let Some(k) = visible {
                 v["key_id"] = json!(k.key_id);
@@ -448,4 +451,31 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
         }
     };
     axum::Json(verdict).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible_to;
+    use keyledger_domain::{Actor, Permission, ScopeGrant};
+
+    fn actor(p: Permission) -> Actor {
+        Actor {
+            token_id: None,
+            tenant: "acme".parse().unwrap(),
+            permissions: [p].into(),
+            scopes: ScopeGrant::All,
+        }
+    }
+
+    #[test]
+    fn a_service_sees_only_its_own_tenants_keys_and_never_an_unparsable_tenant() {
+        let service = actor(Permission::ApiManagementRead);
+        assert!(visible_to(&service, "acme"));
+        assert!(!visible_to(&service, "globex"));
+        assert!(
+            !visible_to(&service, "Not A Tenant"),
+            "no fallback to the caller's tenant"
+        );
+        assert!(visible_to(&actor(Permission::Superuser), "globex"));
+    }
 }
