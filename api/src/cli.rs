@@ -174,13 +174,10 @@ async fn import_one(
     plugin: &str,
     upstream: &str,
 ) -> anyhow::Result<crate::rest::endpoint_dto::ImportReport> {
-    let api = |e: crate::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
-    let doc = import::parse_text(text).map_err(api)?;
-    let ops = import::operations(&doc, plugin, upstream).map_err(api)?;
-    Ok(import::import(bus, &CommandContext::system(), plugin, ops)
+    let committed = import::run(bus, &CommandContext::system(), text, plugin, upstream)
         .await
-        .map_err(api)?
-        .value)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    Ok(committed.value)
 }
 
 /// Completes on Ctrl-C or SIGTERM; the handlers are registered when this is called.

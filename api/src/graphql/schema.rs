@@ -10,7 +10,6 @@ use crate::state::AppState;
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
-use keyledger_domain::Permission;
 
 pub type KeyledgerSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -206,15 +205,7 @@ impl EndpointQuery {
     /// as a base64-encoded ZIP.
     async fn sdk(&self, ctx: &Context<'_>, language: String, tenant: Option<String>) -> async_graphql::Result<SdkFile> {
         let (state, c) = admin(ctx)?;
-        let lang = crate::sdk::Language::parse(&language)
-            .ok_or_else(|| ApiError::not_found("SDK (python, typescript, javascript, php or curl)"))?;
-        operations::require(c, Permission::ApiManagementRead)?;
-        let tenant = operations::tenant_filter(c, tenant)?.unwrap_or_else(|| c.actor.tenant.to_string());
-        let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
-        let model = crate::sdk::model::build(&tenant, &state.edge_url, &rows);
-        let bytes = crate::sdk::zip(lang, &model)?;
+        let (lang, bytes) = endpoints::sdk(state, c, &language, tenant).await?;
         use base64::Engine as _;
         Ok(SdkFile {
             filename: format!("keyledger-client-{}.zip", lang.as_str()),
@@ -229,12 +220,7 @@ impl EndpointQuery {
         tenant: Option<String>,
     ) -> async_graphql::Result<serde_json::Value> {
         let (state, c) = admin(ctx)?;
-        operations::require(c, Permission::ApiManagementRead)?;
-        let tenant = operations::tenant_filter(c, tenant)?.unwrap_or_else(|| c.actor.tenant.to_string());
-        let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(crate::tenant_openapi::document(&tenant, &state.edge_url, &rows))
+        Ok(endpoints::tenant_document(state, c, tenant).await?)
     }
 }
 
@@ -318,10 +304,7 @@ impl EndpointMutation {
         upstream: String,
     ) -> async_graphql::Result<ImportReport> {
         let (state, c) = admin(ctx)?;
-        operations::require(c, Permission::Superuser)?;
-        let doc = import::parse_text(&document)?;
-        let ops = import::operations(&doc, &plugin, &upstream)?;
-        let committed = import::import(&state.bus, c, &plugin, ops).await?;
+        let committed = import::run(&state.bus, c, &document, &plugin, &upstream).await?;
         state.settle(committed.position).await;
         Ok(committed.value)
     }

@@ -334,3 +334,39 @@ fn is_tenant_event(e: &keyledger_domain::EndpointEvent) -> bool {
     use keyledger_domain::EndpointEvent::*;
     matches!(e, EndpointEnabledForTenant { .. } | EndpointDisabledForTenant { .. })
 }
+
+/// The tenant whose enabled endpoints a document or SDK covers, and those endpoints.
+async fn tenant_endpoints(
+    state: &AppState,
+    ctx: &CommandContext,
+    tenant: Option<String>,
+) -> Result<(String, Vec<EndpointRow>), ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let tenant = super::tenant_filter(ctx, tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
+    let rows = queries::enabled_endpoints(&state.db, &tenant).await?;
+    Ok((tenant, rows))
+}
+
+/// The tenant's OpenAPI 3.1 document.
+pub async fn tenant_document(
+    state: &AppState,
+    ctx: &CommandContext,
+    tenant: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    let (tenant, rows) = tenant_endpoints(state, ctx, tenant).await?;
+    Ok(crate::tenant_openapi::document(&tenant, &state.edge_url, &rows))
+}
+
+/// The tenant's SDK for `language` as a ZIP archive.
+pub async fn sdk(
+    state: &AppState,
+    ctx: &CommandContext,
+    language: &str,
+    tenant: Option<String>,
+) -> Result<(crate::sdk::Language, Vec<u8>), ApiError> {
+    let language = crate::sdk::Language::parse(language)
+        .ok_or_else(|| ApiError::not_found("SDK (python, typescript, javascript, php or curl)"))?;
+    let (tenant, rows) = tenant_endpoints(state, ctx, tenant).await?;
+    let model = crate::sdk::model::build(&tenant, &state.edge_url, &rows);
+    Ok((language, crate::sdk::zip(language, &model)?))
+}

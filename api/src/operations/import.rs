@@ -302,3 +302,18 @@ pub async fn import(
         position,
     })
 }
+
+/// The whole import as every entry point runs it (REST, GraphQL, CLI): superusers only; parse,
+/// validate everything, then import.
+pub async fn run(
+    bus: &CommandBus,
+    ctx: &CommandContext,
+    text: &str,
+    plugin: &str,
+    upstream: &str,
+) -> Result<Committed<ImportReport>, ApiError> {
+    super::require(ctx, keyledger_domain::Permission::Superuser)?;
+    let doc = parse_text(text)?;
+    let ops = operations(&doc, plugin, upstream)?;
+    import(bus, ctx, plugin, ops).await
+}

@@ -5,13 +5,12 @@ use super::endpoint_dto::{CreateEndpointBody, DeprecateBody, EndpointView, Impor
 use crate::error::ApiError;
 use crate::extract::{Admin, Json, OptionalJson, Query};
 use crate::operations::endpoints::{self, Action, EndpointListInput};
-use crate::operations::{self as ops, import};
+use crate::operations::import;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyledger_domain::Permission;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -166,25 +165,11 @@ pub async fn import_document(
     Query(p): Query<ImportParams>,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    ops::require(&ctx, Permission::Superuser)?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_openapi", "the document is not UTF-8"))?;
-    let doc = import::parse_text(text)?;
-    let operations = import::operations(&doc, &p.plugin, &p.upstream)?;
-    let committed = import::import(&state.bus, &ctx, &p.plugin, operations).await?;
+    let committed = import::run(&state.bus, &ctx, text, &p.plugin, &p.upstream).await?;
     state.settle(committed.position).await;
     Ok(axum::Json(committed.value))
-}
-
-async fn tenant_document(
-    state: &AppState,
-    ctx: &keyledger_commands::CommandContext,
-    tenant: Option<String>,
-) -> Result<serde_json::Value, ApiError> {
-    ops::require(ctx, Permission::ApiManagementRead)?;
-    let tenant = ops::tenant_filter(ctx, tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
-    let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant).await?;
-    Ok(crate::tenant_openapi::document(&tenant, &state.edge_url, &rows))
 }
 
 /// The tenant's OpenAPI 3.1 document: exactly the endpoints enabled for it.
@@ -195,7 +180,7 @@ pub async fn tenant_json(
     Admin(ctx): Admin,
     Query(p): Query<TenantParam>,
 ) -> Result<Response, ApiError> {
-    let doc = tenant_document(&state, &ctx, p.tenant).await?;
+    let doc = endpoints::tenant_document(&state, &ctx, p.tenant).await?;
     Ok((
         [(header::CONTENT_DISPOSITION, "attachment; filename=\"openapi.json\"")],
         axum::Json(doc),
@@ -211,7 +196,7 @@ pub async fn tenant_yaml(
     Admin(ctx): Admin,
     Query(p): Query<TenantParam>,
 ) -> Result<Response, ApiError> {
-    let doc = tenant_document(&state, &ctx, p.tenant).await?;
+    let doc = endpoints::tenant_document(&state, &ctx, p.tenant).await?;
     let yaml = serde_saphyr::to_string(&doc).map_err(ApiError::internal)?;
     Ok((
         [
@@ -252,15 +237,8 @@ pub async fn sdk(
     Path(file): Path<String>,
     Query(p): Query<TenantParam>,
 ) -> Result<Response, ApiError> {
-    let language = file
-        .strip_suffix(".zip")
-        .and_then(crate::sdk::Language::parse)
-        .ok_or_else(|| ApiError::not_found("SDK (python, typescript, javascript, php or curl .zip)"))?;
-    ops::require(&ctx, Permission::ApiManagementRead)?;
-    let tenant = ops::tenant_filter(&ctx, p.tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
-    let rows = keyledger_projections::queries::enabled_endpoints(&state.db, &tenant).await?;
-    let model = crate::sdk::model::build(&tenant, &state.edge_url, &rows);
-    let bytes = crate::sdk::zip(language, &model)?;
+    let language = file.strip_suffix(".zip").unwrap_or("");
+    let (language, bytes) = endpoints::sdk(&state, &ctx, language, p.tenant).await?;
     let disposition = format!("attachment; filename=\"keyledger-client-{}.zip\"", language.as_str());
     Ok((
         [
