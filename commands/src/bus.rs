@@ -225,6 +225,31 @@ impl CommandBus {
             .map_err(|e| CommandError::Store(StoreError::EventStore(format!("hashing task failed: {e}"))))
     }
 
+    /// One aggregate's events, oldest first, decoded with their metadata.
+    async fn stream<A: cqrs_es::Aggregate>(&self, id: Uuid) -> Result<Vec<StoredEvent<A::Event>>, CommandError> {
+        let serialized = self
+            .db
+            .events()
+            .get_events::<A>(&id.to_string())
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        serialized
+            .into_iter()
+            .map(|s| {
+                let corrupt =
+                    |e: serde_json::Error| StoreError::Corrupt(format!("{} {id} event {}: {e}", A::TYPE, s.sequence));
+                let event = serde_json::from_value(s.payload.clone()).map_err(corrupt)?;
+                let metadata = log::metadata_from_value(s.metadata.clone()).map_err(corrupt)?;
+                Ok(StoredEvent {
+                    sequence: s.sequence,
+                    event_type: s.event_type,
+                    event,
+                    metadata,
+                })
+            })
+            .collect()
+    }
+
     // ---- API keys ----
 
     /// The key's stream, if the actor may see it. Keys of other tenants look exactly like keys
@@ -235,25 +260,7 @@ impl CommandBus {
         key_id: Uuid,
     ) -> Result<Vec<StoredEvent<ApiKeyEvent>>, CommandError> {
         ctx.require(Permission::ApiManagementRead)?;
-        let serialized = self
-            .db
-            .events()
-            .get_events::<ApiKey>(&key_id.to_string())
-            .await
-            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
-        let mut events = Vec::with_capacity(serialized.len());
-        for s in serialized {
-            let event: ApiKeyEvent = serde_json::from_value(s.payload)
-                .map_err(|e| StoreError::Corrupt(format!("key {key_id} event {}: {e}", s.sequence)))?;
-            let metadata = log::parse_metadata(&serde_json::to_string(&s.metadata).unwrap_or_default())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            events.push(StoredEvent {
-                sequence: s.sequence,
-                event_type: s.event_type,
-                event,
-                metadata,
-            });
-        }
+        let events = self.stream::<ApiKey>(key_id).await?;
         match events.first().map(|e| &e.event) {
             Some(ApiKeyEvent::KeyIssued { tenant, .. }) if ctx.actor.may_access(tenant) => Ok(events),
             _ => Err(CommandError::NotFound("key")),
@@ -451,27 +458,7 @@ impl CommandBus {
         route_id: Uuid,
     ) -> Result<Vec<StoredEvent<EndpointEvent>>, CommandError> {
         ctx.require(Permission::ApiManagementRead)?;
-        let serialized = self
-            .db
-            .events()
-            .get_events::<Endpoint>(&route_id.to_string())
-            .await
-            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
-        serialized
-            .into_iter()
-            .map(|s| {
-                let event: EndpointEvent = serde_json::from_value(s.payload)
-                    .map_err(|e| StoreError::Corrupt(format!("route {route_id} event {}: {e}", s.sequence)))?;
-                let metadata = log::parse_metadata(&serde_json::to_string(&s.metadata).unwrap_or_default())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(StoredEvent {
-                    sequence: s.sequence,
-                    event_type: s.event_type,
-                    event,
-                    metadata,
-                })
-            })
-            .collect()
+        self.stream::<Endpoint>(route_id).await
     }
 
     /// The current state of one route stream (every endpoint of that shape).

@@ -80,7 +80,12 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
 /// cqrs-es stores metadata as a string map; read it leniently so older or foreign events with
 /// missing keys still replay.
 pub fn parse_metadata(raw: &str) -> Result<EventMetadata, serde_json::Error> {
-    let map: std::collections::HashMap<String, String> = serde_json::from_str(raw)?;
+    metadata_from_value(serde_json::from_str(raw)?)
+}
+
+/// The same, from the JSON value the event store hands out.
+pub fn metadata_from_value(value: serde_json::Value) -> Result<EventMetadata, serde_json::Error> {
+    let map: std::collections::HashMap<String, String> = serde_json::from_value(value)?;
     Ok(EventMetadata {
         actor: map.get("actor").cloned().unwrap_or_else(|| "unknown".into()),
         tenant: map.get("tenant").cloned().unwrap_or_default(),

@@ -7,7 +7,6 @@ use keyledger_commands::{log, Backend, Database};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 const BATCH: i64 = 500;
@@ -82,12 +81,13 @@ async fn step(db: &Database, model: ReadModel) -> Result<Step, ProjectionError> 
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    metrics_hint(model, last, events.len());
+    tracing::debug!(
+        projection = model.name(),
+        position = last,
+        applied = events.len(),
+        "projection advanced"
+    );
     Ok(Step::Advanced(last))
-}
-
-fn metrics_hint(model: ReadModel, position: i64, applied: usize) {
-    tracing::debug!(projection = model.name(), position, applied, "projection advanced");
 }
 
 /// One live projection worker.
@@ -95,23 +95,11 @@ pub struct ProjectionRunner {
     db: Database,
     model: ReadModel,
     wake: LogWatch,
-    progress: watch::Sender<i64>,
 }
 
 impl ProjectionRunner {
     pub fn new(db: Database, model: ReadModel, wake: LogWatch) -> Self {
-        let (progress, _) = watch::channel(0);
-        ProjectionRunner {
-            db,
-            model,
-            wake,
-            progress,
-        }
-    }
-
-    /// Follows the checkpoint this node has applied (for read-your-writes waits and metrics).
-    pub fn progress(&self) -> watch::Receiver<i64> {
-        self.progress.subscribe()
+        ProjectionRunner { db, model, wake }
     }
 
     /// Runs until the task is aborted. Aborting mid-batch rolls the batch back: nothing is lost.
@@ -134,15 +122,11 @@ impl ProjectionRunner {
         loop {
             woken.mark_unchanged();
             match step(&self.db, self.model).await {
-                Ok(Step::Advanced(position)) => {
+                Ok(Step::Advanced(_)) => {
                     failures = 0;
-                    self.progress.send_replace(position);
                     continue;
                 }
-                Ok(Step::Idle(position)) => {
-                    failures = 0;
-                    self.progress.send_replace(position);
-                }
+                Ok(Step::Idle(_)) => failures = 0,
                 Ok(Step::Busy) => {}
                 Err(e) => {
                     failures += 1;

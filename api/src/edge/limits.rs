@@ -196,14 +196,6 @@ impl RateLimiters {
             },
         })
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 #[cfg(test)]
