@@ -7,7 +7,8 @@ async fn main() -> std::process::ExitCode {
     match keyledger_api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Our errors carry their cause in the message; `{:#}` would repeat it.
+            eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
     }

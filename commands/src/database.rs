@@ -50,7 +50,8 @@ pub fn redact_url(url: &str) -> String {
 
 impl Database {
     /// Connects to `sqlite://path` (file and folder created if missing) or `postgres://…`.
-    #[tracing::instrument(skip_all, fields(url = %redact_url(url)), err)]
+    // No `err` here: the caller reports a failed start once, with this message.
+    #[tracing::instrument(skip_all, fields(url = %redact_url(url)))]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
@@ -94,6 +95,27 @@ impl Database {
                 typed: TypedPool::Sqlite(typed),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // One direct attempt first: a pool that cannot connect only says "timed out", while
+            // the user needs the reason (refused, unknown host, wrong password, no database).
+            use sqlx::Connection as _;
+            let probe = tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(url)).await;
+            match probe {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => {
+                    return Err(StoreError::Unreachable(format!(
+                        "cannot reach the database at {}: {e}",
+                        redact_url(url)
+                    )))
+                }
+                Err(_) => {
+                    return Err(StoreError::Unreachable(format!(
+                        "cannot reach the database at {}: no answer within 10 s",
+                        redact_url(url)
+                    )))
+                }
+            }
             let typed = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))

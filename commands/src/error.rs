@@ -5,6 +5,8 @@ use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 pub enum StoreError {
     #[error("configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    Unreachable(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
