@@ -199,6 +199,18 @@ pub async fn get_key(db: &Database, key_id: &str, now: DateTime<Utc>) -> Result<
     rows.first().map(key_row).transpose().map(|r| r.map(|(_, k)| k))
 }
 
+/// A key's last use and request count from the edge's usage records.
+pub async fn key_usage(db: &Database, key_id: &str) -> Result<(Option<DateTime<Utc>>, i64), ProjectionError> {
+    let row = sqlx::query("SELECT last_used_at_ms, requests FROM key_usage WHERE key_id = $1")
+        .bind(key_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => (opt_time(r.try_get("last_used_at_ms")?), r.try_get("requests")?),
+        None => (None, 0),
+    })
+}
+
 /// Keys that owe the scheduler a warning or an expiry by `now`.
 pub async fn keys_due_for_expiry_check(
     db: &Database,

@@ -53,9 +53,15 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 async fn current(state: &AppState, ctx: &CommandContext, id: Uuid) -> Result<KeyView, ApiError> {
     let events = state.bus.key_events(ctx, id).await?;
     let key = ApiKey::replay_until(events.iter().map(|e| &e.event), DateTime::<Utc>::MAX_UTC);
-    key.issued()
+    let mut view = key
+        .issued()
         .map(|k| KeyView::from_state(k, state.clock.now()))
-        .ok_or_else(|| ApiError::not_found("key"))
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    // Usage is not an event: take it from where GET and the list take it.
+    let (last_used_at, requests) = queries::key_usage(&state.db, &view.id).await?;
+    view.last_used_at = last_used_at;
+    view.total_requests = requests;
+    Ok(view)
 }
 
 // ---------------- keys ----------------
