@@ -125,7 +125,8 @@ mod tests {
 /// configuration or the data directory, never in the database, so a database leak alone does
 /// not let anyone test guesses against verifiers.
 pub struct Pepper {
-    key: [u8; 32],
+    /// HMAC keyed with the pepper, cloned per check: the key schedule is done once.
+    mac: HmacSha256,
     id: String,
 }
 
@@ -158,10 +159,11 @@ impl Pepper {
 
     fn from_bytes(key: [u8; 32]) -> Self {
         use hmac::Mac;
-        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
-        mac.update(b"keyledger pepper id");
-        let id = hex(&mac.finalize().into_bytes()[..8]);
-        Pepper { key, id }
+        let mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
+        let mut named = mac.clone();
+        named.update(b"keyledger pepper id");
+        let id = hex(&named.finalize().into_bytes()[..8]);
+        Pepper { mac, id }
     }
 
     /// Reads the pepper file, or creates it with 256 random bits (mode 0600) on first start.
@@ -194,18 +196,29 @@ impl Pepper {
         &self.id
     }
 
-    /// HMAC-SHA256(pepper, key), hex.
-    pub fn verifier(&self, key: &str) -> String {
+    fn digest_hex(&self, key: &str) -> [u8; 64] {
         use hmac::Mac;
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut mac = self.mac.clone();
         mac.update(key.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        let mut out = [0u8; 64];
+        for (i, b) in mac.finalize().into_bytes().iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(b >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        out
     }
 
-    /// Constant-time check of a presented key against a stored verifier.
+    /// HMAC-SHA256(pepper, key), hex.
+    pub fn verifier(&self, key: &str) -> String {
+        String::from_utf8_lossy(&self.digest_hex(key)).into_owned()
+    }
+
+    /// Constant-time check of a presented key against a stored verifier; runs on every edge
+    /// request, so it allocates nothing.
     pub fn matches(&self, key: &str, verifier: &str) -> bool {
-        let computed = self.verifier(key);
-        computed.len() == verifier.len() && bool::from(computed.as_bytes().ct_eq(verifier.as_bytes()))
+        let computed = self.digest_hex(key);
+        computed.len() == verifier.len() && bool::from(computed.ct_eq(verifier.as_bytes()))
     }
 }
 
@@ -223,6 +236,17 @@ mod pepper_tests {
         assert!(!b.matches("ak_live_x", &v));
         assert_ne!(a.id(), b.id());
         assert!(Pepper::from_secret("short").is_err());
+    }
+
+    #[test]
+    fn verifiers_and_pepper_ids_are_plain_hmac_sha256_so_stored_ones_stay_valid() {
+        // Computed with Python's hmac module: verifiers in key_verifiers must survive upgrades.
+        let a = Pepper::from_secret(&"a".repeat(32)).unwrap();
+        let expected = "79bdb5cc07fbdf6744e07dcf4085c71c98853d569510af1ace55389ed53159e4";
+        assert_eq!(a.verifier("ak_live_example"), expected);
+        assert!(a.matches("ak_live_example", expected));
+        assert!(!a.matches("ak_live_example", &expected[..63]));
+        assert_eq!(a.id(), "9523cd88da9b28d5");
     }
 
     #[test]

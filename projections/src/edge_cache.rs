@@ -9,6 +9,7 @@ use crate::catalogue::{RouteTable, RouteTarget};
 use crate::read_models::{decode, Decoded};
 use crate::ProjectionError;
 use chrono::{DateTime, TimeZone, Utc};
+use http::HeaderValue;
 use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{Backend, Database};
@@ -41,6 +42,39 @@ pub struct KeyEntry {
     pub secret_hash: SecretHash,
     /// HMAC(pepper, key) for this node's pepper, once known.
     pub verifier: Option<String>,
+    /// What the edge tells upstreams about this key, built when the entry changes rather than on
+    /// every request.
+    pub identity: IdentityHeaders,
+}
+
+/// `X-Keyledger-Key-Id`, `-Tenant`, `-Scopes` (comma-separated) and `-Environment`.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub key_id: HeaderValue,
+    pub tenant: HeaderValue,
+    pub scopes: HeaderValue,
+    pub environment: HeaderValue,
+}
+
+impl IdentityHeaders {
+    fn of(key_id: &str, tenant: &str, scopes: &BTreeSet<String>, environment: &str) -> Self {
+        // Ids, tenants, scopes and environments are parsed ASCII tokens; the fallback is never hit.
+        let value = |text: &str| HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""));
+        let scopes = scopes.iter().map(String::as_str).collect::<Vec<_>>().join(",");
+        IdentityHeaders {
+            key_id: value(key_id),
+            tenant: value(tenant),
+            scopes: value(&scopes),
+            environment: value(environment),
+        }
+    }
+}
+
+impl KeyEntry {
+    fn set_scopes(&mut self, scopes: BTreeSet<String>) {
+        self.scopes = scopes;
+        self.identity = IdentityHeaders::of(&self.key_id, &self.tenant, &self.scopes, &self.environment);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,13 +175,18 @@ impl EdgeCache {
         let mut keys = Keys::default();
         for r in &key_rows {
             let status: String = r.try_get("status")?;
+            let (key_id, tenant, environment): (String, String, String) =
+                (r.try_get("key_id")?, r.try_get("tenant")?, r.try_get("environment")?);
+            let scopes: BTreeSet<String> =
+                serde_json::from_str(&r.try_get::<String, _>("scopes")?).map_err(|e| corrupt("scopes", e))?;
             let entry = KeyEntry {
                 lookup_id: r.try_get("lookup_id")?,
-                key_id: r.try_get("key_id")?,
-                tenant: r.try_get("tenant")?,
-                environment: r.try_get("environment")?,
+                identity: IdentityHeaders::of(&key_id, &tenant, &scopes, &environment),
+                key_id,
+                tenant,
+                environment,
                 status: status.parse().map_err(|e: String| corrupt("status", e))?,
-                scopes: serde_json::from_str(&r.try_get::<String, _>("scopes")?).map_err(|e| corrupt("scopes", e))?,
+                scopes,
                 rate_limits: serde_json::from_str(&r.try_get::<String, _>("rate_limits")?)
                     .map_err(|e| corrupt("rate_limits", e))?,
                 ip_rules: parse_rules(
@@ -304,13 +343,15 @@ impl EdgeCache {
                 expires_at,
                 ..
             } => {
+                let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
                 let entry = KeyEntry {
                     lookup_id: lookup_id.to_string(),
+                    identity: IdentityHeaders::of(&key_id, tenant.as_str(), &scopes, environment.as_str()),
                     key_id: key_id.clone(),
                     tenant: tenant.to_string(),
                     environment: environment.as_str().to_owned(),
                     status: KeyStatus::Active,
-                    scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                    scopes,
                     rate_limits: *rate_limits,
                     ip_rules: ip_rules.clone(),
                     expires_at: *expires_at,
@@ -323,7 +364,7 @@ impl EdgeCache {
             }
             KeyScopesChanged { scopes, .. } => {
                 let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
-                each(&|e| e.scopes = scopes.clone());
+                each(&|e| e.set_scopes(scopes.clone()));
             }
             KeyRateLimitsChanged { rate_limits, .. } => each(&|e| e.rate_limits = *rate_limits),
             KeyIpRulesChanged { ip_rules, .. } => each(&|e| e.ip_rules = ip_rules.clone()),

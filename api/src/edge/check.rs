@@ -8,7 +8,6 @@ use keyledger_commands::secrets::SecretHasher;
 use keyledger_domain::key_format::PlaintextKey;
 use keyledger_domain::route::HttpMethod;
 use keyledger_domain::KeyStatus;
-use keyledger_projections::catalogue::RouteMatch;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -178,10 +177,9 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
         None => None,
         Some((method, path)) => {
             let routes = edge.cache.routes();
-            let found = match routes.find(method, path) {
-                RouteMatch::Found { target, .. } => edge.cache.endpoint(&target.endpoint_id),
-                RouteMatch::MethodNotAllowed { .. } | RouteMatch::NotFound => None,
-            };
+            let found = routes
+                .target(method, path)
+                .and_then(|target| edge.cache.endpoint(&target.endpoint_id));
             Some(found.ok_or_else(|| {
                 deny(
                     StatusCode::NOT_FOUND,

@@ -5,6 +5,7 @@
 //! live in this node's memory: limits are exact per node; nodes behind a load balancer each
 //! enforce the full quota.
 
+use axum::http::HeaderValue;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -35,7 +36,7 @@ impl Window {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Window::Second => "second",
             Window::Minute => "minute",
@@ -48,16 +49,24 @@ impl Window {
 /// What the rate-limit headers report: the window with the least room left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateState {
+    /// That window; `None` for a key without limits.
+    pub window: Option<Window>,
     pub limit: u32,
     pub remaining: u32,
     /// Seconds until the bucket is full again.
     pub reset: u64,
-    /// `"minute";q=60;w=60, "hour";q=3600;w=3600` (IETF RateLimit-Policy), shared per key.
-    pub policy: Arc<str>,
-    /// `"minute";r=59;t=1` (IETF RateLimit).
-    pub current: String,
+    /// `"minute";q=60;w=60, "hour";q=3600;w=3600` (IETF RateLimit-Policy), built once per key.
+    pub policy: HeaderValue,
     /// On refusal: seconds until a request would pass (Retry-After).
     pub retry_after: Option<u64>,
+}
+
+impl RateState {
+    /// `"minute";r=59;t=1` (the IETF RateLimit field).
+    pub fn current(&self) -> Option<String> {
+        let w = self.window?;
+        Some(format!("\"{}\";r={};t={}", w.name(), self.remaining, self.reset))
+    }
 }
 
 struct WindowBucket {
@@ -72,7 +81,7 @@ struct WindowBucket {
 struct KeyBuckets {
     limits: RateLimits,
     windows: Vec<WindowBucket>,
-    policy: Arc<str>,
+    policy: HeaderValue,
 }
 
 impl KeyBuckets {
@@ -102,7 +111,8 @@ impl KeyBuckets {
         KeyBuckets {
             limits: *limits,
             windows,
-            policy: policy.into(),
+            // Window names and numbers only: always a valid header value.
+            policy: HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("")),
         }
     }
 }
@@ -167,10 +177,10 @@ impl RateLimiters {
                 Err(not_until) => {
                     let wait = ceil_secs(not_until.wait_time_from(self.clock.now())).max(1);
                     return Err(RateState {
+                        window: Some(w.window),
                         limit: w.limit,
                         remaining: 0,
                         reset: wait,
-                        current: format!("\"{}\";r=0;t={wait}", w.window.name()),
                         policy: key.policy.clone(),
                         retry_after: Some(wait),
                     });
@@ -179,19 +189,19 @@ impl RateLimiters {
         }
         Ok(match tightest {
             Some((w, remaining, reset)) => RateState {
+                window: Some(w.window),
                 limit: w.limit,
                 remaining,
                 reset,
-                current: format!("\"{}\";r={remaining};t={reset}", w.window.name()),
                 policy: key.policy.clone(),
                 retry_after: None,
             },
             None => RateState {
+                window: None,
                 limit: 0,
                 remaining: 0,
                 reset: 0,
                 policy: key.policy.clone(),
-                current: String::new(),
                 retry_after: None,
             },
         })
@@ -224,7 +234,11 @@ mod tests {
         assert_eq!((refused.limit, refused.remaining), (5, 0));
         // 5 per minute refills one every 12 seconds.
         assert!((11..=12).contains(&refused.retry_after.unwrap()), "{refused:?}");
-        assert_eq!(&*refused.policy, "\"minute\";q=5;w=60, \"hour\";q=3600;w=3600");
+        assert_eq!(refused.policy, "\"minute\";q=5;w=60, \"hour\";q=3600;w=3600");
+        assert_eq!(
+            refused.current().unwrap(),
+            format!("\"minute\";r=0;t={}", refused.reset)
+        );
         assert!(limiters.check("other", &l).is_ok(), "keys have their own buckets");
     }
 

@@ -25,6 +25,7 @@ use keyledger_projections::edge_cache::{EdgeCache, EndpointEntry, KeyEntry};
 use keyledger_projections::usage::{UsageRecord, UsageRecorder};
 use serde::Deserialize;
 use serde_json::json;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -108,42 +109,41 @@ impl Edge {
         seen: &Seen<'_>,
         status: StatusCode,
         code: &'static str,
-        key: Option<&KeyEntry>,
-        endpoint: Option<&EndpointEntry>,
+        key: Option<&Arc<KeyEntry>>,
+        endpoint: Option<&Arc<EndpointEntry>>,
     ) {
-        let Seen {
-            started,
-            method,
-            path,
-            ip,
-        } = *seen;
-        let latency = started.elapsed();
+        let latency = seen.started.elapsed();
         // Latency per decision is in the usage records; a histogram here would cost a lock per
         // request on the hot path.
         metrics::counter!("keyledger_edge_decisions_total", "code" => code).increment(1);
         self.usage.record(UsageRecord {
             at: self.clock.now(),
-            tenant: key.map(|k| k.tenant.clone()),
-            key_id: key.map(|k| k.key_id.clone()),
-            endpoint_id: endpoint.map(|e| e.endpoint_id.clone()),
-            plugin: endpoint.map(|e| e.plugin.clone()),
-            method: method.to_owned(),
-            path: path.chars().take(512).collect(),
+            key: key.cloned(),
+            endpoint: endpoint.cloned(),
+            method: seen.method.clone(),
+            path: seen.path.chars().take(512).collect(),
             status: status.as_u16(),
-            code: code.to_owned(),
+            code,
             latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
-            client_ip: ip.map(|ip| ip.to_string()),
+            client_ip: seen.ip,
         });
     }
 }
 
 /// The request a decision was about, for its usage record.
-#[derive(Clone, Copy)]
 pub struct Seen<'a> {
     pub started: Instant,
-    pub method: &'a str,
+    pub method: Cow<'static, str>,
     pub path: &'a str,
     pub ip: Option<IpAddr>,
+}
+
+/// A method's name for a usage record: the known ones without an allocation.
+pub fn method_name(method: &str) -> Cow<'static, str> {
+    match method.parse::<HttpMethod>() {
+        Ok(m) => Cow::Borrowed(m.as_str()),
+        Err(_) => Cow::Owned(method.to_owned()),
+    }
 }
 
 /// The key a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
@@ -161,44 +161,57 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {
-    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
-        headers.insert(HeaderName::from_static(name), v);
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+const SUNSET: HeaderName = HeaderName::from_static("sunset");
+const X_KEYLEDGER_KEY_ID: HeaderName = HeaderName::from_static("x-keyledger-key-id");
+const X_KEYLEDGER_TENANT: HeaderName = HeaderName::from_static("x-keyledger-tenant");
+const X_KEYLEDGER_SCOPES: HeaderName = HeaderName::from_static("x-keyledger-scopes");
+const X_KEYLEDGER_ENVIRONMENT: HeaderName = HeaderName::from_static("x-keyledger-environment");
+
+fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::try_from(value) {
+        headers.insert(name, v);
     }
 }
 
 /// Rate-limit headers (X-RateLimit-* and the IETF RateLimit / RateLimit-Policy fields), the
 /// deprecation headers (RFC 9745 Deprecation, RFC 8594 Sunset), and on success the identity.
 fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, endpoint: Option<&EndpointEntry>) {
-    if let Some(rate) = rate.filter(|r| !r.policy.is_empty()) {
-        set(headers, "x-ratelimit-limit", rate.limit);
-        set(headers, "x-ratelimit-remaining", rate.remaining);
-        set(headers, "x-ratelimit-reset", rate.reset);
-        set(headers, "ratelimit-policy", &rate.policy);
-        set(headers, "ratelimit", &rate.current);
-        if let Some(wait) = rate.retry_after {
-            set(headers, "retry-after", wait);
+    if let Some(rate) = rate {
+        if let Some(current) = rate.current() {
+            headers.reserve(6);
+            headers.insert(X_RATELIMIT_LIMIT, rate.limit.into());
+            headers.insert(X_RATELIMIT_REMAINING, rate.remaining.into());
+            headers.insert(X_RATELIMIT_RESET, rate.reset.into());
+            headers.insert(RATELIMIT_POLICY, rate.policy.clone());
+            set_text(headers, RATELIMIT, current);
+            if let Some(wait) = rate.retry_after {
+                headers.insert(axum::http::header::RETRY_AFTER, wait.into());
+            }
         }
     }
     if let Some(e) = endpoint {
         if let Some(since) = e.deprecated_at {
-            set(headers, "deprecation", format!("@{}", since.timestamp()));
+            set_text(headers, DEPRECATION, format!("@{}", since.timestamp()));
             if let Some(sunset) = e.sunset_at {
-                set(headers, "sunset", sunset.format("%a, %d %b %Y %H:%M:%S GMT"));
+                set_text(headers, SUNSET, sunset.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
             }
         }
     }
 }
 
 fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
-    set(headers, "x-keyledger-key-id", &key.key_id);
-    set(headers, "x-keyledger-tenant", &key.tenant);
-    set(
-        headers,
-        "x-keyledger-scopes",
-        key.scopes.iter().cloned().collect::<Vec<_>>().join(","),
-    );
-    set(headers, "x-keyledger-environment", &key.environment);
+    let identity = &key.identity;
+    headers.reserve(4);
+    headers.insert(X_KEYLEDGER_KEY_ID, identity.key_id.clone());
+    headers.insert(X_KEYLEDGER_TENANT, identity.tenant.clone());
+    headers.insert(X_KEYLEDGER_SCOPES, identity.scopes.clone());
+    headers.insert(X_KEYLEDGER_ENVIRONMENT, identity.environment.clone());
 }
 
 fn denied_response(d: &Denied) -> Response {
@@ -209,7 +222,9 @@ fn denied_response(d: &Denied) -> Response {
         .into_response();
     decision_headers(response.headers_mut(), d.rate.as_ref(), None);
     if d.status == StatusCode::UNAUTHORIZED {
-        set(response.headers_mut(), "www-authenticate", "Bearer");
+        response
+            .headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -279,7 +294,7 @@ async fn forward_auth(
         edge.record(
             &Seen {
                 started,
-                method: &method_text,
+                method: Cow::Owned(method_text.clone()),
                 path: &path,
                 ip: Some(ip),
             },
@@ -301,14 +316,14 @@ async fn forward_auth(
             edge.record(
                 &Seen {
                     started,
-                    method: method.as_str(),
+                    method: Cow::Borrowed(method.as_str()),
                     path: &path,
                     ip: Some(ip),
                 },
                 StatusCode::NO_CONTENT,
                 "VALID",
                 Some(&allowed.key),
-                allowed.endpoint.as_deref(),
+                allowed.endpoint.as_ref(),
             );
             let mut response = StatusCode::NO_CONTENT.into_response();
             identity_headers(response.headers_mut(), &allowed.key);
@@ -319,14 +334,14 @@ async fn forward_auth(
             edge.record(
                 &Seen {
                     started,
-                    method: method.as_str(),
+                    method: Cow::Borrowed(method.as_str()),
                     path: &path,
                     ip: Some(ip),
                 },
                 d.status,
                 d.code,
-                d.key.as_deref(),
-                d.endpoint.as_deref(),
+                d.key.as_ref(),
+                d.endpoint.as_ref(),
             );
             denied_response(&d)
         }
@@ -402,14 +417,14 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
             edge.record(
                 &Seen {
                     started,
-                    method: &method,
+                    method: Cow::Owned(method.clone()),
                     path: &path,
                     ip: body.ip,
                 },
                 StatusCode::OK,
                 "VALID",
                 Some(&key),
-                endpoint.as_deref(),
+                endpoint.as_ref(),
             );
             json!({
                 "valid": true,
@@ -427,14 +442,14 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
             edge.record(
                 &Seen {
                     started,
-                    method: &method,
+                    method: Cow::Owned(method.clone()),
                     path: &path,
                     ip: body.ip,
                 },
                 d.status,
                 d.code,
-                d.key.as_deref(),
-                d.endpoint.as_deref(),
+                d.key.as_ref(),
+                d.endpoint.as_ref(),
             );
             let visible = d.key.as_ref().filter(|k| visible_to(&caller, &k.tenant));
             let mut v = json!({ "valid": false, "code": d.code.to_ascii_uppercase(), "message": d.message });

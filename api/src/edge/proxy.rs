@@ -42,7 +42,7 @@ pub async fn forward(
     let ip = edge.client_ip(peer.ip(), &parts.headers);
     let seen = Seen {
         started,
-        method: parts.method.as_str(),
+        method: super::method_name(parts.method.as_str()),
         path: &path,
         ip: Some(ip),
     };
@@ -67,7 +67,7 @@ pub async fn forward(
     let allowed = match check::decide(&edge, ask).await {
         Ok(allowed) => allowed,
         Err(d) => {
-            edge.record(&seen, d.status, d.code, d.key.as_deref(), d.endpoint.as_deref());
+            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
             return denied_response(&d);
         }
     };
@@ -112,12 +112,12 @@ pub async fn forward(
                 endpoint: allowed.endpoint.clone(),
                 rate: Some(allowed.rate.clone()),
             };
-            edge.record(&seen, d.status, d.code, d.key.as_deref(), d.endpoint.as_deref());
+            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
             return denied_response(&d);
         }
     };
     let status = upstream.status();
-    edge.record(&seen, status, "VALID", Some(&allowed.key), Some(endpoint));
+    edge.record(&seen, status, "VALID", Some(&allowed.key), allowed.endpoint.as_ref());
     let mut response = Response::builder().status(status);
     if let Some(h) = response.headers_mut() {
         for (name, value) in upstream
