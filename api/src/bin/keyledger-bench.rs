@@ -3,7 +3,8 @@
 //!
 //! 1. `/auth` with a valid key and the full rule set (scopes, IP rules, rate limits, endpoint
 //!    match) against the bare 204 `/_keyledger/ping` on the same server: requests/s, p99, their ratio.
-//! 2. Valid traffic while a flood of invalid keys hits the same edge.
+//! 2. Invalid keys (well-formed, real or unknown lookup ids, wrong secrets): alone, for their CPU
+//!    cost per request, then at a fixed rate (`--flood-rate`) beside the valid traffic of run 1.
 //! 3. A restart with all seeded keys: time to serve, throughput right away over every key, and
 //!    how many PBKDF2 checks that took (the target is none).
 
@@ -12,9 +13,14 @@ use keyledger_api::{Application, Config};
 use keyledger_commands::bus::{IssueKeyRequest, IssueOutcome};
 use keyledger_commands::CommandContext;
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
-use keyledger_domain::key_format::Environment;
+use keyledger_domain::key_format::{Environment, LookupId, PlaintextKey};
 use keyledger_domain::rate_limits::{RateLimits, RateLimitsInput};
 use std::process::Command;
+
+// The edge makes a few small allocations per request on every core; glibc's allocator spent a
+// tenth of the edge's CPU on them (README: Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 struct Args {
@@ -25,6 +31,10 @@ struct Args {
     /// Measure revocation propagation between two nodes on this PostgreSQL database instead.
     propagation: Option<String>,
     rounds: usize,
+    /// Records for the usage-writer run.
+    usage_records: usize,
+    /// Invalid-key requests per second beside the valid traffic.
+    flood_rate: usize,
 }
 
 fn args() -> Args {
@@ -35,6 +45,8 @@ fn args() -> Args {
         database_url: None,
         propagation: None,
         rounds: 200,
+        usage_records: 200_000,
+        flood_rate: 10_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,8 +58,10 @@ fn args() -> Args {
             "--database-url" => a.database_url = Some(value),
             "--propagation" => a.propagation = Some(value),
             "--rounds" => a.rounds = value.parse().expect("--rounds N"),
+            "--usage-records" => a.usage_records = value.parse().expect("--usage-records N"),
+            "--flood-rate" => a.flood_rate = value.parse().expect("--flood-rate N"),
             other => panic!(
-                "unknown flag {other}; use --keys --duration --connections --database-url --propagation URL --rounds N"
+                "unknown flag {other}; use --keys --duration --connections --database-url --propagation URL --rounds N --usage-records N --flood-rate N"
             ),
         }
     }
@@ -221,6 +235,101 @@ async fn propagation(url: &str, rounds: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server's CPU time per request in µs over a wrk run (its usage writer included).
+fn per_request(cpu: Duration, run: &Wrk, seconds: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / (run.rps * seconds as f64).max(1.0)
+}
+
+/// A wrk script that sends `GET /files/1` through `/auth` with each key in turn, each connection
+/// waiting `delay_ms` between requests (0: as fast as it can).
+fn key_cycle_script(
+    dir: &std::path::Path,
+    name: &str,
+    keys: &[String],
+    delay_ms: u64,
+) -> anyhow::Result<std::path::PathBuf> {
+    let file = dir.join(format!("{name}.keys"));
+    std::fs::write(&file, keys.join("\n"))?;
+    let pace = if delay_ms > 0 {
+        format!("delay = function() return {delay_ms} end")
+    } else {
+        String::new()
+    };
+    let script = dir.join(format!("{name}.lua"));
+    std::fs::write(
+        &script,
+        format!(
+            r#"local keys = {{}}
+for line in io.lines("{}") do keys[#keys + 1] = line end
+local i = math.random(#keys)
+request = function()
+  i = i % #keys + 1
+  return wrk.format("GET", "/auth", {{ ["Authorization"] = "Bearer " .. keys[i], ["X-Original-Method"] = "GET", ["X-Original-URI"] = "/files/1" }})
+end
+{pace}
+"#,
+            file.display()
+        ),
+    )?;
+    Ok(script)
+}
+
+/// This process's CPU time so far (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat(5); here indices 11 and 12. Ticks are 1/100 s.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The usage writer on its own: `n` records of real keys and endpoints pushed as fast as the queue
+/// takes them, until the writer has stored them all. Returns records/s and CPU µs per record (the
+/// whole process, which is otherwise idle).
+async fn usage_writer(state: &keyledger_api::state::AppState, key: &str, n: usize) -> (f64, f64) {
+    use keyledger_projections::usage::{self, UsageRecord};
+    let lookup = keyledger_domain::key_format::PlaintextKey::parse(key)
+        .expect("a seeded key")
+        .lookup_id()
+        .as_str()
+        .to_owned();
+    let entry = state.edge.key(&lookup);
+    let routes = state.edge.routes();
+    let endpoint = match routes.find("GET".parse().unwrap(), "/files/1") {
+        keyledger_projections::catalogue::RouteMatch::Found { target, .. } => state.edge.endpoint(&target.endpoint_id),
+        _ => None,
+    };
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    let (recorder, writer) = usage::spawn(state.db.clone());
+    for i in 0..n {
+        let record = UsageRecord {
+            at: chrono::Utc::now(),
+            key: entry.clone(),
+            endpoint: endpoint.clone(),
+            method: "GET".into(),
+            path: format!("/files/{}", i % 1000),
+            status: 204,
+            code: "VALID",
+            latency_us: 40,
+            client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        };
+        // The edge drops records when the queue is full; here we wait, to count every one.
+        while !recorder.try_record(record.clone()) {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    drop(recorder);
+    writer.await.expect("the writer ends");
+    let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
+    (n as f64 / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = args();
@@ -306,6 +415,7 @@ async fn main() -> anyhow::Result<()> {
     state.settle(last).await;
     println!("seeded {} keys in {:.1} s", keys.len(), seeding.elapsed().as_secs_f64());
     let key = keys[0].clone();
+    let usage = usage_writer(&state, &key, a.usage_records).await;
     let base = format!("http://{edge}");
     let auth_headers = [
         ("Authorization", format!("Bearer {key}")),
@@ -315,26 +425,52 @@ async fn main() -> anyhow::Result<()> {
     let auth_headers: Vec<(&str, &str)> = auth_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     // 1. /auth against the bare 204 on the same server.
+    let cpu = cpu_time();
     let ping = wrk(&format!("{base}/_keyledger/ping"), a.connections, a.duration, None, &[]);
+    let ping_cpu = per_request(cpu_time() - cpu, &ping, a.duration);
+    let cpu = cpu_time();
     let auth = wrk(&format!("{base}/auth"), a.connections, a.duration, None, &auth_headers);
+    let auth_cpu = per_request(cpu_time() - cpu, &auth, a.duration);
     assert_eq!(auth.non_2xx, 0, "every /auth answer must be 204");
 
-    // 2. The same valid traffic while another client floods the edge with invalid keys.
-    let bad = keys[1].chars().take(20).collect::<String>() + &"x".repeat(30);
+    // 2. Invalid keys. The flood is made of the keys a naive edge would spend PBKDF2 on: well-formed
+    // (right checksum) with real lookup ids and wrong secrets, and unknown lookup ids. First alone,
+    // to measure what one invalid request costs the server; then at a fixed rate beside the valid
+    // traffic of run 1.
+    let flood_keys: Vec<String> = keys
+        .iter()
+        .skip(1)
+        .take(500)
+        .enumerate()
+        .map(|(i, key)| {
+            let real = PlaintextKey::parse(key).expect("a seeded key");
+            let lookup = if i % 2 == 0 {
+                real.lookup_id().clone()
+            } else {
+                LookupId::try_from(format!("{:0>12}", i)).expect("a base62 lookup id")
+            };
+            PlaintextKey::compose(Environment::Live, lookup, &"x".repeat(24))
+                .expect("a well-formed key")
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    let cpu = cpu_time();
+    let flood_alone = wrk(
+        &format!("{base}/auth"),
+        8,
+        a.duration,
+        Some(&key_cycle_script(dir.path(), "flood", &flood_keys, 0)?),
+        &[],
+    );
+    let flood_cpu = per_request(cpu_time() - cpu, &flood_alone, a.duration);
+    // wrk paces each connection by whole milliseconds: 2 ms apart, so the rate is set by the
+    // number of connections (wrk reports the rate it reached).
+    let flood_connections = (a.flood_rate / 500).max(1);
     let flood_url = format!("{base}/auth");
     let flood_duration = a.duration;
-    let flood = std::thread::spawn(move || {
-        wrk(
-            &flood_url,
-            8,
-            flood_duration,
-            None,
-            &[
-                ("Authorization", &format!("Bearer {bad}")),
-                ("X-Original-URI", "/files/1"),
-            ],
-        )
-    });
+    let paced = key_cycle_script(dir.path(), "paced-flood", &flood_keys, 2)?;
+    let flood = std::thread::spawn(move || wrk(&flood_url, flood_connections, flood_duration, Some(&paced), &[]));
     std::thread::sleep(Duration::from_millis(200));
     let during = wrk(
         &format!("{base}/auth"),
@@ -356,23 +492,7 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let keys_file = dir.path().join("keys.txt");
-    std::fs::write(&keys_file, keys.join("\n"))?;
-    let script = dir.path().join("rotate.lua");
-    std::fs::write(
-        &script,
-        format!(
-            r#"local keys = {{}}
-for line in io.lines("{}") do keys[#keys + 1] = line end
-local i = math.random(#keys)
-request = function()
-  i = i % #keys + 1
-  return wrk.format("GET", "/auth", {{ ["Authorization"] = "Bearer " .. keys[i], ["X-Original-Method"] = "GET", ["X-Original-URI"] = "/files/1" }})
-end
-"#,
-            keys_file.display()
-        ),
-    )?;
+    let script = key_cycle_script(dir.path(), "restart", &keys, 0)?;
     let before = pbkdf2_count(&state.metrics.render());
     let after_restart = wrk(&format!("http://{edge}/auth"), a.connections, 5, Some(&script), &[]);
     let pbkdf2 = pbkdf2_count(&state.metrics.render()) - before;
@@ -380,30 +500,38 @@ end
     server.await??;
 
     println!();
-    println!("| run | requests/s | p50 | p99 |");
-    println!("|---|---:|---:|---:|");
+    println!("| run | requests/s | p50 | p99 | server CPU per request |");
+    println!("|---|---:|---:|---:|---:|");
     println!(
-        "| bare 204 `/_keyledger/ping` | {:.0} | {:.3} ms | {:.3} ms |",
+        "| bare 204 `/_keyledger/ping` | {:.0} | {:.3} ms | {:.3} ms | {ping_cpu:.1} µs |",
         ping.rps, ping.p50_ms, ping.p99_ms
     );
     println!(
-        "| `/auth`, valid key, full rule set | {:.0} | {:.3} ms | {:.3} ms |",
+        "| `/auth`, valid key, full rule set | {:.0} | {:.3} ms | {:.3} ms | {auth_cpu:.1} µs |",
         auth.rps, auth.p50_ms, auth.p99_ms
     );
     println!(
-        "| `/auth` valid, during an invalid-key flood | {:.0} | {:.3} ms | {:.3} ms |",
+        "| `/auth` valid, during the invalid-key flood | {:.0} | {:.3} ms | {:.3} ms | |",
         during.rps, during.p50_ms, during.p99_ms
     );
     println!(
-        "| the flood itself (8 connections, all 401) | {:.0} | {:.3} ms | {:.3} ms |",
+        "| the flood beside it ({flood_connections} paced connections, all refused) | {:.0} | {:.3} ms | {:.3} ms | |",
         flood.rps, flood.p50_ms, flood.p99_ms
     );
     println!(
-        "| `/auth` over all {} keys right after a restart | {:.0} | {:.3} ms | {:.3} ms |",
+        "| invalid keys alone (8 connections, all refused) | {:.0} | {:.3} ms | {:.3} ms | {flood_cpu:.1} µs |",
+        flood_alone.rps, flood_alone.p50_ms, flood_alone.p99_ms
+    );
+    println!(
+        "| `/auth` over all {} keys right after a restart | {:.0} | {:.3} ms | {:.3} ms | |",
         keys.len(),
         after_restart.rps,
         after_restart.p50_ms,
         after_restart.p99_ms
+    );
+    println!(
+        "| usage writer alone, {} records | {:.0} records/s | {:.2} µs CPU per record | |",
+        a.usage_records, usage.0, usage.1
     );
     println!();
     println!(
@@ -415,8 +543,13 @@ end
         auth.p99_ms - ping.p99_ms
     );
     println!(
-        "valid throughput during the flood ÷ without: {:.2} (target ≥ 0.9)",
+        "valid throughput during a flood of {:.0} invalid requests/s ÷ without: {:.2} (target ≥ 0.9)",
+        flood.rps,
         during.rps / auth.rps
+    );
+    println!(
+        "server CPU per invalid request ÷ per valid one: {:.2}",
+        flood_cpu / auth_cpu
     );
     println!(
         "restart with {} keys: serving after {:.2} s; PBKDF2 checks while serving them all: {pbkdf2} (target 0)",
