@@ -64,6 +64,9 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
+                // Statement journals (a multi-row INSERT inside a transaction keeps one) in memory:
+                // on disk they were a third of the usage writer's time, in write(2).
+                .pragma("temp_store", "memory")
                 .foreign_keys(true);
             if let Some(parent) = Path::new(options.get_filename()).parent() {
                 if !parent.as_os_str().is_empty() {
@@ -83,6 +86,7 @@ impl Database {
                     Box::pin(async move {
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
                         Ok(())
                     })
                 })

@@ -42,6 +42,10 @@ pub struct KeyEntry {
     pub secret_hash: SecretHash,
     /// HMAC(pepper, key) for this node's pepper, once known.
     pub verifier: Option<String>,
+    /// Whether `key_verifiers` was read for this secret and held nothing. Then a presented key
+    /// goes straight to the bounded PBKDF2 path: a flood of well-formed keys with real lookup ids
+    /// and wrong secrets must not cost a database query each.
+    pub no_stored_verifier: bool,
     /// What the edge tells upstreams about this key, built when the entry changes rather than on
     /// every request.
     pub identity: IdentityHeaders,
@@ -197,6 +201,8 @@ impl EdgeCache {
                 valid_until: ms_time(r.try_get("valid_until_ms")?),
                 secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
                 verifier: r.try_get("verifier")?,
+                // The snapshot joined key_verifiers: a missing one is known to be missing.
+                no_stored_verifier: r.try_get::<Option<String>, _>("verifier")?.is_none(),
             };
             keys.by_key
                 .entry(entry.key_id.clone())
@@ -270,6 +276,15 @@ impl EdgeCache {
 
     pub fn key_count(&self) -> usize {
         self.keys.read().map(|k| k.by_lookup.len()).unwrap_or(0)
+    }
+
+    /// Remembers that `key_verifiers` holds no verifier for this secret.
+    pub fn set_no_stored_verifier(&self, lookup_id: &str) {
+        if let Ok(mut keys) = self.keys.write() {
+            if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
+                Arc::make_mut(entry).no_stored_verifier = true;
+            }
+        }
     }
 
     /// Remembers a verifier computed after a successful PBKDF2 check.
@@ -358,6 +373,7 @@ impl EdgeCache {
                     valid_until: None,
                     secret_hash: secret_hash.clone(),
                     verifier: None,
+                    no_stored_verifier: false,
                 };
                 keys.by_key.entry(key_id).or_default().push(entry.lookup_id.clone());
                 keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
@@ -393,6 +409,7 @@ impl EdgeCache {
                 new.lookup_id = lookup_id.to_string();
                 new.secret_hash = secret_hash.clone();
                 new.verifier = None;
+                new.no_stored_verifier = false;
                 new.valid_until = None;
                 keys.by_lookup.insert(new.lookup_id.clone(), Arc::new(new));
                 keys.by_key

@@ -73,20 +73,26 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
             Err(invalid())
         };
     }
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
-            .bind(&entry.lookup_id)
-            .bind(edge.pepper.id())
-            .fetch_optional(edge.cache.db().pool())
-            .await
-            .unwrap_or(None);
-    if let Some(verifier) = stored {
-        edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
-        return if edge.pepper.matches(presented, &verifier) {
-            Ok(())
-        } else {
-            Err(invalid())
-        };
+    if !entry.no_stored_verifier {
+        let stored: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
+                .bind(&entry.lookup_id)
+                .bind(edge.pepper.id())
+                .fetch_optional(edge.cache.db().pool())
+                .await;
+        match stored {
+            Ok(Some(verifier)) => {
+                edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
+                return if edge.pepper.matches(presented, &verifier) {
+                    Ok(())
+                } else {
+                    Err(invalid())
+                };
+            }
+            Ok(None) => edge.cache.set_no_stored_verifier(&entry.lookup_id),
+            // Unknown: PBKDF2 below decides, and the next request asks the database again.
+            Err(e) => tracing::warn!(error = %e, "could not read a key verifier"),
+        }
     }
     // PBKDF2 is deliberately slow: an address gets only so many attempts, and only a few run at
     // once, so a flood of made-up keys cannot starve real traffic.
