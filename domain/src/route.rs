@@ -70,18 +70,20 @@ pub enum RouteError {
 impl TryFrom<String> for HttpMethod {
     type Error = RouteError;
     fn try_from(raw: String) -> Result<Self, RouteError> {
-        let upper = raw.trim().to_ascii_uppercase();
-        HttpMethod::ALL
-            .into_iter()
-            .find(|m| m.as_str() == upper)
-            .ok_or(RouteError::Method(raw))
+        raw.parse()
     }
 }
 
 impl std::str::FromStr for HttpMethod {
     type Err = RouteError;
-    fn from_str(s: &str) -> Result<Self, RouteError> {
-        Self::try_from(s.to_owned())
+    /// Case-insensitive, surrounding spaces ignored; parses every edge request, so it allocates
+    /// only to report an error.
+    fn from_str(raw: &str) -> Result<Self, RouteError> {
+        let trimmed = raw.trim();
+        HttpMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(trimmed))
+            .ok_or_else(|| RouteError::Method(raw.to_owned()))
     }
 }
 

@@ -257,30 +257,28 @@ async fn forward_auth(
 ) -> Response {
     let started = Instant::now();
     let headers = req.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let uri = header("x-original-uri")
-        .or_else(|| header("x-forwarded-uri"))
-        .or_else(|| {
-            req.uri()
-                .path()
-                .strip_prefix("/auth")
-                .filter(|p| p.starts_with('/'))
-                .map(|p| {
-                    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-                    format!("{p}{query}")
-                })
-        })
-        .unwrap_or_else(|| "/".to_owned());
+    // Borrowed from the request: this runs for every request a proxy asks about.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let uri: Cow<'_, str> = match header("x-original-uri").or_else(|| header("x-forwarded-uri")) {
+        Some(uri) => Cow::Borrowed(uri),
+        None => match req.uri().path().strip_prefix("/auth").filter(|p| p.starts_with('/')) {
+            Some(p) => match req.uri().query() {
+                Some(q) => Cow::Owned(format!("{p}?{q}")),
+                None => Cow::Borrowed(p),
+            },
+            None => Cow::Borrowed("/"),
+        },
+    };
     let method_text = header("x-original-method")
         .or_else(|| header("x-forwarded-method"))
         .unwrap_or_else(|| {
             if req.uri().path().starts_with("/auth/") {
-                req.method().as_str().to_owned()
+                req.method().as_str()
             } else {
-                "GET".to_owned()
+                "GET"
             }
         });
-    let path = uri.split(['?', '#']).next().unwrap_or("/").to_owned();
+    let path = uri.split(['?', '#']).next().unwrap_or("/");
     let ip = edge.client_ip(peer.ip(), headers);
     let Some(method) = method_text.parse::<HttpMethod>().ok() else {
         let d = Denied {
@@ -294,8 +292,8 @@ async fn forward_auth(
         edge.record(
             &Seen {
                 started,
-                method: Cow::Owned(method_text.clone()),
-                path: &path,
+                method: Cow::Owned(method_text.to_owned()),
+                path,
                 ip: Some(ip),
             },
             d.status,
@@ -307,7 +305,7 @@ async fn forward_auth(
     };
     let ask = Ask {
         key: presented_key(headers),
-        target: Some((method, &path)),
+        target: Some((method, path)),
         scopes: &[],
         ip: Some(ip),
     };
@@ -317,7 +315,7 @@ async fn forward_auth(
                 &Seen {
                     started,
                     method: Cow::Borrowed(method.as_str()),
-                    path: &path,
+                    path,
                     ip: Some(ip),
                 },
                 StatusCode::NO_CONTENT,
@@ -335,7 +333,7 @@ async fn forward_auth(
                 &Seen {
                     started,
                     method: Cow::Borrowed(method.as_str()),
-                    path: &path,
+                    path,
                     ip: Some(ip),
                 },
                 d.status,
