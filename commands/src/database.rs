@@ -175,14 +175,6 @@ impl Database {
         }
     }
 
-    /// The SQLite pool, for work where the Any driver's per-value conversion shows (usage batches).
-    pub fn sqlite(&self) -> Option<&SqlitePool> {
-        match &self.typed {
-            TypedPool::Sqlite(pool) => Some(pool),
-            TypedPool::Postgres(_) => None,
-        }
-    }
-
     pub async fn close(&self) {
         self.any.close().await;
         match &self.typed {

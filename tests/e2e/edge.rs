@@ -509,7 +509,7 @@ async fn usage(app: TestApp) -> TestApp {
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;
     let rows: Vec<(String, i64, String)> =
-        sqlx::query_as::<_, (String, i64, String)>("SELECT method, status, code FROM usage_log ORDER BY id")
+        sqlx::query_as::<_, (String, i64, String)>("SELECT method, status, code FROM usage_log ORDER BY batch_id, seq")
             .fetch_all(app.state.db.pool())
             .await
             .unwrap();
