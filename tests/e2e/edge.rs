@@ -125,6 +125,16 @@ async fn refusals(app: TestApp) -> TestApp {
     )
     .unwrap();
     assert_eq!(code(&app.edge_get("/files/1", forged.expose()).await), "invalid_key");
+    assert_eq!(
+        code(&app.edge_get("/files/1", forged.expose()).await),
+        "invalid_key",
+        "the edge remembers that no verifier is stored, and still refuses"
+    );
+    assert_eq!(
+        app.edge_get("/files/1", &key).await.status,
+        StatusCode::OK,
+        "the real secret still works after forged ones"
+    );
 
     let scope = app.edge_request(Method::DELETE, "/files/1", Some(&key), &[]).await;
     assert_eq!(
