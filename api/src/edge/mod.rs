@@ -259,16 +259,11 @@ async fn forward_auth(
     let headers = req.headers();
     // Borrowed from the request: this runs for every request a proxy asks about.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let uri: Cow<'_, str> = match header("x-original-uri").or_else(|| header("x-forwarded-uri")) {
-        Some(uri) => Cow::Borrowed(uri),
-        None => match req.uri().path().strip_prefix("/auth").filter(|p| p.starts_with('/')) {
-            Some(p) => match req.uri().query() {
-                Some(q) => Cow::Owned(format!("{p}?{q}")),
-                None => Cow::Borrowed(p),
-            },
-            None => Cow::Borrowed("/"),
-        },
-    };
+    // Only the path is checked: the query, wherever it comes from, is the upstream's business.
+    let uri = header("x-original-uri")
+        .or_else(|| header("x-forwarded-uri"))
+        .or_else(|| req.uri().path().strip_prefix("/auth").filter(|p| p.starts_with('/')))
+        .unwrap_or("/");
     let method_text = header("x-original-method")
         .or_else(|| header("x-forwarded-method"))
         .unwrap_or_else(|| {
