@@ -78,33 +78,44 @@ pub fn spawn(db: Database) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
                 if batch.is_empty() {
                     continue;
                 }
-                // Encoding a batch takes milliseconds: off the async workers, so that requests
-                // queued behind the writer do not wait for it.
-                let encoded = match tokio::task::spawn_blocking(move || Encoded::of(&batch)).await {
-                    Ok(Ok(encoded)) => encoded,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "usage batch could not be encoded; dropped");
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "usage batch encoder failed; dropped");
-                        continue;
-                    }
-                };
-                for attempt in 0..5u64 {
-                    match write(&db, &encoded).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, attempt, records = encoded.records, "usage batch not written; retrying");
-                            tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-                        }
-                    }
-                }
+                flush(&db, batch).await;
             }
         }
         .instrument(tracing::info_span!("usage_writer")),
     );
     (UsageRecorder { tx }, handle)
+}
+
+/// Writes one flush, retrying a failed write five times over 1.5 s. What cannot be written is
+/// counted in `keyledger_usage_records_dropped_total` and logged as an error, never lost silently.
+async fn flush(db: &Database, batch: Vec<UsageRecord>) {
+    let records = batch.len();
+    // Encoding a batch takes milliseconds: off the async workers, so that requests queued behind
+    // the writer do not wait for it.
+    let encoded = match tokio::task::spawn_blocking(move || Encoded::of(&batch)).await {
+        Ok(Ok(encoded)) => encoded,
+        Ok(Err(e)) => return dropped(records, &e),
+        Err(e) => return dropped(records, &e),
+    };
+    let mut last_error = None;
+    for attempt in 0..5u64 {
+        match write(db, &encoded).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, records, "usage batch not written; retrying");
+                last_error = Some(e);
+                tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+            }
+        }
+    }
+    if let Some(e) = last_error {
+        dropped(records, &e);
+    }
+}
+
+fn dropped(records: usize, error: &dyn std::fmt::Display) {
+    tracing::error!(%error, records, "usage records dropped: they could not be written");
+    metrics::counter!("keyledger_usage_records_dropped_total").increment(records as u64);
 }
 
 /// Records per `usage_batches` row; a flush with more writes several rows.

@@ -669,3 +669,39 @@ async fn pbkdf2_budget(app: TestApp) -> TestApp {
     );
     app
 }
+
+both!(
+    usage_that_cannot_be_written_is_counted_and_logged_not_lost_silently,
+    unwritable_usage
+);
+async fn unwritable_usage(app: TestApp) -> TestApp {
+    async fn dropped(app: &TestApp) -> u64 {
+        app.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("keyledger_usage_records_dropped_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
+    // The counter is process-wide (tests share the recorder): compare before and after.
+    let before = dropped(&app).await;
+    // The usage log's table goes away under the running writer.
+    sqlx::query("ALTER TABLE usage_batches RENAME TO usage_batches_gone")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.edge_get("/files/1", "ak_live_garbage").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Five attempts over 1.5 s, then the batch is counted as dropped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dropped(&app).await < before + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped batch was never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app
+}

@@ -13,15 +13,7 @@ async fn health(app: TestApp) -> TestApp {
     assert_eq!(readyz.body["status"], "ready");
 
     app.get("/v1/keys").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("keyledger_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/v1/keys\""));
     assert!(

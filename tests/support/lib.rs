@@ -219,6 +219,17 @@ impl TestApp {
     pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Answer {
         self.request(Method::POST, path, Some(token), Some(body)).await
     }
+    /// The Prometheus text of `/metrics` (the recorder is process-wide: compare before and after).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(&self.token, path).await
     }
