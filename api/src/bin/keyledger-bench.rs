@@ -301,10 +301,9 @@ async fn usage_writer(state: &keyledger_api::state::AppState, key: &str, n: usiz
         .to_owned();
     let entry = state.edge.key(&lookup);
     let routes = state.edge.routes();
-    let endpoint = match routes.find("GET".parse().unwrap(), "/files/1") {
-        keyledger_projections::catalogue::RouteMatch::Found { target, .. } => state.edge.endpoint(&target.endpoint_id),
-        _ => None,
-    };
+    let endpoint = routes
+        .target("GET".parse().unwrap(), "/files/1")
+        .and_then(|target| state.edge.endpoint(&target.endpoint_id));
     let (cpu, wall) = (cpu_time(), Instant::now());
     let (recorder, writer) = usage::spawn(state.db.clone());
     for i in 0..n {
