@@ -40,15 +40,31 @@ pub struct KeyEntry {
     /// Set on the retired secret of a rotated key.
     pub valid_until: Option<DateTime<Utc>>,
     pub secret_hash: SecretHash,
-    /// HMAC(pepper, key) for this node's pepper, once known.
-    pub verifier: Option<String>,
-    /// Whether `key_verifiers` was read for this secret and held nothing. Then a presented key
-    /// goes straight to the bounded PBKDF2 path: a flood of well-formed keys with real lookup ids
-    /// and wrong secrets must not cost a database query each.
-    pub no_stored_verifier: bool,
+    /// HMAC(pepper, key) for this node's pepper, as far as this node knows.
+    pub verifier: Verifier,
     /// What the edge tells upstreams about this key, built when the entry changes rather than on
     /// every request.
     pub identity: IdentityHeaders,
+}
+
+/// What this node knows of a secret's peppered verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verifier {
+    /// Not looked for yet: `key_verifiers` may hold one (another node may have stored it).
+    Unknown,
+    /// `key_verifiers` holds none. A presented key goes straight to the bounded PBKDF2 path, so a
+    /// flood of well-formed keys with real lookup ids and wrong secrets costs no query each.
+    NotStored,
+    Known(String),
+}
+
+impl Verifier {
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            Verifier::Known(v) => Some(v),
+            Verifier::Unknown | Verifier::NotStored => None,
+        }
+    }
 }
 
 /// `X-Keyledger-Key-Id`, `-Tenant`, `-Scopes` (comma-separated) and `-Environment`.
@@ -200,9 +216,10 @@ impl EdgeCache {
                 expires_at: ms_time(r.try_get("expires_at_ms")?),
                 valid_until: ms_time(r.try_get("valid_until_ms")?),
                 secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
-                verifier: r.try_get("verifier")?,
                 // The snapshot joined key_verifiers: a missing one is known to be missing.
-                no_stored_verifier: r.try_get::<Option<String>, _>("verifier")?.is_none(),
+                verifier: r
+                    .try_get::<Option<String>, _>("verifier")?
+                    .map_or(Verifier::NotStored, Verifier::Known),
             };
             keys.by_key
                 .entry(entry.key_id.clone())
@@ -278,20 +295,11 @@ impl EdgeCache {
         self.keys.read().map(|k| k.by_lookup.len()).unwrap_or(0)
     }
 
-    /// Remembers that `key_verifiers` holds no verifier for this secret.
-    pub fn set_no_stored_verifier(&self, lookup_id: &str) {
+    /// Remembers what the edge learnt of a secret's verifier (from the database or PBKDF2).
+    pub fn set_verifier(&self, lookup_id: &str, verifier: Verifier) {
         if let Ok(mut keys) = self.keys.write() {
             if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
-                Arc::make_mut(entry).no_stored_verifier = true;
-            }
-        }
-    }
-
-    /// Remembers a verifier computed after a successful PBKDF2 check.
-    pub fn set_verifier(&self, lookup_id: &str, verifier: String) {
-        if let Ok(mut keys) = self.keys.write() {
-            if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
-                Arc::make_mut(entry).verifier = Some(verifier);
+                Arc::make_mut(entry).verifier = verifier;
             }
         }
     }
@@ -372,8 +380,7 @@ impl EdgeCache {
                     expires_at: *expires_at,
                     valid_until: None,
                     secret_hash: secret_hash.clone(),
-                    verifier: None,
-                    no_stored_verifier: false,
+                    verifier: Verifier::Unknown,
                 };
                 keys.by_key.entry(key_id).or_default().push(entry.lookup_id.clone());
                 keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
@@ -408,8 +415,7 @@ impl EdgeCache {
                 }
                 new.lookup_id = lookup_id.to_string();
                 new.secret_hash = secret_hash.clone();
-                new.verifier = None;
-                new.no_stored_verifier = false;
+                new.verifier = Verifier::Unknown;
                 new.valid_until = None;
                 keys.by_lookup.insert(new.lookup_id.clone(), Arc::new(new));
                 keys.by_key

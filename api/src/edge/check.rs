@@ -8,7 +8,8 @@ use keyledger_commands::secrets::SecretHasher;
 use keyledger_domain::key_format::PlaintextKey;
 use keyledger_domain::route::HttpMethod;
 use keyledger_domain::KeyStatus;
-use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry};
+use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -63,36 +64,42 @@ impl Denied {
     }
 }
 
+/// The verifier `key_verifiers` holds for this secret and pepper, remembered either way. `None`
+/// also when the database cannot answer: PBKDF2 then decides, and the next request asks again.
+async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<String> {
+    let stored: Result<Option<String>, _> =
+        sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
+            .bind(&entry.lookup_id)
+            .bind(edge.pepper.id())
+            .fetch_optional(edge.cache.db().pool())
+            .await;
+    match stored {
+        Ok(found) => {
+            let learnt = found.clone().map_or(Verifier::NotStored, Verifier::Known);
+            edge.cache.set_verifier(&entry.lookup_id, learnt);
+            found
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a key verifier");
+            None
+        }
+    }
+}
+
 /// Checks the presented secret against the key: the peppered verifier when known (microseconds),
 /// else PBKDF2 once on the bounded pool, after which the verifier is remembered.
 async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option<IpAddr>) -> Result<(), Denied> {
-    if let Some(verifier) = &entry.verifier {
-        return if edge.pepper.matches(presented, verifier) {
+    let verifier = match &entry.verifier {
+        Verifier::Known(v) => Some(Cow::Borrowed(v.as_str())),
+        Verifier::NotStored => None,
+        Verifier::Unknown => stored_verifier(edge, entry).await.map(Cow::Owned),
+    };
+    if let Some(verifier) = verifier {
+        return if edge.pepper.matches(presented, &verifier) {
             Ok(())
         } else {
             Err(invalid())
         };
-    }
-    if !entry.no_stored_verifier {
-        let stored: Result<Option<String>, _> =
-            sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
-                .bind(&entry.lookup_id)
-                .bind(edge.pepper.id())
-                .fetch_optional(edge.cache.db().pool())
-                .await;
-        match stored {
-            Ok(Some(verifier)) => {
-                edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
-                return if edge.pepper.matches(presented, &verifier) {
-                    Ok(())
-                } else {
-                    Err(invalid())
-                };
-            }
-            Ok(None) => edge.cache.set_no_stored_verifier(&entry.lookup_id),
-            // Unknown: PBKDF2 below decides, and the next request asks the database again.
-            Err(e) => tracing::warn!(error = %e, "could not read a key verifier"),
-        }
     }
     // PBKDF2 is deliberately slow: an address gets only so many attempts, and only a few run at
     // once, so a flood of made-up keys cannot starve real traffic.
@@ -117,7 +124,8 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
         return Err(invalid());
     }
     let verifier = edge.pepper.verifier(presented);
-    edge.cache.set_verifier(&entry.lookup_id, verifier.clone());
+    edge.cache
+        .set_verifier(&entry.lookup_id, Verifier::Known(verifier.clone()));
     // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
     let stored = sqlx::query(
         "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
