@@ -503,6 +503,20 @@ async fn usage(app: TestApp) -> TestApp {
         .create_key(json!({ "name": "used", "scopes": ["FILES_READ"] }))
         .await;
     let key = key_of(&created);
+    // Process-wide counters (other tests decide too): at least this test's decisions are added.
+    let decisions = |code: &'static str| {
+        let app = &app;
+        async move {
+            let line = format!("keyledger_edge_decisions_total{{code=\"{code}\"}} ");
+            app.metrics()
+                .await
+                .lines()
+                .find_map(|l| l.strip_prefix(line.as_str()).map(str::to_owned))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map_or(0, |v| v as u64)
+        }
+    };
+    let (valid_before, scope_before) = (decisions("VALID").await, decisions("insufficient_scope").await);
     for _ in 0..7 {
         assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
     }
@@ -515,15 +529,19 @@ async fn usage(app: TestApp) -> TestApp {
         );
     }
     app.edge_get("/files/1", "ak_live_garbage").await;
+    assert!(decisions("VALID").await >= valid_before + 7);
+    assert!(decisions("insufficient_scope").await >= scope_before + 3);
     // Stop at once: the writer must flush what it holds.
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;
-    let rows: Vec<(String, i64, String)> =
-        sqlx::query_as::<_, (String, i64, String)>("SELECT method, status, code FROM usage_log ORDER BY batch_id, seq")
-            .fetch_all(app.state.db.pool())
-            .await
-            .unwrap();
+    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as::<_, (String, i64, String, Option<String>)>(
+        "SELECT method, status, code, client_ip FROM usage_log ORDER BY batch_id, seq",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 11, "{rows:?}");
+    assert!(rows.iter().all(|r| r.3.as_deref() == Some("127.0.0.1")), "{rows:?}");
     assert_eq!(rows.iter().filter(|r| r.2 == "VALID" && r.1 == 200).count(), 7);
     assert_eq!(
         rows.iter()

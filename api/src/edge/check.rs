@@ -4,6 +4,7 @@
 use super::limits::RateState;
 use super::Edge;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use keyledger_commands::secrets::SecretHasher;
 use keyledger_domain::key_format::PlaintextKey;
 use keyledger_domain::route::HttpMethod;
@@ -21,6 +22,8 @@ pub struct Ask<'a> {
     /// Scopes to require instead of (or besides) an endpoint's.
     pub scopes: &'a [String],
     pub ip: Option<IpAddr>,
+    /// The time the request is judged at (expiry, grace periods).
+    pub now: DateTime<Utc>,
 }
 
 pub struct Allowed {
@@ -156,7 +159,7 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
         .await
         .map_err(|d| d.with_key(&entry))?;
 
-    let now = edge.clock.now();
+    let now = ask.now;
     match entry.status {
         KeyStatus::Revoked => {
             return Err(deny(StatusCode::UNAUTHORIZED, "key_revoked", "the API key was revoked").with_key(&entry))
@@ -204,12 +207,16 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
             })?)
         }
     };
-    let mut required: Vec<&String> = ask.scopes.iter().collect();
-    if let Some(e) = &endpoint {
-        required.extend(e.required_scopes.iter());
-    }
-    let missing: Vec<&String> = required.into_iter().filter(|s| !entry.scopes.contains(*s)).collect();
-    if !missing.is_empty() {
+    let endpoint_scopes = endpoint.iter().flat_map(|e| e.required_scopes.iter());
+    let mut required = ask.scopes.iter().chain(endpoint_scopes);
+    // The list of what is missing is built only for a refusal.
+    if !required.all(|s| entry.scopes.contains(s)) {
+        let missing: Vec<&String> = ask
+            .scopes
+            .iter()
+            .chain(endpoint.iter().flat_map(|e| e.required_scopes.iter()))
+            .filter(|s| !entry.scopes.contains(*s))
+            .collect();
         let mut d = deny(
             StatusCode::FORBIDDEN,
             "insufficient_scope",

@@ -62,10 +62,18 @@ pub struct RateState {
 }
 
 impl RateState {
-    /// `"minute";r=59;t=1` (the IETF RateLimit field).
-    pub fn current(&self) -> Option<String> {
-        let w = self.window?;
-        Some(format!("\"{}\";r={};t={}", w.name(), self.remaining, self.reset))
+    /// `"minute";r=59;t=1` (the IETF RateLimit field). Written with itoa into the header's own
+    /// buffer: `format!` was a quarter of the time spent on an answer's headers.
+    pub fn current(&self) -> Option<HeaderValue> {
+        let name = self.window?.name();
+        let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (r, t) = (r.format(self.remaining), t.format(self.reset));
+        let mut out = Vec::with_capacity(name.len() + r.len() + t.len() + 8);
+        for part in [b"\"", name.as_bytes(), b"\";r=", r.as_bytes(), b";t=", t.as_bytes()] {
+            out.extend_from_slice(part);
+        }
+        // A window's name and two numbers: always a valid header value.
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
     }
 }
 

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::Router;
 use check::{Allowed, Ask, Denied};
+use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use keyledger_commands::auth::Authenticator;
@@ -46,6 +47,7 @@ pub struct Edge {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub admins: Authenticator,
+    decisions: DecisionCounters,
 }
 
 impl Edge {
@@ -74,6 +76,7 @@ impl Edge {
                 .build()?,
             clock,
             admins,
+            decisions: DecisionCounters::register(),
         })
     }
 
@@ -115,13 +118,21 @@ impl Edge {
         let latency = seen.started.elapsed();
         // Latency per decision is in the usage records; a histogram here would cost a lock per
         // request on the hot path.
-        metrics::counter!("keyledger_edge_decisions_total", "code" => code).increment(1);
+        self.decisions.count(code);
+        tracing::debug!(
+            code,
+            status = status.as_u16(),
+            key_id = key.map(|k| k.key_id.as_str()),
+            path = seen.path,
+            latency_us = latency.as_micros() as u64,
+            "edge decision"
+        );
         self.usage.record(UsageRecord {
-            at: self.clock.now(),
+            at: seen.at,
             key: key.cloned(),
             endpoint: endpoint.cloned(),
             method: seen.method.clone(),
-            path: seen.path.chars().take(512).collect(),
+            path: stored_path(seen.path),
             status: status.as_u16(),
             code,
             latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
@@ -133,9 +144,68 @@ impl Edge {
 /// The request a decision was about, for its usage record.
 pub struct Seen<'a> {
     pub started: Instant,
+    /// When the request arrived: the usage record's time and the time the checks use (one clock
+    /// read per request).
+    pub at: DateTime<Utc>,
     pub method: Cow<'static, str>,
     pub path: &'a str,
     pub ip: Option<IpAddr>,
+}
+
+/// Paths longer than this many characters are cut in usage records.
+const STORED_PATH_CHARS: usize = 512;
+
+/// The path as a usage record keeps it: at most [`STORED_PATH_CHARS`] characters.
+fn stored_path(path: &str) -> String {
+    // A path of at most that many bytes has at most that many characters: one copy, no scan.
+    if path.len() <= STORED_PATH_CHARS {
+        path.to_owned()
+    } else {
+        path.chars().take(STORED_PATH_CHARS).collect()
+    }
+}
+
+/// `keyledger_edge_decisions_total{code}`, registered once per code: looking a labelled counter up
+/// in the registry on every request cost a sixth of the usage record's time.
+pub struct DecisionCounters {
+    known: Vec<(&'static str, metrics::Counter)>,
+}
+
+/// Every code an edge decision can end with (DESIGN.md §7, plus the proxy's own).
+const DECISION_CODES: [&str; 9] = [
+    "VALID",
+    "invalid_key",
+    "key_revoked",
+    "key_expired",
+    "ip_forbidden",
+    "endpoint_not_found",
+    "insufficient_scope",
+    "rate_limited",
+    "upstream_unreachable",
+];
+
+impl DecisionCounters {
+    /// Registers the counters with the process's recorder, which must be installed first.
+    fn register() -> Self {
+        DecisionCounters {
+            known: DECISION_CODES
+                .iter()
+                .map(|code| {
+                    (
+                        *code,
+                        metrics::counter!("keyledger_edge_decisions_total", "code" => *code),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn count(&self, code: &'static str) {
+        match self.known.iter().find(|(known, _)| *known == code) {
+            Some((_, counter)) => counter.increment(1),
+            None => metrics::counter!("keyledger_edge_decisions_total", "code" => code).increment(1),
+        }
+    }
 }
 
 /// A method's name for a usage record: the known ones without an allocation.
@@ -158,7 +228,7 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
             }
         }
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers.get(X_API_KEY).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -172,6 +242,14 @@ const X_KEYLEDGER_KEY_ID: HeaderName = HeaderName::from_static("x-keyledger-key-
 const X_KEYLEDGER_TENANT: HeaderName = HeaderName::from_static("x-keyledger-tenant");
 const X_KEYLEDGER_SCOPES: HeaderName = HeaderName::from_static("x-keyledger-scopes");
 const X_KEYLEDGER_ENVIRONMENT: HeaderName = HeaderName::from_static("x-keyledger-environment");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// At most this many rate-limit and deprecation headers on one answer.
+const DECISION_HEADERS: usize = 8;
+const IDENTITY_HEADERS: usize = 4;
 
 fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
     if let Ok(v) = HeaderValue::try_from(value) {
@@ -182,17 +260,15 @@ fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
 /// Rate-limit headers (X-RateLimit-* and the IETF RateLimit / RateLimit-Policy fields), the
 /// deprecation headers (RFC 9745 Deprecation, RFC 8594 Sunset), and on success the identity.
 fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, endpoint: Option<&EndpointEntry>) {
-    if let Some(rate) = rate {
-        if let Some(current) = rate.current() {
-            headers.reserve(6);
-            headers.insert(X_RATELIMIT_LIMIT, rate.limit.into());
-            headers.insert(X_RATELIMIT_REMAINING, rate.remaining.into());
-            headers.insert(X_RATELIMIT_RESET, rate.reset.into());
-            headers.insert(RATELIMIT_POLICY, rate.policy.clone());
-            set_text(headers, RATELIMIT, current);
-            if let Some(wait) = rate.retry_after {
-                headers.insert(axum::http::header::RETRY_AFTER, wait.into());
-            }
+    if let Some((rate, current)) = rate.and_then(|r| Some((r, r.current()?))) {
+        headers.reserve(DECISION_HEADERS);
+        headers.insert(X_RATELIMIT_LIMIT, rate.limit.into());
+        headers.insert(X_RATELIMIT_REMAINING, rate.remaining.into());
+        headers.insert(X_RATELIMIT_RESET, rate.reset.into());
+        headers.insert(RATELIMIT_POLICY, rate.policy.clone());
+        headers.insert(RATELIMIT, current);
+        if let Some(wait) = rate.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, wait.into());
         }
     }
     if let Some(e) = endpoint {
@@ -207,7 +283,7 @@ fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, e
 
 fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
     let identity = &key.identity;
-    headers.reserve(4);
+    headers.reserve(IDENTITY_HEADERS);
     headers.insert(X_KEYLEDGER_KEY_ID, identity.key_id.clone());
     headers.insert(X_KEYLEDGER_TENANT, identity.tenant.clone());
     headers.insert(X_KEYLEDGER_SCOPES, identity.scopes.clone());
@@ -250,6 +326,10 @@ pub fn router(edge: Arc<Edge>) -> Router {
 
 /// Forward-auth: nginx `auth_request` (X-Original-Method, X-Original-URI), Traefik ForwardAuth
 /// (X-Forwarded-Method, X-Forwarded-Uri), Envoy ext_authz (the original request under /auth/).
+///
+/// Its span is at debug level: disabled by default it costs one check per request, and
+/// `RUST_LOG=keyledger_api::edge=debug` shows every decision. The usage log has them all anyway.
+#[tracing::instrument(level = "debug", name = "edge_forward_auth", skip_all)]
 async fn forward_auth(
     State(edge): State<Arc<Edge>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -258,14 +338,14 @@ async fn forward_auth(
     let started = Instant::now();
     let headers = req.headers();
     // Borrowed from the request: this runs for every request a proxy asks about.
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     // Only the path is checked: the query, wherever it comes from, is the upstream's business.
-    let uri = header("x-original-uri")
-        .or_else(|| header("x-forwarded-uri"))
+    let uri = header(&X_ORIGINAL_URI)
+        .or_else(|| header(&X_FORWARDED_URI))
         .or_else(|| req.uri().path().strip_prefix("/auth").filter(|p| p.starts_with('/')))
         .unwrap_or("/");
-    let method_text = header("x-original-method")
-        .or_else(|| header("x-forwarded-method"))
+    let method_text = header(&X_ORIGINAL_METHOD)
+        .or_else(|| header(&X_FORWARDED_METHOD))
         .unwrap_or_else(|| {
             if req.uri().path().starts_with("/auth/") {
                 req.method().as_str()
@@ -275,6 +355,13 @@ async fn forward_auth(
         });
     let path = uri.split(['?', '#']).next().unwrap_or("/");
     let ip = edge.client_ip(peer.ip(), headers);
+    let seen = Seen {
+        started,
+        at: edge.clock.now(),
+        method: method_name(method_text),
+        path,
+        ip: Some(ip),
+    };
     let Some(method) = method_text.parse::<HttpMethod>().ok() else {
         let d = Denied {
             status: StatusCode::NOT_FOUND,
@@ -284,18 +371,7 @@ async fn forward_auth(
             endpoint: None,
             rate: None,
         };
-        edge.record(
-            &Seen {
-                started,
-                method: Cow::Owned(method_text.to_owned()),
-                path,
-                ip: Some(ip),
-            },
-            d.status,
-            d.code,
-            None,
-            None,
-        );
+        edge.record(&seen, d.status, d.code, None, None);
         return denied_response(&d);
     };
     let ask = Ask {
@@ -303,39 +379,28 @@ async fn forward_auth(
         target: Some((method, path)),
         scopes: &[],
         ip: Some(ip),
+        now: seen.at,
     };
     match check::decide(&edge, ask).await {
         Ok(allowed) => {
             edge.record(
-                &Seen {
-                    started,
-                    method: Cow::Borrowed(method.as_str()),
-                    path,
-                    ip: Some(ip),
-                },
+                &seen,
                 StatusCode::NO_CONTENT,
                 "VALID",
                 Some(&allowed.key),
                 allowed.endpoint.as_ref(),
             );
             let mut response = StatusCode::NO_CONTENT.into_response();
-            identity_headers(response.headers_mut(), &allowed.key);
-            decision_headers(response.headers_mut(), Some(&allowed.rate), allowed.endpoint.as_deref());
+            let headers = response.headers_mut();
+            // Sized once for the identity and rate-limit headers: growing the map on the way
+            // cost as much as filling it.
+            headers.reserve(DECISION_HEADERS + IDENTITY_HEADERS);
+            identity_headers(headers, &allowed.key);
+            decision_headers(headers, Some(&allowed.rate), allowed.endpoint.as_deref());
             response
         }
         Err(d) => {
-            edge.record(
-                &Seen {
-                    started,
-                    method: Cow::Borrowed(method.as_str()),
-                    path,
-                    ip: Some(ip),
-                },
-                d.status,
-                d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
-            );
+            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
             denied_response(&d)
         }
     }
@@ -363,6 +428,7 @@ pub struct VerifyBody {
 
 /// For services: is this key good for this request? Always 200 with a verdict (`valid`, `code`);
 /// callers authenticate with an admin token that has API_MANAGEMENT_READ.
+#[tracing::instrument(level = "debug", name = "edge_verify", skip_all)]
 async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let started = Instant::now();
     let caller = match presented_key(&headers) {
@@ -397,28 +463,23 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
         (None, None) => None,
         _ => return ApiError::bad_request("invalid_request", "give both method and path, or neither").into_response(),
     };
+    let seen = Seen {
+        started,
+        at: edge.clock.now(),
+        method: method_name(body.method.as_deref().unwrap_or_default()),
+        path: body.path.as_deref().unwrap_or_default(),
+        ip: body.ip,
+    };
     let ask = Ask {
         key: Some(&body.key),
         target,
         scopes: &body.scopes,
         ip: body.ip,
+        now: seen.at,
     };
-    let path = body.path.clone().unwrap_or_default();
-    let method = body.method.clone().unwrap_or_default();
     let verdict = match check::decide(&edge, ask).await {
         Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
-            edge.record(
-                &Seen {
-                    started,
-                    method: Cow::Owned(method.clone()),
-                    path: &path,
-                    ip: body.ip,
-                },
-                StatusCode::OK,
-                "VALID",
-                Some(&key),
-                endpoint.as_ref(),
-            );
+            edge.record(&seen, StatusCode::OK, "VALID", Some(&key), endpoint.as_ref());
             json!({
                 "valid": true,
                 "code": "VALID",
@@ -432,18 +493,7 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
         // Another tenant's key is, to this caller, an unknown key.
         Ok(_) => json!({ "valid": false, "code": "INVALID_KEY" }),
         Err(d) => {
-            edge.record(
-                &Seen {
-                    started,
-                    method: Cow::Owned(method.clone()),
-                    path: &path,
-                    ip: body.ip,
-                },
-                d.status,
-                d.code,
-                d.key.as_ref(),
-                d.endpoint.as_ref(),
-            );
+            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
             let visible = d.key.as_ref().filter(|k| visible_to(&caller, &k.tenant));
             let mut v = json!({ "valid": false, "code": d.code.to_ascii_uppercase(), "message": d.message });
             if let Some(k) = visible {

@@ -31,6 +31,7 @@ fn forwardable(name: &HeaderName) -> bool {
     !HOP_BY_HOP.contains(&name) && name != "authorization" && name != "x-api-key" && !name.starts_with("x-keyledger-")
 }
 
+#[tracing::instrument(level = "debug", name = "edge_proxy", skip_all)]
 pub async fn forward(
     State(edge): State<Arc<Edge>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -42,6 +43,7 @@ pub async fn forward(
     let ip = edge.client_ip(peer.ip(), &parts.headers);
     let seen = Seen {
         started,
+        at: edge.clock.now(),
         method: super::method_name(parts.method.as_str()),
         path: &path,
         ip: Some(ip),
@@ -63,6 +65,7 @@ pub async fn forward(
         target: Some((method, &path)),
         scopes: &[],
         ip: Some(ip),
+        now: seen.at,
     };
     let allowed = match check::decide(&edge, ask).await {
         Ok(allowed) => allowed,
