@@ -126,6 +126,11 @@ impl Application {
         self.edge_addr
     }
 
+    /// The edge's routes, for driving it in-process (the benchmark's measure of the checks alone).
+    pub fn edge_router(&self) -> Router {
+        self.edge_router.clone()
+    }
+
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }
