@@ -63,7 +63,9 @@ pub fn spawn(db: Database) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
         async move {
             let mut closed = false;
             // Kept from flush to flush: a fresh batch and buffer each time grew by doubling into
-            // new pages, and the kernel's zeroing of them was a tenth of the writer's CPU.
+            // new pages, and the kernel's zeroing of them was a tenth of the writer's CPU. They
+            // keep their largest size, which the queue bounds: 100 000 records, about 12 MB of
+            // records and 19 MB of JSON.
             let mut batch = Vec::new();
             let mut buffer = Vec::new();
             while !closed {
