@@ -32,18 +32,88 @@ pub struct Allowed {
     pub rate: RateState,
 }
 
+/// How a decision ended (DESIGN.md §7, and the proxy's own `upstream_unreachable`). One code has
+/// one refusal status, so a refusal carries only its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Valid,
+    InvalidKey,
+    KeyRevoked,
+    KeyExpired,
+    IpForbidden,
+    EndpointNotFound,
+    InsufficientScope,
+    RateLimited,
+    UpstreamUnreachable,
+}
+
+impl Code {
+    /// Every code, in declaration order: `code as usize` indexes it.
+    pub const ALL: [Code; 9] = [
+        Code::Valid,
+        Code::InvalidKey,
+        Code::KeyRevoked,
+        Code::KeyExpired,
+        Code::IpForbidden,
+        Code::EndpointNotFound,
+        Code::InsufficientScope,
+        Code::RateLimited,
+        Code::UpstreamUnreachable,
+    ];
+
+    /// The code in error bodies, usage records and metrics (`invalid_key`); `VALID` when allowed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Code::Valid => "VALID",
+            Code::InvalidKey => "invalid_key",
+            Code::KeyRevoked => "key_revoked",
+            Code::KeyExpired => "key_expired",
+            Code::IpForbidden => "ip_forbidden",
+            Code::EndpointNotFound => "endpoint_not_found",
+            Code::InsufficientScope => "insufficient_scope",
+            Code::RateLimited => "rate_limited",
+            Code::UpstreamUnreachable => "upstream_unreachable",
+        }
+    }
+
+    /// The verify API's verdict (`INVALID_KEY`).
+    pub const fn verdict(self) -> &'static str {
+        match self {
+            Code::Valid => "VALID",
+            Code::InvalidKey => "INVALID_KEY",
+            Code::KeyRevoked => "KEY_REVOKED",
+            Code::KeyExpired => "KEY_EXPIRED",
+            Code::IpForbidden => "IP_FORBIDDEN",
+            Code::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            Code::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::UpstreamUnreachable => "UPSTREAM_UNREACHABLE",
+        }
+    }
+
+    /// The status a refusal with this code answers with (200 for `Valid`, which refuses nothing).
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Code::Valid => StatusCode::OK,
+            Code::InvalidKey | Code::KeyRevoked | Code::KeyExpired => StatusCode::UNAUTHORIZED,
+            Code::IpForbidden | Code::InsufficientScope => StatusCode::FORBIDDEN,
+            Code::EndpointNotFound => StatusCode::NOT_FOUND,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
 pub struct Denied {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub key: Option<Arc<KeyEntry>>,
     pub endpoint: Option<Arc<EndpointEntry>>,
     pub rate: Option<RateState>,
 }
 
-fn deny(status: StatusCode, code: &'static str, message: impl Into<String>) -> Denied {
+pub fn deny(code: Code, message: impl Into<String>) -> Denied {
     Denied {
-        status,
         code,
         message: message.into(),
         key: None,
@@ -53,14 +123,14 @@ fn deny(status: StatusCode, code: &'static str, message: impl Into<String>) -> D
 }
 
 fn invalid() -> Denied {
-    deny(
-        StatusCode::UNAUTHORIZED,
-        "invalid_key",
-        "the API key is malformed or unknown",
-    )
+    deny(Code::InvalidKey, "the API key is malformed or unknown")
 }
 
 impl Denied {
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
     fn with_key(mut self, key: &Arc<KeyEntry>) -> Self {
         self.key = Some(key.clone());
         self
@@ -109,8 +179,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     if let Some(ip) = ip {
         if edge.failures.check_key(&ip).is_err() {
             return Err(deny(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                Code::RateLimited,
                 "too many key checks from this address; slow down",
             ));
         }
@@ -148,8 +217,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
 pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
     let presented = ask.key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
         deny(
-            StatusCode::UNAUTHORIZED,
-            "invalid_key",
+            Code::InvalidKey,
             "send the key as Authorization: Bearer <key> or X-API-Key: <key>",
         )
     })?;
@@ -161,30 +229,20 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
 
     let now = ask.now;
     match entry.status {
-        KeyStatus::Revoked => {
-            return Err(deny(StatusCode::UNAUTHORIZED, "key_revoked", "the API key was revoked").with_key(&entry))
-        }
-        KeyStatus::Expired => {
-            return Err(deny(StatusCode::UNAUTHORIZED, "key_expired", "the API key has expired").with_key(&entry))
-        }
+        KeyStatus::Revoked => return Err(deny(Code::KeyRevoked, "the API key was revoked").with_key(&entry)),
+        KeyStatus::Expired => return Err(deny(Code::KeyExpired, "the API key has expired").with_key(&entry)),
         KeyStatus::Active => {}
     }
     if entry.expires_at.is_some_and(|e| e <= now) {
-        return Err(deny(StatusCode::UNAUTHORIZED, "key_expired", "the API key has expired").with_key(&entry));
+        return Err(deny(Code::KeyExpired, "the API key has expired").with_key(&entry));
     }
     if entry.valid_until.is_some_and(|v| v <= now) {
-        return Err(deny(
-            StatusCode::UNAUTHORIZED,
-            "key_expired",
-            "this secret was rotated and its grace period is over",
-        )
-        .with_key(&entry));
+        return Err(deny(Code::KeyExpired, "this secret was rotated and its grace period is over").with_key(&entry));
     }
     if let Some(ip) = ask.ip {
         if !entry.ip_rules.permits(ip) {
             return Err(deny(
-                StatusCode::FORBIDDEN,
-                "ip_forbidden",
+                Code::IpForbidden,
                 format!("requests from {ip} are not allowed for this key"),
             )
             .with_key(&entry));
@@ -198,12 +256,7 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
                 .target(method, path)
                 .and_then(|target| edge.cache.endpoint(&target.endpoint_id));
             Some(found.ok_or_else(|| {
-                deny(
-                    StatusCode::NOT_FOUND,
-                    "endpoint_not_found",
-                    format!("no endpoint serves {method} {path}"),
-                )
-                .with_key(&entry)
+                deny(Code::EndpointNotFound, format!("no endpoint serves {method} {path}")).with_key(&entry)
             })?)
         }
     };
@@ -217,23 +270,13 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
             .chain(endpoint.iter().flat_map(|e| e.required_scopes.iter()))
             .filter(|s| !entry.scopes.contains(*s))
             .collect();
-        let mut d = deny(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("the API key lacks {missing:?}"),
-        )
-        .with_key(&entry);
+        let mut d = deny(Code::InsufficientScope, format!("the API key lacks {missing:?}")).with_key(&entry);
         d.endpoint = endpoint;
         return Err(d);
     }
     if let Some(e) = &endpoint {
         if !e.enabled_for(&entry.tenant) {
-            let mut d = deny(
-                StatusCode::NOT_FOUND,
-                "endpoint_not_found",
-                "this endpoint is not available",
-            )
-            .with_key(&entry);
+            let mut d = deny(Code::EndpointNotFound, "this endpoint is not available").with_key(&entry);
             d.endpoint = endpoint;
             return Err(d);
         }
@@ -246,15 +289,23 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
         }),
         Err(rate) => {
             let wait = rate.retry_after.unwrap_or(1);
-            let mut d = deny(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("rate limit exceeded; retry in {wait} s"),
-            )
-            .with_key(&entry);
+            let mut d = deny(Code::RateLimited, format!("rate limit exceeded; retry in {wait} s")).with_key(&entry);
             d.endpoint = endpoint;
             d.rate = Some(rate);
             Err(d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn every_code_indexes_its_own_place_and_the_verdict_is_the_upper_case_code() {
+        for (i, code) in Code::ALL.into_iter().enumerate() {
+            assert_eq!(code as usize, i, "{code:?}");
+            assert_eq!(code.verdict(), code.as_str().to_ascii_uppercase());
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::Router;
-use check::{Allowed, Ask, Denied};
+use check::{deny, Allowed, Ask, Code, Denied};
 use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
@@ -107,11 +107,16 @@ impl Edge {
         forwarded.first().copied().unwrap_or(peer)
     }
 
+    /// Records a refusal: its code, status, and the key and endpoint it was about.
+    fn refused(&self, seen: &Seen<'_>, d: &Denied) {
+        self.record(seen, d.status(), d.code, d.key.as_ref(), d.endpoint.as_ref());
+    }
+
     fn record(
         &self,
         seen: &Seen<'_>,
         status: StatusCode,
-        code: &'static str,
+        code: Code,
         key: Option<&Arc<KeyEntry>>,
         endpoint: Option<&Arc<EndpointEntry>>,
     ) {
@@ -120,7 +125,7 @@ impl Edge {
         // request on the hot path.
         self.decisions.count(code);
         tracing::debug!(
-            code,
+            code = code.as_str(),
             status = status.as_u16(),
             key_id = key.map(|k| k.key_id.as_str()),
             path = seen.path,
@@ -134,7 +139,7 @@ impl Edge {
             method: seen.method.clone(),
             path: stored_path(seen.path),
             status: status.as_u16(),
-            code,
+            code: code.as_str(),
             latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
             client_ip: seen.ip,
         });
@@ -167,44 +172,18 @@ fn stored_path(path: &str) -> String {
 
 /// `keyledger_edge_decisions_total{code}`, registered once per code: looking a labelled counter up
 /// in the registry on every request cost a sixth of the usage record's time.
-pub struct DecisionCounters {
-    known: Vec<(&'static str, metrics::Counter)>,
-}
-
-/// Every code an edge decision can end with (DESIGN.md §7, plus the proxy's own).
-const DECISION_CODES: [&str; 9] = [
-    "VALID",
-    "invalid_key",
-    "key_revoked",
-    "key_expired",
-    "ip_forbidden",
-    "endpoint_not_found",
-    "insufficient_scope",
-    "rate_limited",
-    "upstream_unreachable",
-];
+struct DecisionCounters([metrics::Counter; Code::ALL.len()]);
 
 impl DecisionCounters {
     /// Registers the counters with the process's recorder, which must be installed first.
     fn register() -> Self {
-        DecisionCounters {
-            known: DECISION_CODES
-                .iter()
-                .map(|code| {
-                    (
-                        *code,
-                        metrics::counter!("keyledger_edge_decisions_total", "code" => *code),
-                    )
-                })
-                .collect(),
-        }
+        DecisionCounters(
+            Code::ALL.map(|code| metrics::counter!("keyledger_edge_decisions_total", "code" => code.as_str())),
+        )
     }
 
-    fn count(&self, code: &'static str) {
-        match self.known.iter().find(|(known, _)| *known == code) {
-            Some((_, counter)) => counter.increment(1),
-            None => metrics::counter!("keyledger_edge_decisions_total", "code" => code).increment(1),
-        }
+    fn count(&self, code: Code) {
+        self.0[code as usize].increment(1);
     }
 }
 
@@ -292,12 +271,12 @@ fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
 
 fn denied_response(d: &Denied) -> Response {
     let mut response = (
-        d.status,
-        axum::Json(json!({ "error": { "code": d.code, "message": d.message } })),
+        d.status(),
+        axum::Json(json!({ "error": { "code": d.code.as_str(), "message": d.message } })),
     )
         .into_response();
     decision_headers(response.headers_mut(), d.rate.as_ref(), None);
-    if d.status == StatusCode::UNAUTHORIZED {
+    if d.status() == StatusCode::UNAUTHORIZED {
         response
             .headers_mut()
             .insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -363,15 +342,8 @@ async fn forward_auth(
         ip: Some(ip),
     };
     let Some(method) = method_text.parse::<HttpMethod>().ok() else {
-        let d = Denied {
-            status: StatusCode::NOT_FOUND,
-            code: "endpoint_not_found",
-            message: format!("unsupported method {method_text}"),
-            key: None,
-            endpoint: None,
-            rate: None,
-        };
-        edge.record(&seen, d.status, d.code, None, None);
+        let d = deny(Code::EndpointNotFound, format!("unsupported method {method_text}"));
+        edge.refused(&seen, &d);
         return denied_response(&d);
     };
     let ask = Ask {
@@ -386,7 +358,7 @@ async fn forward_auth(
             edge.record(
                 &seen,
                 StatusCode::NO_CONTENT,
-                "VALID",
+                Code::Valid,
                 Some(&allowed.key),
                 allowed.endpoint.as_ref(),
             );
@@ -400,7 +372,7 @@ async fn forward_auth(
             response
         }
         Err(d) => {
-            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
+            edge.refused(&seen, &d);
             denied_response(&d)
         }
     }
@@ -479,10 +451,10 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
     };
     let verdict = match check::decide(&edge, ask).await {
         Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
-            edge.record(&seen, StatusCode::OK, "VALID", Some(&key), endpoint.as_ref());
+            edge.record(&seen, StatusCode::OK, Code::Valid, Some(&key), endpoint.as_ref());
             json!({
                 "valid": true,
-                "code": "VALID",
+                "code": Code::Valid.verdict(),
                 "key_id": key.key_id,
                 "tenant": key.tenant,
                 "scopes": key.scopes,
@@ -491,16 +463,16 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
             })
         }
         // Another tenant's key is, to this caller, an unknown key.
-        Ok(_) => json!({ "valid": false, "code": "INVALID_KEY" }),
+        Ok(_) => json!({ "valid": false, "code": Code::InvalidKey.verdict() }),
         Err(d) => {
-            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
+            edge.refused(&seen, &d);
             let visible = d.key.as_ref().filter(|k| visible_to(&caller, &k.tenant));
-            let mut v = json!({ "valid": false, "code": d.code.to_ascii_uppercase(), "message": d.message });
+            let mut v = json!({ "valid": false, "code": d.code.verdict(), "message": d.message });
             if let Some(k) = visible {
                 v["key_id"] = json!(k.key_id);
                 v["tenant"] = json!(k.tenant);
             } else if d.key.is_some() {
-                v = json!({ "valid": false, "code": "INVALID_KEY" });
+                v = json!({ "valid": false, "code": Code::InvalidKey.verdict() });
             }
             if let Some(rate) = &d.rate {
                 v["ratelimit"] = json!({ "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset });

@@ -1,6 +1,6 @@
 //! The reverse proxy: a checked request goes to its plugin's upstream and the answer streams back.
 
-use super::check::{self, Ask};
+use super::check::{self, Ask, Code};
 use super::{decision_headers, denied_response, identity_headers, presented_key, Edge, Seen};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -49,15 +49,8 @@ pub async fn forward(
         ip: Some(ip),
     };
     let Some(method) = parts.method.as_str().parse().ok() else {
-        let d = check::Denied {
-            status: StatusCode::NOT_FOUND,
-            code: "endpoint_not_found",
-            message: format!("unsupported method {}", parts.method),
-            key: None,
-            endpoint: None,
-            rate: None,
-        };
-        edge.record(&seen, d.status, d.code, None, None);
+        let d = check::deny(Code::EndpointNotFound, format!("unsupported method {}", parts.method));
+        edge.refused(&seen, &d);
         return denied_response(&d);
     };
     let ask = Ask {
@@ -70,7 +63,7 @@ pub async fn forward(
     let allowed = match check::decide(&edge, ask).await {
         Ok(allowed) => allowed,
         Err(d) => {
-            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
+            edge.refused(&seen, &d);
             return denied_response(&d);
         }
     };
@@ -108,19 +101,26 @@ pub async fn forward(
         Err(e) => {
             tracing::warn!(error = %e, %url, "upstream unreachable");
             let d = check::Denied {
-                status: StatusCode::BAD_GATEWAY,
-                code: "upstream_unreachable",
-                message: "the service behind this endpoint did not answer".into(),
                 key: Some(allowed.key.clone()),
                 endpoint: allowed.endpoint.clone(),
                 rate: Some(allowed.rate.clone()),
+                ..check::deny(
+                    Code::UpstreamUnreachable,
+                    "the service behind this endpoint did not answer",
+                )
             };
-            edge.record(&seen, d.status, d.code, d.key.as_ref(), d.endpoint.as_ref());
+            edge.refused(&seen, &d);
             return denied_response(&d);
         }
     };
     let status = upstream.status();
-    edge.record(&seen, status, "VALID", Some(&allowed.key), allowed.endpoint.as_ref());
+    edge.record(
+        &seen,
+        status,
+        Code::Valid,
+        Some(&allowed.key),
+        allowed.endpoint.as_ref(),
+    );
     let mut response = Response::builder().status(status);
     if let Some(h) = response.headers_mut() {
         for (name, value) in upstream
