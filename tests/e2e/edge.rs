@@ -493,6 +493,39 @@ async fn verify(app: TestApp) -> TestApp {
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
     );
+
+    // Bad questions get a 400 that says what is wrong, not a verdict.
+    for (body, code) in [
+        (
+            json!({ "key": key, "method": "FETCH", "path": "/files/1" }),
+            "invalid_methods",
+        ),
+        (json!({ "key": key, "method": "GET" }), "invalid_request"),
+        (json!({ "key": key, "path": "/files/1" }), "invalid_request"),
+        (json!({ "key": key, "colour": "red" }), "invalid_json"),
+    ] {
+        let (status, answer) = ask(body.clone(), service.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}: {answer}"
+        );
+        assert!(
+            !answer["error"]["message"].as_str().unwrap_or_default().is_empty(),
+            "{answer}"
+        );
+    }
+    let res = app
+        .client
+        .post(app.edge_url("/v1/keys/verify"))
+        .bearer_auth(&service)
+        .header("content-type", "application/json")
+        .body("{\"key\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
     app
 }
 

@@ -2,12 +2,10 @@
 //! secret), revoked, expired, IP rules, endpoint, scopes, endpoint enabled, rate limits.
 
 use super::limits::RateState;
-use super::Edge;
+use super::{Edge, Seen};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use keyledger_commands::secrets::SecretHasher;
 use keyledger_domain::key_format::PlaintextKey;
-use keyledger_domain::route::HttpMethod;
 use keyledger_domain::KeyStatus;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
 use std::borrow::Cow;
@@ -15,15 +13,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What is being asked.
+/// What is being asked of the request in `Seen`, which gives its time, client address and (when
+/// it has a method) the endpoint to match.
 pub struct Ask<'a> {
     pub key: Option<&'a str>,
-    /// The request to check against the endpoint registry, if any.
-    pub target: Option<(HttpMethod, &'a str)>,
     /// Scopes to require instead of (or besides) an endpoint's.
     pub scopes: &'a [String],
-    pub ip: Option<IpAddr>,
-    /// The time the request is judged at (expiry, grace periods).
-    pub now: DateTime<Utc>,
 }
 
 pub struct Allowed {
@@ -214,7 +209,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     Ok(())
 }
 
-pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
+pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowed, Denied> {
     let presented = ask.key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
         deny(
             Code::InvalidKey,
@@ -223,11 +218,11 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
     })?;
     let parsed = PlaintextKey::parse(presented).map_err(|_| invalid())?;
     let entry = edge.cache.key(parsed.lookup_id().as_str()).ok_or_else(invalid)?;
-    check_secret(edge, &entry, parsed.expose(), ask.ip)
+    check_secret(edge, &entry, parsed.expose(), seen.ip)
         .await
         .map_err(|d| d.with_key(&entry))?;
 
-    let now = ask.now;
+    let now = seen.at;
     match entry.status {
         KeyStatus::Revoked => return Err(deny(Code::KeyRevoked, "the API key was revoked").with_key(&entry)),
         KeyStatus::Expired => return Err(deny(Code::KeyExpired, "the API key has expired").with_key(&entry)),
@@ -239,7 +234,7 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
     if entry.valid_until.is_some_and(|v| v <= now) {
         return Err(deny(Code::KeyExpired, "this secret was rotated and its grace period is over").with_key(&entry));
     }
-    if let Some(ip) = ask.ip {
+    if let Some(ip) = seen.ip {
         if !entry.ip_rules.permits(ip) {
             return Err(deny(
                 Code::IpForbidden,
@@ -248,7 +243,7 @@ pub async fn decide(edge: &Arc<Edge>, ask: Ask<'_>) -> Result<Allowed, Denied> {
             .with_key(&entry));
         }
     }
-    let endpoint = match ask.target {
+    let endpoint = match seen.target() {
         None => None,
         Some((method, path)) => {
             let routes = edge.cache.routes();

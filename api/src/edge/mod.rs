@@ -136,7 +136,7 @@ impl Edge {
             at: seen.at,
             key: key.cloned(),
             endpoint: endpoint.cloned(),
-            method: seen.method.clone(),
+            method: seen.method_name.clone(),
             path: stored_path(seen.path),
             status: status.as_u16(),
             code: code.as_str(),
@@ -146,15 +146,39 @@ impl Edge {
     }
 }
 
-/// The request a decision was about, for its usage record.
+/// The request a decision is about: what the checks judge and what its usage record keeps.
 pub struct Seen<'a> {
     pub started: Instant,
     /// When the request arrived: the usage record's time and the time the checks use (one clock
     /// read per request).
     pub at: DateTime<Utc>,
-    pub method: Cow<'static, str>,
+    /// The method, when it is one an endpoint can have.
+    pub method: Option<HttpMethod>,
+    /// The method's name as the usage record keeps it, parsed or not.
+    pub method_name: Cow<'static, str>,
     pub path: &'a str,
     pub ip: Option<IpAddr>,
+}
+
+impl<'a> Seen<'a> {
+    /// The request as it arrived; its method is parsed here, once.
+    pub fn new(edge: &Edge, started: Instant, method: &str, path: &'a str, ip: Option<IpAddr>) -> Self {
+        let parsed = method.parse::<HttpMethod>().ok();
+        Seen {
+            started,
+            at: edge.clock.now(),
+            method: parsed,
+            // The known methods without an allocation.
+            method_name: parsed.map_or_else(|| Cow::Owned(method.to_owned()), |m| Cow::Borrowed(m.as_str())),
+            path,
+            ip,
+        }
+    }
+
+    /// The method and path to match against the endpoint registry, when the method is one.
+    pub fn target(&self) -> Option<(HttpMethod, &'a str)> {
+        self.method.map(|m| (m, self.path))
+    }
 }
 
 /// Paths longer than this many characters are cut in usage records.
@@ -184,14 +208,6 @@ impl DecisionCounters {
 
     fn count(&self, code: Code) {
         self.0[code as usize].increment(1);
-    }
-}
-
-/// A method's name for a usage record: the known ones without an allocation.
-pub fn method_name(method: &str) -> Cow<'static, str> {
-    match method.parse::<HttpMethod>() {
-        Ok(m) => Cow::Borrowed(m.as_str()),
-        Err(_) => Cow::Owned(method.to_owned()),
     }
 }
 
@@ -333,27 +349,23 @@ async fn forward_auth(
             }
         });
     let path = uri.split(['?', '#']).next().unwrap_or("/");
-    let ip = edge.client_ip(peer.ip(), headers);
-    let seen = Seen {
+    let seen = Seen::new(
+        &edge,
         started,
-        at: edge.clock.now(),
-        method: method_name(method_text),
+        method_text,
         path,
-        ip: Some(ip),
-    };
-    let Some(method) = method_text.parse::<HttpMethod>().ok() else {
+        Some(edge.client_ip(peer.ip(), headers)),
+    );
+    if seen.method.is_none() {
         let d = deny(Code::EndpointNotFound, format!("unsupported method {method_text}"));
         edge.refused(&seen, &d);
         return denied_response(&d);
     };
     let ask = Ask {
         key: presented_key(headers),
-        target: Some((method, path)),
         scopes: &[],
-        ip: Some(ip),
-        now: seen.at,
     };
-    match check::decide(&edge, ask).await {
+    match check::decide(&edge, &seen, ask).await {
         Ok(allowed) => {
             edge.record(
                 &seen,
@@ -427,29 +439,27 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
         Ok(b) => b,
         Err(e) => return ApiError::bad_request("invalid_json", format!("invalid body: {e}")).into_response(),
     };
-    let target = match (&body.method, &body.path) {
-        (Some(m), Some(p)) => match m.parse::<HttpMethod>() {
-            Ok(m) => Some((m, p.as_str())),
-            Err(e) => return ApiError::bad_request("invalid_methods", e.to_string()).into_response(),
-        },
-        (None, None) => None,
-        _ => return ApiError::bad_request("invalid_request", "give both method and path, or neither").into_response(),
-    };
-    let seen = Seen {
+    let seen = Seen::new(
+        &edge,
         started,
-        at: edge.clock.now(),
-        method: method_name(body.method.as_deref().unwrap_or_default()),
-        path: body.path.as_deref().unwrap_or_default(),
-        ip: body.ip,
-    };
+        body.method.as_deref().unwrap_or_default(),
+        body.path.as_deref().unwrap_or_default(),
+        body.ip,
+    );
+    match (&body.method, &body.path) {
+        (Some(m), Some(_)) => {
+            if let Err(e) = m.parse::<HttpMethod>() {
+                return ApiError::bad_request("invalid_methods", e.to_string()).into_response();
+            }
+        }
+        (None, None) => {}
+        _ => return ApiError::bad_request("invalid_request", "give both method and path, or neither").into_response(),
+    }
     let ask = Ask {
         key: Some(&body.key),
-        target,
         scopes: &body.scopes,
-        ip: body.ip,
-        now: seen.at,
     };
-    let verdict = match check::decide(&edge, ask).await {
+    let verdict = match check::decide(&edge, &seen, ask).await {
         Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
             edge.record(&seen, StatusCode::OK, Code::Valid, Some(&key), endpoint.as_ref());
             json!({

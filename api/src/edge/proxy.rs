@@ -41,26 +41,17 @@ pub async fn forward(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let ip = edge.client_ip(peer.ip(), &parts.headers);
-    let seen = Seen {
-        started,
-        at: edge.clock.now(),
-        method: super::method_name(parts.method.as_str()),
-        path: &path,
-        ip: Some(ip),
-    };
-    let Some(method) = parts.method.as_str().parse().ok() else {
+    let seen = Seen::new(&edge, started, parts.method.as_str(), &path, Some(ip));
+    if seen.method.is_none() {
         let d = check::deny(Code::EndpointNotFound, format!("unsupported method {}", parts.method));
         edge.refused(&seen, &d);
         return denied_response(&d);
     };
     let ask = Ask {
         key: presented_key(&parts.headers),
-        target: Some((method, &path)),
         scopes: &[],
-        ip: Some(ip),
-        now: seen.at,
     };
-    let allowed = match check::decide(&edge, ask).await {
+    let allowed = match check::decide(&edge, &seen, ask).await {
         Ok(allowed) => allowed,
         Err(d) => {
             edge.refused(&seen, &d);
