@@ -292,61 +292,47 @@ fn median_run(runs: impl Iterator<Item = Wrk>) -> Wrk {
     v[v.len() / 2]
 }
 
-/// A wrk script that sends `GET path` with these headers, each connection waiting `delay_ms`
-/// between requests: a fixed request rate for latency comparisons.
-fn paced_script(
+/// A wrk script that sends `GET path` with these headers. With `keys`, each request presents the
+/// next key (`Authorization: Bearer`), starting at a random one per connection. Each connection
+/// waits `delay_ms` between requests (0: as fast as it can; a fixed rate otherwise).
+fn wrk_script(
     dir: &std::path::Path,
     name: &str,
     path: &str,
     headers: &[(&str, &str)],
-    delay_ms: u64,
-) -> anyhow::Result<std::path::PathBuf> {
-    let headers: Vec<String> = headers.iter().map(|(k, v)| format!("[{k:?}] = {v:?}")).collect();
-    let script = dir.join(format!("{name}.lua"));
-    std::fs::write(
-        &script,
-        format!(
-            r#"local req = wrk.format("GET", {path:?}, {{ {} }})
-request = function() return req end
-delay = function() return {delay_ms} end
-"#,
-            headers.join(", ")
-        ),
-    )?;
-    Ok(script)
-}
-
-/// A wrk script that sends `GET /files/1` through `/auth` with each key in turn, each connection
-/// waiting `delay_ms` between requests (0: as fast as it can).
-fn key_cycle_script(
-    dir: &std::path::Path,
-    name: &str,
     keys: &[String],
     delay_ms: u64,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let file = dir.join(format!("{name}.keys"));
-    std::fs::write(&file, keys.join("\n"))?;
-    let pace = if delay_ms > 0 {
-        format!("delay = function() return {delay_ms} end")
+    let fixed: Vec<String> = headers.iter().map(|(k, v)| format!("[{k:?}] = {v:?}")).collect();
+    let fixed = fixed.join(", ");
+    let mut lua = if keys.is_empty() {
+        format!(
+            r#"local req = wrk.format("GET", {path:?}, {{ {fixed} }})
+request = function() return req end
+"#
+        )
     } else {
-        String::new()
-    };
-    let script = dir.join(format!("{name}.lua"));
-    std::fs::write(
-        &script,
+        let file = dir.join(format!("{name}.keys"));
+        std::fs::write(&file, keys.join("\n"))?;
         format!(
             r#"local keys = {{}}
-for line in io.lines("{}") do keys[#keys + 1] = line end
+for line in io.lines({:?}) do keys[#keys + 1] = line end
 local i = math.random(#keys)
 request = function()
   i = i % #keys + 1
-  return wrk.format("GET", "/auth", {{ ["Authorization"] = "Bearer " .. keys[i], ["X-Original-Method"] = "GET", ["X-Original-URI"] = "/files/1" }})
+  local headers = {{ {fixed} }}
+  headers["Authorization"] = "Bearer " .. keys[i]
+  return wrk.format("GET", {path:?}, headers)
 end
-{pace}
 "#,
-            file.display()
-        ),
-    )?;
+            file.display().to_string()
+        )
+    };
+    if delay_ms > 0 {
+        lua.push_str(&format!("delay = function() return {delay_ms} end\n"));
+    }
+    let script = dir.join(format!("{name}.lua"));
+    std::fs::write(&script, lua)?;
     Ok(script)
 }
 
@@ -498,6 +484,8 @@ async fn main() -> anyhow::Result<()> {
         ("X-Original-URI", "/files/1".into()),
     ];
     let auth_headers: Vec<(&str, &str)> = auth_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The forward-auth request without a key: the key-cycling scripts add one per request.
+    let forward = [("X-Original-Method", "GET"), ("X-Original-URI", "/files/1")];
 
     // 0. The checks alone, in-process: the same requests through the edge's router, no sockets.
     // Five alternating rounds of each; the least time of each is its cost (other work on the
@@ -550,8 +538,15 @@ async fn main() -> anyhow::Result<()> {
     // two runs' latencies from setting different rates.
     let paced_connections = 64;
     let delay_ms = (paced_connections * 1000 / a.paced_rate.max(1)).max(1) as u64;
-    let ping_script = paced_script(dir.path(), "paced-ping", "/_keyledger/ping", &auth_headers, delay_ms)?;
-    let auth_script = paced_script(dir.path(), "paced-auth", "/auth", &auth_headers, delay_ms)?;
+    let ping_script = wrk_script(
+        dir.path(),
+        "paced-ping",
+        "/_keyledger/ping",
+        &auth_headers,
+        &[],
+        delay_ms,
+    )?;
+    let auth_script = wrk_script(dir.path(), "paced-auth", "/auth", &auth_headers, &[], delay_ms)?;
     let cpu = cpu_time();
     let paced_ping = wrk(&ping_url, paced_connections, a.duration, Some(&ping_script), &[]);
     let paced_ping_cpu = per_request(cpu_time() - cpu, &paced_ping, a.duration);
@@ -587,16 +582,20 @@ async fn main() -> anyhow::Result<()> {
         &format!("{base}/auth"),
         8,
         a.duration,
-        Some(&key_cycle_script(dir.path(), "flood", &flood_keys, 0)?),
+        Some(&wrk_script(dir.path(), "flood", "/auth", &forward, &flood_keys, 0)?),
         &[],
     );
     let flood_cpu = per_request(cpu_time() - cpu, &flood_alone, a.duration);
+    assert!(
+        flood_alone.non_2xx as f64 >= flood_alone.rps * a.duration as f64 * 0.9,
+        "the invalid keys must be refused"
+    );
     // wrk paces each connection by whole milliseconds: 2 ms apart, so the rate is set by the
     // number of connections (wrk reports the rate it reached).
     let flood_connections = (a.flood_rate / 500).max(1);
     let flood_url = format!("{base}/auth");
     let flood_duration = a.duration;
-    let paced = key_cycle_script(dir.path(), "paced-flood", &flood_keys, 2)?;
+    let paced = wrk_script(dir.path(), "paced-flood", "/auth", &forward, &flood_keys, 2)?;
     let flood = std::thread::spawn(move || wrk(&flood_url, flood_connections, flood_duration, Some(&paced), &[]));
     std::thread::sleep(Duration::from_millis(200));
     let during = wrk(
@@ -619,10 +618,11 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let script = key_cycle_script(dir.path(), "restart", &keys, 0)?;
+    let script = wrk_script(dir.path(), "restart", "/auth", &forward, &keys, 0)?;
     let before = pbkdf2_count(&state.metrics.render());
     let after_restart = wrk(&format!("http://{edge}/auth"), a.connections, 5, Some(&script), &[]);
     let pbkdf2 = pbkdf2_count(&state.metrics.render()) - before;
+    assert_eq!(after_restart.non_2xx, 0, "every seeded key must pass after the restart");
     let _ = stop.send(());
     server.await??;
 

@@ -255,16 +255,14 @@ pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<A
             })?)
         }
     };
-    let endpoint_scopes = endpoint.iter().flat_map(|e| e.required_scopes.iter());
-    let mut required = ask.scopes.iter().chain(endpoint_scopes);
-    // The list of what is missing is built only for a refusal.
-    if !required.all(|s| entry.scopes.contains(s)) {
-        let missing: Vec<&String> = ask
-            .scopes
+    let required = || {
+        ask.scopes
             .iter()
             .chain(endpoint.iter().flat_map(|e| e.required_scopes.iter()))
-            .filter(|s| !entry.scopes.contains(*s))
-            .collect();
+    };
+    // The list of what is missing is built only for a refusal.
+    if !required().all(|s| entry.scopes.contains(s)) {
+        let missing: Vec<&String> = required().filter(|s| !entry.scopes.contains(*s)).collect();
         let mut d = deny(Code::InsufficientScope, format!("the API key lacks {missing:?}")).with_key(&entry);
         d.endpoint = endpoint;
         return Err(d);
