@@ -14,6 +14,8 @@ pub enum ProjectionError {
     Unknown(String, String),
     #[error("read models did not catch up with position {0} in time")]
     CatchupTimeout(i64),
+    #[error("usage log: {0}")]
+    Usage(String),
 }
 
 impl From<sqlx::Error> for ProjectionError {

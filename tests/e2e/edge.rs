@@ -531,7 +531,8 @@ async fn verify(app: TestApp) -> TestApp {
 
 both!(every_decision_is_recorded_and_nothing_is_lost_at_shutdown, usage);
 async fn usage(app: TestApp) -> TestApp {
-    platform(&app).await;
+    let (_, read_endpoint) = platform(&app).await;
+    let started_ms = chrono::Utc::now().timestamp_millis();
     let created = app
         .create_key(json!({ "name": "used", "scopes": ["FILES_READ"] }))
         .await;
@@ -567,22 +568,78 @@ async fn usage(app: TestApp) -> TestApp {
     // Stop at once: the writer must flush what it holds.
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;
-    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as::<_, (String, i64, String, Option<String>)>(
-        "SELECT method, status, code, client_ip FROM usage_log ORDER BY batch_id, seq",
-    )
-    .fetch_all(app.state.db.pool())
-    .await
-    .unwrap();
+    type Row = (
+        String,
+        i64,
+        String,
+        Option<String>,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let logged = |app: &TestApp| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            sqlx::query_as::<_, Row>(
+                "SELECT method, status, code, client_ip, at_ms, tenant, key_id, endpoint_id, plugin \
+                 FROM usage_log ORDER BY batch_id, seq",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let rows = logged(&app).await;
+    let key_id = created["id"].as_str().unwrap();
     assert_eq!(rows.len(), 11, "{rows:?}");
     assert!(rows.iter().all(|r| r.3.as_deref() == Some("127.0.0.1")), "{rows:?}");
-    assert_eq!(rows.iter().filter(|r| r.2 == "VALID" && r.1 == 200).count(), 7);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    assert!(rows.iter().all(|r| (started_ms..=now_ms).contains(&r.4)), "{rows:?}");
+    let valid: Vec<&Row> = rows.iter().filter(|r| r.2 == "VALID" && r.1 == 200).collect();
+    assert_eq!(valid.len(), 7);
+    for r in valid {
+        assert_eq!(
+            (r.5.as_deref(), r.6.as_deref(), r.7.as_deref(), r.8.as_deref()),
+            (
+                Some("default"),
+                Some(key_id),
+                Some(read_endpoint.as_str()),
+                Some("Files")
+            ),
+            "what an allowed request was about"
+        );
+    }
+    let refused: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.2 == "insufficient_scope" && r.1 == 403)
+        .collect();
+    assert_eq!(refused.len(), 3);
+    for r in refused {
+        assert_eq!(r.6.as_deref(), Some(key_id));
+        assert!(
+            r.7.is_some() && r.7.as_deref() != Some(read_endpoint.as_str()),
+            "the DELETE endpoint: {r:?}"
+        );
+    }
+    let unknown: Vec<&Row> = rows.iter().filter(|r| r.2 == "invalid_key").collect();
+    assert_eq!(unknown.len(), 1);
     assert_eq!(
-        rows.iter()
-            .filter(|r| r.2 == "insufficient_scope" && r.1 == 403)
-            .count(),
-        3
+        (&unknown[0].5, &unknown[0].6, &unknown[0].7, &unknown[0].8),
+        (&None, &None, &None, &None)
     );
-    assert_eq!(rows.iter().filter(|r| r.2 == "invalid_key").count(), 1);
+    // A restarted writer finds the subjects it numbered before instead of numbering them again.
+    let subjects = || {
+        let pool = app.state.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM usage_subjects")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(subjects().await, 2, "(key, GET endpoint) and (key, DELETE endpoint)");
     let listed = app
         .get(&format!("/v1/keys/{}", created["id"].as_str().unwrap()))
         .await
@@ -592,6 +649,17 @@ async fn usage(app: TestApp) -> TestApp {
         "the key's own requests, allowed and denied"
     );
     assert!(listed["last_used_at"].is_string());
+    assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
+    let db = app.stop().await;
+    let app = keyledger_tests::start(db, Default::default()).await;
+    let rows = logged(&app).await;
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[11].7.as_deref(), Some(read_endpoint.as_str()));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_subjects")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
     app
 }
 

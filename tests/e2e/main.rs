@@ -10,6 +10,7 @@ mod expiry;
 mod graphql;
 mod health;
 mod keys;
+mod migrations;
 mod nginx;
 mod nodes;
 mod projections;

@@ -366,6 +366,13 @@ async fn usage_writer(state: &keyledger_api::state::AppState, key: &str, n: usiz
     let endpoint = routes
         .target("GET".parse().unwrap(), "/files/1")
         .and_then(|target| state.edge.endpoint(&target.endpoint_id));
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
+            .fetch_one(state.db.pool())
+            .await
+            .expect("the usage log can be read")
+    };
+    let before = stored().await;
     let (cpu, wall) = (cpu_time(), Instant::now());
     let (recorder, writer) = usage::spawn(state.db.clone());
     for i in 0..n {
@@ -388,6 +395,12 @@ async fn usage_writer(state: &keyledger_api::state::AppState, key: &str, n: usiz
     drop(recorder);
     writer.await.expect("the writer ends");
     let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
+    // A writer that drops what it cannot store would otherwise look fast.
+    assert_eq!(
+        stored().await - before,
+        n as i64,
+        "the usage writer stored every record"
+    );
     (n as f64 / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
 }
 
