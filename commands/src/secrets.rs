@@ -7,7 +7,6 @@ use pbkdf2::{Algorithm, Params, Pbkdf2};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
@@ -196,29 +195,54 @@ impl Pepper {
         &self.id
     }
 
-    fn digest_hex(&self, key: &str) -> [u8; 64] {
+    /// HMAC-SHA256(pepper, key).
+    pub fn digest(&self, key: &str) -> VerifierDigest {
         use hmac::Mac;
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut mac = self.mac.clone();
         mac.update(key.as_bytes());
-        let mut out = [0u8; 64];
-        for (i, b) in mac.finalize().into_bytes().iter().enumerate() {
-            out[2 * i] = DIGITS[usize::from(b >> 4)];
-            out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
-        }
-        out
+        VerifierDigest(mac.finalize().into_bytes().into())
     }
 
-    /// HMAC-SHA256(pepper, key), hex.
+    /// HMAC-SHA256(pepper, key), hex: what `key_verifiers` stores.
     pub fn verifier(&self, key: &str) -> String {
-        String::from_utf8_lossy(&self.digest_hex(key)).into_owned()
+        hex(&self.digest(key).0)
     }
 
-    /// Constant-time check of a presented key against a stored verifier; runs on every edge
-    /// request, so it allocates nothing.
-    pub fn matches(&self, key: &str, verifier: &str) -> bool {
-        let computed = self.digest_hex(key);
-        computed.len() == verifier.len() && bool::from(computed.ct_eq(verifier.as_bytes()))
+    /// Constant-time check of a presented key against a verifier; runs on every edge request, so
+    /// it allocates nothing and compares the 32 bytes at once rather than one by one.
+    pub fn matches(&self, key: &str, verifier: &VerifierDigest) -> bool {
+        constant_time_eq::constant_time_eq_32(&self.digest(key).0, &verifier.0)
+    }
+}
+
+/// A peppered verifier, decoded once from the hex `key_verifiers` stores.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifierDigest([u8; 32]);
+
+impl VerifierDigest {
+    /// Parses 64 hex digits; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(VerifierDigest(out))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+/// Not the verifier itself: it is as good as a password hash to whoever has the pepper.
+impl std::fmt::Debug for VerifierDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifierDigest(..)")
     }
 }
 
@@ -230,7 +254,7 @@ mod pepper_tests {
     fn verifiers_depend_on_the_pepper_and_the_key() {
         let a = Pepper::from_secret(&"a".repeat(32)).unwrap();
         let b = Pepper::from_secret(&"b".repeat(32)).unwrap();
-        let v = a.verifier("ak_live_x");
+        let v = a.digest("ak_live_x");
         assert!(a.matches("ak_live_x", &v));
         assert!(!a.matches("ak_live_y", &v));
         assert!(!b.matches("ak_live_x", &v));
@@ -244,8 +268,12 @@ mod pepper_tests {
         let a = Pepper::from_secret(&"a".repeat(32)).unwrap();
         let expected = "79bdb5cc07fbdf6744e07dcf4085c71c98853d569510af1ace55389ed53159e4";
         assert_eq!(a.verifier("ak_live_example"), expected);
-        assert!(a.matches("ak_live_example", expected));
-        assert!(!a.matches("ak_live_example", &expected[..63]));
+        let parsed = VerifierDigest::from_hex(expected).unwrap();
+        assert!(a.matches("ak_live_example", &parsed));
+        assert_eq!(parsed.to_hex(), expected);
+        assert!(VerifierDigest::from_hex(&expected[..63]).is_none());
+        assert!(VerifierDigest::from_hex(&format!("{}g", &expected[..63])).is_none());
+        assert!(VerifierDigest::from_hex(&expected.to_uppercase()).is_some_and(|d| d == parsed));
         assert_eq!(a.id(), "9523cd88da9b28d5");
     }
 

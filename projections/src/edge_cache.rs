@@ -11,6 +11,7 @@ use crate::ProjectionError;
 use chrono::{DateTime, TimeZone, Utc};
 use http::HeaderValue;
 use keyledger_commands::log::{self, LoggedEvent};
+use keyledger_commands::secrets::VerifierDigest;
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{Backend, Database};
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
@@ -55,11 +56,18 @@ pub enum Verifier {
     /// `key_verifiers` holds none. A presented key goes straight to the bounded PBKDF2 path, so a
     /// flood of well-formed keys with real lookup ids and wrong secrets costs no query each.
     NotStored,
-    Known(String),
+    Known(VerifierDigest),
 }
 
 impl Verifier {
-    pub fn known(&self) -> Option<&str> {
+    /// What `key_verifiers` holds for a secret: a stored verifier that is not 64 hex digits is
+    /// treated as missing (PBKDF2 decides, once).
+    pub fn stored(text: Option<&str>) -> Self {
+        text.and_then(VerifierDigest::from_hex)
+            .map_or(Verifier::NotStored, Verifier::Known)
+    }
+
+    pub fn known(&self) -> Option<&VerifierDigest> {
         match self {
             Verifier::Known(v) => Some(v),
             Verifier::Unknown | Verifier::NotStored => None,
@@ -217,9 +225,7 @@ impl EdgeCache {
                 valid_until: ms_time(r.try_get("valid_until_ms")?),
                 secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
                 // The snapshot joined key_verifiers: a missing one is known to be missing.
-                verifier: r
-                    .try_get::<Option<String>, _>("verifier")?
-                    .map_or(Verifier::NotStored, Verifier::Known),
+                verifier: Verifier::stored(r.try_get::<Option<String>, _>("verifier")?.as_deref()),
             };
             keys.by_key
                 .entry(entry.key_id.clone())

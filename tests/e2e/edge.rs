@@ -672,7 +672,7 @@ async fn restart(app: TestApp) -> TestApp {
         app.state
             .edge
             .key(&key[8..20])
-            .and_then(|k| k.verifier.known().map(str::to_owned))
+            .and_then(|k| k.verifier.known().cloned())
             .is_some(),
         "verifier loaded with the snapshot"
     );

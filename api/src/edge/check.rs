@@ -4,7 +4,7 @@
 use super::limits::RateState;
 use super::{Edge, Seen};
 use axum::http::StatusCode;
-use keyledger_commands::secrets::SecretHasher;
+use keyledger_commands::secrets::{SecretHasher, VerifierDigest};
 use keyledger_domain::key_format::PlaintextKey;
 use keyledger_domain::KeyStatus;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
@@ -134,7 +134,7 @@ impl Denied {
 
 /// The verifier `key_verifiers` holds for this secret and pepper, remembered either way. `None`
 /// also when the database cannot answer: PBKDF2 then decides, and the next request asks again.
-async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<String> {
+async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<VerifierDigest> {
     let stored: Result<Option<String>, _> =
         sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
             .bind(&entry.lookup_id)
@@ -143,9 +143,9 @@ async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<String> {
             .await;
     match stored {
         Ok(found) => {
-            let learnt = found.clone().map_or(Verifier::NotStored, Verifier::Known);
-            edge.cache.set_verifier(&entry.lookup_id, learnt);
-            found
+            let learnt = Verifier::stored(found.as_deref());
+            edge.cache.set_verifier(&entry.lookup_id, learnt.clone());
+            learnt.known().cloned()
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not read a key verifier");
@@ -158,7 +158,7 @@ async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<String> {
 /// else PBKDF2 once on the bounded pool, after which the verifier is remembered.
 async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option<IpAddr>) -> Result<(), Denied> {
     let verifier = match &entry.verifier {
-        Verifier::Known(v) => Some(Cow::Borrowed(v.as_str())),
+        Verifier::Known(v) => Some(Cow::Borrowed(v)),
         Verifier::NotStored => None,
         Verifier::Unknown => stored_verifier(edge, entry).await.map(Cow::Owned),
     };
@@ -190,9 +190,9 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     if !ok {
         return Err(invalid());
     }
-    let verifier = edge.pepper.verifier(presented);
-    edge.cache
-        .set_verifier(&entry.lookup_id, Verifier::Known(verifier.clone()));
+    let verifier = edge.pepper.digest(presented);
+    let hex = verifier.to_hex();
+    edge.cache.set_verifier(&entry.lookup_id, Verifier::Known(verifier));
     // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
     let stored = sqlx::query(
         "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
@@ -200,7 +200,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     )
     .bind(&entry.lookup_id)
     .bind(edge.pepper.id())
-    .bind(verifier)
+    .bind(hex)
     .execute(edge.cache.db().pool())
     .await;
     if let Err(e) = stored {
