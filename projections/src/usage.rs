@@ -133,7 +133,7 @@ async fn flush(
     // the writer do not wait for it. The records are dropped there too.
     let encoded = tokio::task::spawn_blocking(move || {
         let mut batch = batch;
-        let encoded = Encoded::of(&batch, &plan, buffer);
+        let encoded = Encoded::of(&batch, plan, buffer);
         batch.clear();
         (batch, encoded)
     })
@@ -174,17 +174,23 @@ const RECORDS_PER_ROW: usize = 10_000;
 /// all and numbers them again from the table as they come.
 const SUBJECTS_KEPT: usize = 1_000_000;
 
-/// What a decision was about, as one text: tenant, key id, endpoint id and plugin ('' when
-/// absent), between unit separators, which none of them can hold.
-fn subject_text(out: &mut String, key: Option<&KeyEntry>, endpoint: Option<&EndpointEntry>) {
+/// What a decision was about: tenant, key id, endpoint id and plugin ('' when absent), the
+/// columns of `usage_subjects`.
+fn subject_parts<'a>(key: Option<&'a KeyEntry>, endpoint: Option<&'a EndpointEntry>) -> [&'a str; 4] {
+    [
+        key.map_or("", |k| k.tenant.as_str()),
+        key.map_or("", |k| k.key_id.as_str()),
+        endpoint.map_or("", |e| e.endpoint_id.as_str()),
+        endpoint.map_or("", |e| e.plugin.as_str()),
+    ]
+}
+
+/// A subject as one text, the key of [`Subjects::ids`]: its parts, each ended by a unit
+/// separator, which none of them can hold.
+fn subject_text(out: &mut String, parts: [&str; 4]) {
     out.clear();
-    for part in [
-        key.map(|k| k.tenant.as_str()),
-        key.map(|k| k.key_id.as_str()),
-        endpoint.map(|e| e.endpoint_id.as_str()),
-        endpoint.map(|e| e.plugin.as_str()),
-    ] {
-        out.push_str(part.unwrap_or_default());
+    for part in parts {
+        out.push_str(part);
         out.push('\u{1f}');
     }
 }
@@ -262,7 +268,7 @@ impl Subjects {
                 });
                 continue;
             }
-            subject_text(&mut self.text, r.key.as_deref(), r.endpoint.as_deref());
+            subject_text(&mut self.text, subject_parts(r.key.as_deref(), r.endpoint.as_deref()));
             let subject = self.ids.get(self.text.as_str()).copied();
             pairs.push(Pair {
                 subject,
@@ -313,10 +319,8 @@ impl Subjects {
         let numbered: Vec<(i64, String, String, String, String)> =
             sqlx::query_as(select).bind(new.as_str()).fetch_all(db.pool()).await?;
         for (id, tenant, key_id, endpoint_id, plugin) in numbered {
-            self.ids.insert(
-                format!("{tenant}\u{1f}{key_id}\u{1f}{endpoint_id}\u{1f}{plugin}\u{1f}"),
-                id,
-            );
+            subject_text(&mut self.text, [&tenant, &key_id, &endpoint_id, &plugin]);
+            self.ids.insert(self.text.clone(), id);
         }
         for pair in &mut plan.pairs {
             if let Some(text) = &pair.unnumbered {
@@ -420,7 +424,7 @@ const RECORD_JSON: usize = 80;
 
 impl Encoded {
     /// Encodes into `buffer`'s allocation, which [`Encoded::into_buffer`] gives back.
-    fn of(records: &[UsageRecord], plan: &Plan, mut buffer: Vec<u8>) -> Result<Self, serde_json::Error> {
+    fn of(records: &[UsageRecord], plan: Plan, mut buffer: Vec<u8>) -> Result<Self, serde_json::Error> {
         buffer.clear();
         buffer.reserve(records.len() * RECORD_JSON);
         let mut rows = Vec::with_capacity(records.len() / RECORDS_PER_ROW + 1);
@@ -449,7 +453,7 @@ impl Encoded {
         Ok(Encoded {
             text,
             rows,
-            per_key: plan.per_key.clone(),
+            per_key: plan.per_key,
             records: records.len(),
         })
     }
@@ -591,7 +595,7 @@ mod tests {
         records[RECORDS_PER_ROW + 1].at = DateTime::from_timestamp_millis(1_700_000_000_050).unwrap();
         let plan = Subjects::default().plan(&records).unwrap();
         // A used buffer is cleared, not appended to.
-        let encoded = Encoded::of(&records, &plan, b"left over".to_vec()).unwrap();
+        let encoded = Encoded::of(&records, plan, b"left over".to_vec()).unwrap();
         let rows: Vec<(&RowSpan, &str)> = encoded.rows().collect();
         assert_eq!(
             rows.iter().map(|r| r.0.records).collect::<Vec<_>>(),
