@@ -103,3 +103,59 @@ async fn app_edge_propagation(a: &keyledger_tests::TestApp, b: &keyledger_tests:
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
+
+/// Two nodes' usage writers meet the same key and endpoint at once: `usage_subjects` numbers the
+/// pair once, and both nodes' records read back as about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_number_a_shared_usage_subject_once() {
+    let Some(db) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let a = start(db.clone(), OffsetClock::default()).await;
+    let b = start(db.clone(), OffsetClock::default()).await;
+    let upstream = keyledger_tests::spawn_upstream().await;
+    let endpoint = a
+        .register_endpoint(
+            json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "upstream_url": upstream }),
+        )
+        .await;
+    let created = a.create_key(json!({ "name": "shared" })).await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    // B's edge learns of the endpoint and the key from the log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.edge_get("/files/1", &key).await.status != StatusCode::OK {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's edge never served the new key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for _ in 0..5 {
+        let (ra, rb) = tokio::join!(a.edge_get("/files/1", &key), b.edge_get("/files/2", &key));
+        assert_eq!((ra.status, rb.status), (StatusCode::OK, StatusCode::OK));
+    }
+    // Both writers flush at once on the way down.
+    tokio::join!(a.stop(), b.stop());
+    let c = start(db.clone(), OffsetClock::default()).await;
+    let subjects: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT tenant, key_id, endpoint_id FROM usage_subjects WHERE key_id = $1")
+            .bind(created["id"].as_str().unwrap())
+            .fetch_all(c.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert_eq!(subjects[0].2, endpoint["id"].as_str().unwrap());
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM usage_log WHERE key_id = $1 AND endpoint_id = $2 AND plugin = 'Files'",
+    )
+    .bind(created["id"].as_str().unwrap())
+    .bind(endpoint["id"].as_str().unwrap())
+    .fetch_one(c.state.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        logged >= 11,
+        "B's first answer and ten more, all about the shared subject: {logged}"
+    );
+    c.finish().await;
+}
