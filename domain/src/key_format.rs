@@ -101,14 +101,60 @@ impl fmt::Display for LookupId {
     }
 }
 
-fn checksum(prefix_and_payload: &str) -> String {
+/// CRC32 in base62, as the key's last characters; always ASCII.
+fn checksum(prefix_and_payload: &str) -> [u8; CHECKSUM_LEN] {
     let mut n = crc32fast::hash(prefix_and_payload.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
+}
+
+/// A presented key whose shape and checksum are right, borrowed from the request: the edge checks
+/// one on every request, and [`PlaintextKey::parse`] copies it three times over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PresentedKey<'a> {
+    pub environment: Environment,
+    /// The lookup id's characters (base62, [`LOOKUP_ID_LEN`] of them).
+    pub lookup_id: &'a str,
+    /// The whole key, to check against its verifier or hash; never to log.
+    pub full: &'a str,
+}
+
+impl<'a> PresentedKey<'a> {
+    /// Checks a presented key's shape and checksum; says nothing about whether it exists.
+    pub fn check(raw: &'a str) -> Result<Self, KeyFormatError> {
+        let (environment, body) = if let Some(body) = raw.strip_prefix(Environment::Live.prefix()) {
+            (Environment::Live, body)
+        } else if let Some(body) = raw.strip_prefix(Environment::Test.prefix()) {
+            (Environment::Test, body)
+        } else {
+            return Err(KeyFormatError::Prefix);
+        };
+        if body.len() != BODY_LEN {
+            return Err(KeyFormatError::Length);
+        }
+        if !is_base62(body) {
+            return Err(KeyFormatError::Characters);
+        }
+        let (without_sum, sum) = raw.split_at(raw.len() - CHECKSUM_LEN);
+        if checksum(without_sum) != sum.as_bytes() {
+            return Err(KeyFormatError::Checksum);
+        }
+        Ok(PresentedKey {
+            environment,
+            lookup_id: &body[..LOOKUP_ID_LEN],
+            full: raw,
+        })
+    }
+}
+
+impl fmt::Debug for PresentedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PresentedKey({}{}…)", self.environment.prefix(), self.lookup_id)
+    }
 }
 
 /// A complete plaintext key. It exists only between generation and the response that shows it
@@ -140,7 +186,7 @@ impl PlaintextKey {
         full.push_str(lookup_id.as_str());
         full.push_str(secret);
         let sum = checksum(&full);
-        full.push_str(&sum);
+        full.extend(sum.iter().map(|&b| char::from(b)));
         Ok(PlaintextKey {
             environment,
             lookup_id,
@@ -150,27 +196,10 @@ impl PlaintextKey {
 
     /// Checks a presented key's shape and checksum; says nothing about whether it exists.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        let (environment, body) = if let Some(body) = raw.strip_prefix(Environment::Live.prefix()) {
-            (Environment::Live, body)
-        } else if let Some(body) = raw.strip_prefix(Environment::Test.prefix()) {
-            (Environment::Test, body)
-        } else {
-            return Err(KeyFormatError::Prefix);
-        };
-        if body.len() != BODY_LEN {
-            return Err(KeyFormatError::Length);
-        }
-        if !is_base62(body) {
-            return Err(KeyFormatError::Characters);
-        }
-        let (without_sum, sum) = raw.split_at(raw.len() - CHECKSUM_LEN);
-        if checksum(without_sum) != sum {
-            return Err(KeyFormatError::Checksum);
-        }
-        let lookup_id = LookupId(body[..LOOKUP_ID_LEN].to_owned());
+        let presented = PresentedKey::check(raw)?;
         Ok(PlaintextKey {
-            environment,
-            lookup_id,
+            environment: presented.environment,
+            lookup_id: LookupId(presented.lookup_id.to_owned()),
             full: raw.to_owned(),
         })
     }
@@ -232,6 +261,12 @@ mod tests {
         assert_eq!(parsed, key);
         assert_eq!(parsed.display_prefix(), "ak_live_AbCdEf012345");
         assert!(!format!("{parsed:?}").contains("s3cr3t"));
+        let presented = PresentedKey::check(key.expose()).unwrap();
+        assert_eq!(
+            (presented.environment, presented.lookup_id, presented.full),
+            (Environment::Live, "AbCdEf012345", key.expose())
+        );
+        assert!(!format!("{presented:?}").contains("s3cr3t"));
     }
 
     #[test]
@@ -246,5 +281,6 @@ mod tests {
         let mut bad = raw.to_owned();
         bad.replace_range(20..21, "-");
         assert_eq!(PlaintextKey::parse(&bad), Err(KeyFormatError::Characters));
+        assert_eq!(PresentedKey::check(&typo), Err(KeyFormatError::Checksum));
     }
 }

@@ -5,7 +5,7 @@ use super::limits::RateState;
 use super::{Edge, Seen};
 use axum::http::StatusCode;
 use keyledger_commands::secrets::{SecretHasher, VerifierDigest};
-use keyledger_domain::key_format::PlaintextKey;
+use keyledger_domain::key_format::PresentedKey;
 use keyledger_domain::KeyStatus;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
 use std::borrow::Cow;
@@ -216,9 +216,9 @@ pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<A
             "send the key as Authorization: Bearer <key> or X-API-Key: <key>",
         )
     })?;
-    let parsed = PlaintextKey::parse(presented).map_err(|_| invalid())?;
-    let entry = edge.cache.key(parsed.lookup_id().as_str()).ok_or_else(invalid)?;
-    check_secret(edge, &entry, parsed.expose(), seen.ip)
+    let parsed = PresentedKey::check(presented).map_err(|_| invalid())?;
+    let entry = edge.cache.key(parsed.lookup_id).ok_or_else(invalid)?;
+    check_secret(edge, &entry, parsed.full, seen.ip)
         .await
         .map_err(|d| d.with_key(&entry))?;
 
