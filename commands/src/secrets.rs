@@ -82,7 +82,7 @@ pub fn generate_admin_token() -> String {
 /// at least 128 random bits, so this reveals nothing usable; the salted hash proves possession.
 pub fn fingerprint(token: &str) -> TokenFingerprint {
     let digest = Sha256::digest(token.as_bytes());
-    TokenFingerprint::from_hex(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    TokenFingerprint::from_hex(hex::encode(&digest[..16]))
 }
 
 #[cfg(test)]
@@ -137,16 +137,6 @@ impl std::fmt::Debug for Pepper {
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
 impl Pepper {
     /// A pepper from configured text (at least 32 characters).
     pub fn from_secret(secret: &str) -> Result<Self, String> {
@@ -161,7 +151,7 @@ impl Pepper {
         let mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
         let mut named = mac.clone();
         named.update(b"keyledger pepper id");
-        let id = hex(&named.finalize().into_bytes()[..8]);
+        let id = hex::encode(&named.finalize().into_bytes()[..8]);
         Pepper { mac, id }
     }
 
@@ -176,7 +166,7 @@ impl Pepper {
         }
         let mut bytes = [0u8; 32];
         OsRng.fill_bytes(&mut bytes);
-        let secret = hex(&bytes);
+        let secret = hex::encode(bytes);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -205,7 +195,7 @@ impl Pepper {
 
     /// HMAC-SHA256(pepper, key), hex: what `key_verifiers` stores.
     pub fn verifier(&self, key: &str) -> String {
-        hex(&self.digest(key).0)
+        self.digest(key).to_hex()
     }
 
     /// Constant-time check of a presented key against a verifier; runs on every edge request, so
@@ -222,20 +212,13 @@ pub struct VerifierDigest([u8; 32]);
 impl VerifierDigest {
     /// Parses 64 hex digits; `None` for anything else.
     pub fn from_hex(text: &str) -> Option<Self> {
-        let text = text.as_bytes();
-        if text.len() != 64 {
-            return None;
-        }
-        let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
         let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-        }
+        hex::decode_to_slice(text, &mut out).ok()?;
         Some(VerifierDigest(out))
     }
 
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(self.0)
     }
 }
 

@@ -8,11 +8,9 @@ use keyledger_commands::secrets::{SecretHasher, VerifierDigest};
 use keyledger_domain::key_format::PresentedKey;
 use keyledger_domain::KeyStatus;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// What is being asked.
 /// What is being asked of the request in `Seen`, which gives its time, client address and (when
 /// it has a method) the endpoint to match.
 pub struct Ask<'a> {
@@ -158,9 +156,9 @@ async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<VerifierDigest
 /// else PBKDF2 once on the bounded pool, after which the verifier is remembered.
 async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option<IpAddr>) -> Result<(), Denied> {
     let verifier = match &entry.verifier {
-        Verifier::Known(v) => Some(Cow::Borrowed(v)),
+        Verifier::Known(v) => Some(v.clone()),
         Verifier::NotStored => None,
-        Verifier::Unknown => stored_verifier(edge, entry).await.map(Cow::Owned),
+        Verifier::Unknown => stored_verifier(edge, entry).await,
     };
     if let Some(verifier) = verifier {
         return if edge.pepper.matches(presented, &verifier) {
