@@ -60,11 +60,20 @@ pub enum Verifier {
 }
 
 impl Verifier {
-    /// What `key_verifiers` holds for a secret: a stored verifier that is not 64 hex digits is
-    /// treated as missing (PBKDF2 decides, once).
-    pub fn stored(text: Option<&str>) -> Self {
-        text.and_then(VerifierDigest::from_hex)
-            .map_or(Verifier::NotStored, Verifier::Known)
+    /// What `key_verifiers` holds for a secret. A stored verifier that is not 64 hex digits is
+    /// treated as missing, with a warning: PBKDF2 decides once and stores a good one over it.
+    pub fn stored(lookup_id: &str, text: Option<&str>) -> Self {
+        match text.map(|t| (t, VerifierDigest::from_hex(t))) {
+            None => Verifier::NotStored,
+            Some((_, Some(digest))) => Verifier::Known(digest),
+            Some((_, None)) => {
+                tracing::warn!(
+                    lookup_id,
+                    "the stored verifier of this key is not 64 hex digits; PBKDF2 checks the key once and replaces it"
+                );
+                Verifier::NotStored
+            }
+        }
     }
 
     pub fn known(&self) -> Option<&VerifierDigest> {
@@ -207,8 +216,11 @@ impl EdgeCache {
                 (r.try_get("key_id")?, r.try_get("tenant")?, r.try_get("environment")?);
             let scopes: BTreeSet<String> =
                 serde_json::from_str(&r.try_get::<String, _>("scopes")?).map_err(|e| corrupt("scopes", e))?;
+            let lookup_id: String = r.try_get("lookup_id")?;
             let entry = KeyEntry {
-                lookup_id: r.try_get("lookup_id")?,
+                // The snapshot joined key_verifiers: a missing one is known to be missing.
+                verifier: Verifier::stored(&lookup_id, r.try_get::<Option<String>, _>("verifier")?.as_deref()),
+                lookup_id,
                 identity: IdentityHeaders::of(&key_id, &tenant, &scopes, &environment),
                 key_id,
                 tenant,
@@ -224,8 +236,6 @@ impl EdgeCache {
                 expires_at: ms_time(r.try_get("expires_at_ms")?),
                 valid_until: ms_time(r.try_get("valid_until_ms")?),
                 secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
-                // The snapshot joined key_verifiers: a missing one is known to be missing.
-                verifier: Verifier::stored(r.try_get::<Option<String>, _>("verifier")?.as_deref()),
             };
             keys.by_key
                 .entry(entry.key_id.clone())

@@ -790,6 +790,45 @@ async fn pbkdf2_budget(app: TestApp) -> TestApp {
 }
 
 both!(
+    a_damaged_stored_verifier_costs_one_pbkdf2_check_and_is_replaced,
+    damaged_verifier
+);
+async fn damaged_verifier(app: TestApp) -> TestApp {
+    platform(&app).await;
+    let key = key_of(&app.create_key(json!({ "name": "k", "scopes": ["FILES_READ"] })).await);
+    let lookup = &key[8..20];
+    sqlx::query("UPDATE key_verifiers SET verifier = 'not a verifier' WHERE lookup_id = $1")
+        .bind(lookup)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let app = app.restart().await;
+    assert!(
+        app.state.edge.key(lookup).unwrap().verifier.known().is_none(),
+        "a damaged verifier is not trusted"
+    );
+    assert_eq!(
+        app.edge_get("/files/1", &key).await.status,
+        StatusCode::OK,
+        "the key still works, through PBKDF2"
+    );
+    let stored: String = sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1")
+        .bind(lookup)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit()),
+        "replaced by a good verifier: {stored:?}"
+    );
+    // The next node to start trusts it again.
+    let app = app.restart().await;
+    assert!(app.state.edge.key(lookup).unwrap().verifier.known().is_some());
+    assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
+    app
+}
+
+both!(
     usage_that_cannot_be_written_is_counted_and_logged_not_lost_silently,
     unwritable_usage
 );

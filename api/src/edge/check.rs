@@ -141,7 +141,7 @@ async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<VerifierDigest
             .await;
     match stored {
         Ok(found) => {
-            let learnt = Verifier::stored(found.as_deref());
+            let learnt = Verifier::stored(&entry.lookup_id, found.as_deref());
             edge.cache.set_verifier(&entry.lookup_id, learnt.clone());
             learnt.known().cloned()
         }
@@ -192,9 +192,11 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     let hex = verifier.to_hex();
     edge.cache.set_verifier(&entry.lookup_id, Verifier::Known(verifier));
     // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
+    // Over whatever is there: PBKDF2 has just proved the key, and the same pepper and key give
+    // the same verifier, so only a damaged one is ever changed.
     let stored = sqlx::query(
         "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
-         ON CONFLICT (lookup_id, pepper_id) DO NOTHING",
+         ON CONFLICT (lookup_id, pepper_id) DO UPDATE SET verifier = excluded.verifier",
     )
     .bind(&entry.lookup_id)
     .bind(edge.pepper.id())
