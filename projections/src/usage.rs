@@ -203,18 +203,36 @@ struct Subjects {
     text: String,
 }
 
-/// One (key entry, endpoint entry) pair a batch's records are about.
-struct Pair {
-    subject: Option<i64>,
-    /// The subject's text while it has no number yet.
-    unnumbered: Option<String>,
+/// What the records of one (key entry, endpoint entry) pair are about.
+enum Subject {
+    /// Neither a key nor an endpoint: the records hold no subject.
+    None,
+    Numbered(i64),
+    /// Not numbered yet: its text, until [`Subjects::number`] learns its number.
+    New(String),
+}
+
+impl Subject {
+    fn id(&self) -> Option<i64> {
+        match self {
+            Subject::Numbered(id) => Some(*id),
+            Subject::None | Subject::New(_) => None,
+        }
+    }
+
+    fn new_text(&self) -> Option<&str> {
+        match self {
+            Subject::New(text) => Some(text),
+            Subject::None | Subject::Numbered(_) => None,
+        }
+    }
 }
 
 /// How a batch's records map to subjects, and each key's use in it.
 struct Plan {
     /// Per record, its pair in `pairs`.
     pair_of: Vec<u32>,
-    pairs: Vec<Pair>,
+    pairs: Vec<Subject>,
     /// Each key's last use and number of requests, as `[[key_id, last_ms, count], …]`.
     per_key: String,
 }
@@ -262,17 +280,13 @@ impl Subjects {
                 entry.1 += requests;
             }
             if r.key.is_none() && r.endpoint.is_none() {
-                pairs.push(Pair {
-                    subject: None,
-                    unnumbered: None,
-                });
+                pairs.push(Subject::None);
                 continue;
             }
             subject_text(&mut self.text, subject_parts(r.key.as_deref(), r.endpoint.as_deref()));
-            let subject = self.ids.get(self.text.as_str()).copied();
-            pairs.push(Pair {
-                subject,
-                unnumbered: subject.is_none().then(|| self.text.clone()),
+            pairs.push(match self.ids.get(self.text.as_str()) {
+                Some(&id) => Subject::Numbered(id),
+                None => Subject::New(self.text.clone()),
             });
         }
         let per_key: Vec<(&str, i64, i64)> = per_key.into_iter().map(|(k, (last, n))| (k, last, n)).collect();
@@ -289,7 +303,7 @@ impl Subjects {
         let new: Vec<Vec<&str>> = plan
             .pairs
             .iter()
-            .filter_map(|p| p.unnumbered.as_deref())
+            .filter_map(Subject::new_text)
             .map(|text| text.split('\u{1f}').take(4).collect())
             .collect();
         if new.is_empty() {
@@ -323,14 +337,13 @@ impl Subjects {
             self.ids.insert(self.text.clone(), id);
         }
         for pair in &mut plan.pairs {
-            if let Some(text) = &pair.unnumbered {
+            if let Subject::New(text) = pair {
                 let id = self
                     .ids
                     .get(text.as_str())
                     .copied()
                     .ok_or_else(|| ProjectionError::Usage(format!("usage subject {text:?} was not numbered")))?;
-                pair.subject = Some(id);
-                pair.unnumbered = None;
+                *pair = Subject::Numbered(id);
             }
         }
         Ok(())
@@ -386,7 +399,7 @@ fn stored(r: &UsageRecord, base_ms: i64, subject: Option<i64>) -> StoredRecord<'
 struct Row<'a> {
     records: &'a [UsageRecord],
     pair_of: &'a [u32],
-    pairs: &'a [Pair],
+    pairs: &'a [Subject],
     base_ms: i64,
 }
 
@@ -396,7 +409,7 @@ impl serde::Serialize for Row<'_> {
             self.records
                 .iter()
                 .zip(self.pair_of)
-                .map(|(r, &pair)| stored(r, self.base_ms, self.pairs[pair as usize].subject)),
+                .map(|(r, &pair)| stored(r, self.base_ms, self.pairs[pair as usize].id())),
         )
     }
 }
@@ -569,7 +582,7 @@ mod tests {
         let mut subjects = Subjects::default();
         let plan = subjects.plan(&records).unwrap();
         assert_eq!(plan.pair_of, [0, 0, 1, 2, 0]);
-        let unnumbered: Vec<Option<&str>> = plan.pairs.iter().map(|p| p.unnumbered.as_deref()).collect();
+        let unnumbered: Vec<Option<&str>> = plan.pairs.iter().map(Subject::new_text).collect();
         assert_eq!(
             unnumbered,
             [
@@ -582,9 +595,9 @@ mod tests {
 
         subjects.ids.insert("\u{1f}\u{1f}ep-a\u{1f}files\u{1f}".to_owned(), 4);
         let plan = subjects.plan(&records).unwrap();
-        assert_eq!(plan.pairs[0].subject, Some(4));
-        assert!(plan.pairs[0].unnumbered.is_none());
-        assert!(plan.pairs[2].unnumbered.is_some());
+        assert_eq!(plan.pairs[0].id(), Some(4));
+        assert!(plan.pairs[0].new_text().is_none());
+        assert!(plan.pairs[2].new_text().is_some());
     }
 
     #[test]
