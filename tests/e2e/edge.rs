@@ -832,15 +832,30 @@ both!(
     usage_that_cannot_be_written_is_counted_and_logged_not_lost_silently,
     unwritable_usage
 );
-async fn unwritable_usage(app: TestApp) -> TestApp {
-    async fn dropped(app: &TestApp) -> u64 {
-        app.metrics()
-            .await
-            .lines()
-            .find_map(|l| l.strip_prefix("keyledger_usage_records_dropped_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
+/// `keyledger_usage_records_dropped_total`, process-wide (tests share the recorder).
+async fn dropped(app: &TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("keyledger_usage_records_dropped_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Waits until at least `n` more records than `before` are counted as dropped (five attempts
+/// over 1.5 s come first).
+async fn wait_dropped(app: &TestApp, before: u64, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dropped(app).await < before + n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped batch was never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+async fn unwritable_usage(app: TestApp) -> TestApp {
     // The counter is process-wide (tests share the recorder): compare before and after.
     let before = dropped(&app).await;
     // The usage log's table goes away under the running writer.
@@ -853,13 +868,24 @@ async fn unwritable_usage(app: TestApp) -> TestApp {
         StatusCode::UNAUTHORIZED
     );
     // Five attempts over 1.5 s, then the batch is counted as dropped.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while dropped(&app).await < before + 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dropped batch was never counted"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_dropped(&app, before, 1).await;
+    app
+}
+
+both!(
+    usage_whose_subjects_cannot_be_numbered_is_counted_and_logged_not_lost_silently,
+    unnumbered_usage
+);
+async fn unnumbered_usage(app: TestApp) -> TestApp {
+    platform(&app).await;
+    let key = key_of(&app.create_key(json!({ "name": "k", "scopes": ["FILES_READ"] })).await);
+    let before = dropped(&app).await;
+    // The log itself can be written; what its records are about cannot be numbered.
+    sqlx::query("ALTER TABLE usage_subjects RENAME TO usage_subjects_gone")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
+    wait_dropped(&app, before, 1).await;
     app
 }
