@@ -102,7 +102,12 @@ impl IdentityHeaders {
             key_id: value(key_id),
             tenant: value(tenant),
             scopes: value(&scopes),
-            environment: value(environment),
+            // One of two, with no buffer of their own to share between answers.
+            environment: match environment {
+                "live" => HeaderValue::from_static("live"),
+                "test" => HeaderValue::from_static("test"),
+                other => value(other),
+            },
         }
     }
 }
@@ -326,6 +331,15 @@ impl EdgeCache {
 
     pub fn endpoint(&self, id: &str) -> Option<Arc<EndpointEntry>> {
         self.endpoints.read().ok()?.by_id.get(id).cloned()
+    }
+
+    /// The endpoint serving `method` on `path`: the edge's question, under one read of the
+    /// catalogue and without taking a count of the route table. Both would be shared counters
+    /// that every request on every core writes.
+    pub fn endpoint_for(&self, method: HttpMethod, path: &str) -> Option<Arc<EndpointEntry>> {
+        let endpoints = self.endpoints.read().ok()?;
+        let target = endpoints.routes.target(method, path)?;
+        endpoints.by_id.get(&target.endpoint_id).cloned()
     }
 
     /// Applies the log up to its head. `skip_until` = (keys, endpoints) positions already in the

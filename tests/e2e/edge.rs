@@ -563,8 +563,12 @@ async fn usage(app: TestApp) -> TestApp {
         );
     }
     app.edge_get("/files/1", "ak_live_garbage").await;
-    assert!(decisions("VALID").await >= valid_before + 7);
-    assert!(decisions("insufficient_scope").await >= scope_before + 3);
+    // The usage writer counts decisions as it takes their records, every 100 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while decisions("VALID").await < valid_before + 7 || decisions("insufficient_scope").await < scope_before + 3 {
+        assert!(std::time::Instant::now() < deadline, "the decisions were never counted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Stop at once: the writer must flush what it holds.
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;

@@ -153,12 +153,9 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl RateLimiters {
-    /// This key's buckets; built on first use and again when its limits change (a new quota
-    /// starts afresh). The common path only reads the map.
+    /// This key's buckets, built on first use and again when its limits change (a new quota
+    /// starts afresh).
     fn buckets(&self, key_id: &str, limits: &RateLimits) -> Arc<KeyBuckets> {
-        if let Some(b) = self.keys.get(key_id).filter(|b| b.limits == *limits) {
-            return b.clone();
-        }
         let mut entry = self
             .keys
             .entry(key_id.to_owned())
@@ -171,7 +168,20 @@ impl RateLimiters {
 
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
     pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
-        let key = self.buckets(key_id, limits);
+        // The common path reads the map and takes from the buckets in place: a reference count
+        // taken here would be one more counter that every request for this key, on every core,
+        // writes.
+        {
+            if let Some(known) = self.keys.get(key_id) {
+                if known.limits == *limits {
+                    return self.take(&known);
+                }
+            }
+        }
+        self.take(&self.buckets(key_id, limits))
+    }
+
+    fn take(&self, key: &KeyBuckets) -> Result<RateState, RateState> {
         let mut tightest: Option<(&WindowBucket, u32, u64)> = None;
         for w in &key.windows {
             match w.bucket.check() {
@@ -189,7 +199,7 @@ impl RateLimiters {
                         limit: w.limit,
                         remaining: 0,
                         reset: wait,
-                        policy: key.policy.clone(),
+                        policy: super::own_copy(&key.policy),
                         retry_after: Some(wait),
                     });
                 }
@@ -201,7 +211,7 @@ impl RateLimiters {
                 limit: w.limit,
                 remaining,
                 reset,
-                policy: key.policy.clone(),
+                policy: super::own_copy(&key.policy),
                 retry_after: None,
             },
             None => RateState {
@@ -209,7 +219,7 @@ impl RateLimiters {
                 limit: 0,
                 remaining: 0,
                 reset: 0,
-                policy: key.policy.clone(),
+                policy: super::own_copy(&key.policy),
                 retry_after: None,
             },
         })

@@ -32,6 +32,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
+use keyledger_projections::usage::DECISIONS;
+
 /// PBKDF2 checks (verifier misses) one address may cause per minute.
 const PBKDF2_PER_IP_PER_MINUTE: u32 = 30;
 
@@ -47,7 +49,6 @@ pub struct Edge {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub admins: Authenticator,
-    decisions: DecisionCounters,
 }
 
 impl Edge {
@@ -62,6 +63,11 @@ impl Edge {
         admins: Authenticator,
     ) -> Result<Self, reqwest::Error> {
         let per_minute = NonZeroU32::new(PBKDF2_PER_IP_PER_MINUTE).expect("positive");
+        // Every code from the start, at zero: a rate over a series that appears only with its
+        // first decision misses that decision.
+        for code in Code::ALL {
+            metrics::counter!(DECISIONS, "code" => code.as_str()).increment(0);
+        }
         Ok(Edge {
             cache,
             pepper,
@@ -76,7 +82,6 @@ impl Edge {
                 .build()?,
             clock,
             admins,
-            decisions: DecisionCounters::register(),
         })
     }
 
@@ -109,33 +114,37 @@ impl Edge {
 
     /// Records a refusal: its code, status, and the key and endpoint it was about.
     fn refused(&self, seen: &Seen<'_>, d: &Denied) {
-        self.record(seen, d.status(), d.code, d.key.as_ref(), d.endpoint.as_ref());
+        self.record(seen, d.status(), d.code, d.key.clone(), d.endpoint.clone());
     }
 
+    /// Takes the entries rather than counting another reference: the counts are shared by
+    /// every request for that key on every core.
+    ///
+    /// The usage writer counts `keyledger_edge_decisions_total{code}` as it takes the records:
+    /// one counter per code, incremented here on every request from both cores, cost more than
+    /// the record itself. Latency per decision is in the usage records; a histogram here would
+    /// cost a lock per request.
     fn record(
         &self,
         seen: &Seen<'_>,
         status: StatusCode,
         code: Code,
-        key: Option<&Arc<KeyEntry>>,
-        endpoint: Option<&Arc<EndpointEntry>>,
+        key: Option<Arc<KeyEntry>>,
+        endpoint: Option<Arc<EndpointEntry>>,
     ) {
         let latency = seen.started.elapsed();
-        // Latency per decision is in the usage records; a histogram here would cost a lock per
-        // request on the hot path.
-        self.decisions.count(code);
         tracing::debug!(
             code = code.as_str(),
             status = status.as_u16(),
-            key_id = key.map(|k| k.key_id.as_str()),
+            key_id = key.as_ref().map(|k| k.key_id.as_str()),
             path = seen.path,
             latency_us = latency.as_micros() as u64,
             "edge decision"
         );
         self.usage.record(UsageRecord {
             at: seen.at,
-            key: key.cloned(),
-            endpoint: endpoint.cloned(),
+            key,
+            endpoint,
             method: seen.method_name.clone(),
             path: stored_path(seen.path),
             status: status.as_u16(),
@@ -194,23 +203,6 @@ fn stored_path(path: &str) -> String {
     }
 }
 
-/// `keyledger_edge_decisions_total{code}`, registered once per code: looking a labelled counter up
-/// in the registry on every request cost a sixth of the usage record's time.
-struct DecisionCounters([metrics::Counter; Code::ALL.len()]);
-
-impl DecisionCounters {
-    /// Registers the counters with the process's recorder, which must be installed first.
-    fn register() -> Self {
-        DecisionCounters(
-            Code::ALL.map(|code| metrics::counter!("keyledger_edge_decisions_total", "code" => code.as_str())),
-        )
-    }
-
-    fn count(&self, code: Code) {
-        self.0[code as usize].increment(1);
-    }
-}
-
 /// The key a request presents: `Authorization: Bearer …` or `X-API-Key: …`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers
@@ -246,6 +238,14 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const DECISION_HEADERS: usize = 8;
 const IDENTITY_HEADERS: usize = 4;
 
+/// A copy of one of the edge's own header values (a key's identity or rate-limit policy) in a
+/// buffer of its own. A clone would share the entry's buffer and its reference count, which every
+/// answer for that key then writes twice, from whichever core serves it: under load the counter's
+/// cache line moving between the cores cost more than copying a few dozen bytes.
+pub(crate) fn own_copy(value: &HeaderValue) -> HeaderValue {
+    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
+}
+
 fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
     if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(name, v);
@@ -254,13 +254,16 @@ fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
 
 /// Rate-limit headers (X-RateLimit-* and the IETF RateLimit / RateLimit-Policy fields), the
 /// deprecation headers (RFC 9745 Deprecation, RFC 8594 Sunset), and on success the identity.
-fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, endpoint: Option<&EndpointEntry>) {
-    if let Some((rate, current)) = rate.and_then(|r| Some((r, r.current()?))) {
+fn decision_headers(headers: &mut HeaderMap, rate: Option<limits::RateState>, endpoint: Option<&EndpointEntry>) {
+    if let Some((rate, current)) = rate.and_then(|r| {
+        let current = r.current()?;
+        Some((r, current))
+    }) {
         headers.reserve(DECISION_HEADERS);
         headers.insert(X_RATELIMIT_LIMIT, rate.limit.into());
         headers.insert(X_RATELIMIT_REMAINING, rate.remaining.into());
         headers.insert(X_RATELIMIT_RESET, rate.reset.into());
-        headers.insert(RATELIMIT_POLICY, rate.policy.clone());
+        headers.insert(RATELIMIT_POLICY, rate.policy);
         headers.insert(RATELIMIT, current);
         if let Some(wait) = rate.retry_after {
             headers.insert(axum::http::header::RETRY_AFTER, wait.into());
@@ -279,9 +282,9 @@ fn decision_headers(headers: &mut HeaderMap, rate: Option<&limits::RateState>, e
 fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
     let identity = &key.identity;
     headers.reserve(IDENTITY_HEADERS);
-    headers.insert(X_KEYLEDGER_KEY_ID, identity.key_id.clone());
-    headers.insert(X_KEYLEDGER_TENANT, identity.tenant.clone());
-    headers.insert(X_KEYLEDGER_SCOPES, identity.scopes.clone());
+    headers.insert(X_KEYLEDGER_KEY_ID, own_copy(&identity.key_id));
+    headers.insert(X_KEYLEDGER_TENANT, own_copy(&identity.tenant));
+    headers.insert(X_KEYLEDGER_SCOPES, own_copy(&identity.scopes));
     headers.insert(X_KEYLEDGER_ENVIRONMENT, identity.environment.clone());
 }
 
@@ -291,7 +294,7 @@ fn denied_response(d: &Denied) -> Response {
         axum::Json(json!({ "error": { "code": d.code.as_str(), "message": d.message } })),
     )
         .into_response();
-    decision_headers(response.headers_mut(), d.rate.as_ref(), None);
+    decision_headers(response.headers_mut(), d.rate.clone(), None);
     if d.status() == StatusCode::UNAUTHORIZED {
         response
             .headers_mut()
@@ -366,21 +369,15 @@ async fn forward_auth(
         scopes: &[],
     };
     match check::decide(&edge, &seen, ask).await {
-        Ok(allowed) => {
-            edge.record(
-                &seen,
-                StatusCode::NO_CONTENT,
-                Code::Valid,
-                Some(&allowed.key),
-                allowed.endpoint.as_ref(),
-            );
+        Ok(Allowed { key, endpoint, rate }) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             let headers = response.headers_mut();
             // Sized once for the identity and rate-limit headers: growing the map on the way
             // cost as much as filling it.
             headers.reserve(DECISION_HEADERS + IDENTITY_HEADERS);
-            identity_headers(headers, &allowed.key);
-            decision_headers(headers, Some(&allowed.rate), allowed.endpoint.as_deref());
+            identity_headers(headers, &key);
+            decision_headers(headers, Some(rate), endpoint.as_deref());
+            edge.record(&seen, StatusCode::NO_CONTENT, Code::Valid, Some(key), endpoint);
             response
         }
         Err(d) => {
@@ -461,7 +458,7 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
     };
     let verdict = match check::decide(&edge, &seen, ask).await {
         Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
-            edge.record(&seen, StatusCode::OK, Code::Valid, Some(&key), endpoint.as_ref());
+            edge.record(&seen, StatusCode::OK, Code::Valid, Some(key.clone()), endpoint);
             json!({
                 "valid": true,
                 "code": Code::Valid.verdict(),

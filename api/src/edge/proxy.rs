@@ -109,8 +109,8 @@ pub async fn forward(
         &seen,
         status,
         Code::Valid,
-        Some(&allowed.key),
-        allowed.endpoint.as_ref(),
+        Some(allowed.key.clone()),
+        allowed.endpoint.clone(),
     );
     let mut response = Response::builder().status(status);
     if let Some(h) = response.headers_mut() {
@@ -121,7 +121,7 @@ pub async fn forward(
         {
             h.append(name.clone(), value.clone());
         }
-        decision_headers(h, Some(&allowed.rate), Some(endpoint));
+        decision_headers(h, Some(allowed.rate), Some(endpoint));
     }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
     response
