@@ -15,7 +15,7 @@ use keyledger_commands::secrets::VerifierDigest;
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{Backend, Database};
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
-use keyledger_domain::key_format::SecretHash;
+use keyledger_domain::key_format::{Environment, SecretHash};
 use keyledger_domain::rate_limits::RateLimits;
 use keyledger_domain::route::HttpMethod;
 use keyledger_domain::{ApiKeyEvent, EndpointEvent, KeyStatus};
@@ -102,12 +102,10 @@ impl IdentityHeaders {
             key_id: value(key_id),
             tenant: value(tenant),
             scopes: value(&scopes),
-            // One of two, with no buffer of their own to share between answers.
-            environment: match environment {
-                "live" => HeaderValue::from_static("live"),
-                "test" => HeaderValue::from_static("test"),
-                other => value(other),
-            },
+            // Static text: no buffer of its own to share between answers.
+            environment: environment
+                .parse::<Environment>()
+                .map_or_else(|_| value(environment), |e| HeaderValue::from_static(e.as_str())),
         }
     }
 }
@@ -323,14 +321,6 @@ impl EdgeCache {
                 Arc::make_mut(entry).verifier = verifier;
             }
         }
-    }
-
-    pub fn routes(&self) -> Arc<RouteTable> {
-        self.endpoints.read().map(|e| e.routes.clone()).unwrap_or_default()
-    }
-
-    pub fn endpoint(&self, id: &str) -> Option<Arc<EndpointEntry>> {
-        self.endpoints.read().ok()?.by_id.get(id).cloned()
     }
 
     /// The endpoint serving `method` on `path`: the edge's question, under one read of the

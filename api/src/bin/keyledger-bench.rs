@@ -362,10 +362,7 @@ async fn usage_writer(state: &keyledger_api::state::AppState, key: &str, n: usiz
         .as_str()
         .to_owned();
     let entry = state.edge.key(&lookup);
-    let routes = state.edge.routes();
-    let endpoint = routes
-        .target("GET".parse().unwrap(), "/files/1")
-        .and_then(|target| state.edge.endpoint(&target.endpoint_id));
+    let endpoint = state.edge.endpoint_for("GET".parse().unwrap(), "/files/1");
     let stored = || async {
         sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
             .fetch_one(state.db.pool())

@@ -171,12 +171,8 @@ impl RateLimiters {
         // The common path reads the map and takes from the buckets in place: a reference count
         // taken here would be one more counter that every request for this key, on every core,
         // writes.
-        {
-            if let Some(known) = self.keys.get(key_id) {
-                if known.limits == *limits {
-                    return self.take(&known);
-                }
-            }
+        if let Some(known) = self.keys.get(key_id).filter(|b| b.limits == *limits) {
+            return self.take(&known);
         }
         self.take(&self.buckets(key_id, limits))
     }
