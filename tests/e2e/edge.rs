@@ -1,7 +1,7 @@
 //! The auth edge over HTTP: every status and code of DESIGN.md §7, both header styles, IP rules,
 //! scopes, endpoint states, deprecation headers, rotation and revocation, rate limits.
 
-use keyledger_tests::{both, spawn_upstream, TestApp};
+use keyledger_tests::{both, eventually, spawn_upstream, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -541,13 +541,8 @@ async fn usage(app: TestApp) -> TestApp {
     let decisions = |code: &'static str| {
         let app = &app;
         async move {
-            let line = format!("keyledger_edge_decisions_total{{code=\"{code}\"}} ");
-            app.metrics()
+            app.counter(&format!("keyledger_edge_decisions_total{{code=\"{code}\"}}"))
                 .await
-                .lines()
-                .find_map(|l| l.strip_prefix(line.as_str()).map(str::to_owned))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map_or(0, |v| v as u64)
         }
     };
     let (valid_before, scope_before) = (decisions("VALID").await, decisions("insufficient_scope").await);
@@ -564,11 +559,10 @@ async fn usage(app: TestApp) -> TestApp {
     }
     app.edge_get("/files/1", "ak_live_garbage").await;
     // The usage writer counts decisions as it takes their records, every 100 ms.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while decisions("VALID").await < valid_before + 7 || decisions("insufficient_scope").await < scope_before + 3 {
-        assert!(std::time::Instant::now() < deadline, "the decisions were never counted");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("the decisions were never counted", || async {
+        decisions("VALID").await >= valid_before + 7 && decisions("insufficient_scope").await >= scope_before + 3
+    })
+    .await;
     // Stop at once: the writer must flush what it holds.
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;
@@ -838,25 +832,16 @@ both!(
 );
 /// `keyledger_usage_records_dropped_total`, process-wide (tests share the recorder).
 async fn dropped(app: &TestApp) -> u64 {
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("keyledger_usage_records_dropped_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    app.counter("keyledger_usage_records_dropped_total").await
 }
 
 /// Waits until at least `n` more records than `before` are counted as dropped (five attempts
 /// over 1.5 s come first).
 async fn wait_dropped(app: &TestApp, before: u64, n: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while dropped(app).await < before + n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dropped batch was never counted"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually("the dropped batch was never counted", || async {
+        dropped(app).await >= before + n
+    })
+    .await;
 }
 
 async fn unwritable_usage(app: TestApp) -> TestApp {

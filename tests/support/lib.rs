@@ -18,6 +18,20 @@ pub enum Backend {
     Postgres,
 }
 
+/// Asks `done` every 20 ms until it answers true; fails with `what` after 10 s. For what happens
+/// behind an answer: a projection catching up, a batch written or counted.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Where the tests find PostgreSQL's maintenance database.
 pub fn postgres_admin_url() -> String {
     std::env::var("KEYLEDGER_TEST_POSTGRES_URL")
@@ -229,6 +243,17 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+    /// One counter of `/metrics`, by its series as Prometheus prints it
+    /// (`keyledger_edge_decisions_total{code="VALID"}`); 0 while it is absent.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let prefix = format!("{series} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
     }
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(&self.token, path).await
