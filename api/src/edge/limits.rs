@@ -195,7 +195,7 @@ impl RateLimiters {
                         limit: w.limit,
                         remaining: 0,
                         reset: wait,
-                        policy: super::own_copy(&key.policy),
+                        policy: key.policy.clone(),
                         retry_after: Some(wait),
                     });
                 }
@@ -207,7 +207,7 @@ impl RateLimiters {
                 limit: w.limit,
                 remaining,
                 reset,
-                policy: super::own_copy(&key.policy),
+                policy: key.policy.clone(),
                 retry_after: None,
             },
             None => RateState {
@@ -215,7 +215,7 @@ impl RateLimiters {
                 limit: 0,
                 remaining: 0,
                 reset: 0,
-                policy: super::own_copy(&key.policy),
+                policy: key.policy.clone(),
                 retry_after: None,
             },
         })

@@ -238,14 +238,6 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const DECISION_HEADERS: usize = 8;
 const IDENTITY_HEADERS: usize = 4;
 
-/// A copy of one of the edge's own header values (a key's identity or rate-limit policy) in a
-/// buffer of its own. A clone would share the entry's buffer and its reference count, which every
-/// answer for that key then writes twice, from whichever core serves it: under load the counter's
-/// cache line moving between the cores cost more than copying a few dozen bytes.
-pub(crate) fn own_copy(value: &HeaderValue) -> HeaderValue {
-    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
-}
-
 fn set_text(headers: &mut HeaderMap, name: HeaderName, value: String) {
     if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(name, v);
@@ -282,9 +274,9 @@ fn decision_headers(headers: &mut HeaderMap, rate: Option<limits::RateState>, en
 fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
     let identity = &key.identity;
     headers.reserve(IDENTITY_HEADERS);
-    headers.insert(X_KEYLEDGER_KEY_ID, own_copy(&identity.key_id));
-    headers.insert(X_KEYLEDGER_TENANT, own_copy(&identity.tenant));
-    headers.insert(X_KEYLEDGER_SCOPES, own_copy(&identity.scopes));
+    headers.insert(X_KEYLEDGER_KEY_ID, identity.key_id.clone());
+    headers.insert(X_KEYLEDGER_TENANT, identity.tenant.clone());
+    headers.insert(X_KEYLEDGER_SCOPES, identity.scopes.clone());
     headers.insert(X_KEYLEDGER_ENVIRONMENT, identity.environment.clone());
 }
 
