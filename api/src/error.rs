@@ -68,6 +68,7 @@ impl From<ApiKeyError> for ApiError {
             KeyAlreadyRevoked => (StatusCode::CONFLICT, "key_already_revoked"),
             GraceOutOfRange => (StatusCode::BAD_REQUEST, "invalid_grace_period"),
             ReasonTooLong => (StatusCode::BAD_REQUEST, "invalid_reason"),
+            IpRules(_) => (StatusCode::BAD_REQUEST, "invalid_ip_rule"),
         };
         ApiError::new(status, code, e.to_string())
     }

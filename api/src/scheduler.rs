@@ -1,7 +1,6 @@
 //! The expiry scheduler: sends the warning and expiry commands when they fall due.
 
 use crate::state::AppState;
-use keyledger_domain::TenantId;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -30,11 +29,11 @@ pub async fn run_once(state: &AppState) -> Result<usize, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut sent = 0;
-    for (key_id, tenant) in &due {
-        let (Ok(key_id), Ok(tenant)) = (Uuid::parse_str(key_id), TenantId::try_from(tenant.clone())) else {
+    for (key_id, _) in &due {
+        let Ok(key_id) = Uuid::parse_str(key_id) else {
             continue;
         };
-        match state.bus.check_expiry(key_id, &tenant).await {
+        match state.bus.check_expiry(key_id).await {
             Ok(()) => sent += 1,
             Err(e) => tracing::warn!(error = %e, %key_id, "expiry check of a key failed"),
         }

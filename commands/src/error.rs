@@ -44,17 +44,3 @@ impl From<sqlx::Error> for CommandError {
         CommandError::Store(StoreError::Database(e))
     }
 }
-
-pub(crate) fn from_aggregate<E: std::error::Error>(
-    err: cqrs_es::AggregateError<E>,
-    user: impl FnOnce(E) -> CommandError,
-) -> CommandError {
-    use cqrs_es::AggregateError::*;
-    match err {
-        UserError(e) => user(e),
-        AggregateConflict => CommandError::Conflict,
-        DatabaseConnectionError(e) | DeserializationError(e) | UnexpectedError(e) => {
-            CommandError::Store(StoreError::EventStore(e.to_string()))
-        }
-    }
-}

@@ -10,6 +10,7 @@ mod error;
 pub mod log;
 pub mod secrets;
 mod store;
+pub mod verifiers;
 pub mod wake;
 
 pub use bus::{CommandBus, CommandContext, Committed};

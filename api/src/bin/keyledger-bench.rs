@@ -189,15 +189,15 @@ async fn propagation(url: &str, rounds: usize) -> anyhow::Result<()> {
             expires_at: None,
         };
         let issued = a_state.bus.issue_key(&ctx, req).await?;
-        let IssueOutcome::Created(new) = issued.value else {
+        let IssueOutcome::Created { key, secret } = issued.value else {
             continue;
         };
-        let lookup = new.secret.lookup_id().as_str().to_owned();
+        let lookup = secret.lookup_id().as_str().to_owned();
         while b_state.edge.key(&lookup).is_none() {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         let started = Instant::now();
-        a_state.bus.revoke_key(&ctx, new.id, None).await?;
+        a_state.bus.revoke_key(&ctx, key.id, None).await?;
         while b_state
             .edge
             .key(&lookup)
@@ -479,8 +479,8 @@ async fn main() -> anyhow::Result<()> {
         };
         let committed = state.bus.issue_key(&ctx, req).await?;
         last = committed.position;
-        if let IssueOutcome::Created(new) = committed.value {
-            keys.push(new.secret.expose().to_owned());
+        if let IssueOutcome::Created { secret, .. } = committed.value {
+            keys.push(secret.expose().to_owned());
         }
     }
     state.settle(last).await;

@@ -5,6 +5,7 @@ use super::limits::RateState;
 use super::{Edge, Seen};
 use axum::http::StatusCode;
 use keyledger_commands::secrets::{SecretHasher, VerifierDigest};
+use keyledger_commands::verifiers;
 use keyledger_domain::key_format::PresentedKey;
 use keyledger_domain::KeyStatus;
 use keyledger_projections::edge_cache::{EndpointEntry, KeyEntry, Verifier};
@@ -133,13 +134,7 @@ impl Denied {
 /// The verifier `key_verifiers` holds for this secret and pepper, remembered either way. `None`
 /// also when the database cannot answer: PBKDF2 then decides, and the next request asks again.
 async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<VerifierDigest> {
-    let stored: Result<Option<String>, _> =
-        sqlx::query_scalar("SELECT verifier FROM key_verifiers WHERE lookup_id = $1 AND pepper_id = $2")
-            .bind(&entry.lookup_id)
-            .bind(edge.pepper.id())
-            .fetch_optional(edge.cache.db().pool())
-            .await;
-    match stored {
+    match verifiers::find(edge.cache.db(), &entry.lookup_id, edge.pepper.id()).await {
         Ok(found) => {
             let learnt = Verifier::stored(&entry.lookup_id, found.as_deref());
             edge.cache.set_verifier(&entry.lookup_id, learnt.clone());
@@ -189,20 +184,10 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
         return Err(invalid());
     }
     let verifier = edge.pepper.digest(presented);
-    let hex = verifier.to_hex();
-    edge.cache.set_verifier(&entry.lookup_id, Verifier::Known(verifier));
     // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
-    // Over whatever is there: PBKDF2 has just proved the key, and the same pepper and key give
-    // the same verifier, so only a damaged one is ever changed.
-    let stored = sqlx::query(
-        "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
-         ON CONFLICT (lookup_id, pepper_id) DO UPDATE SET verifier = excluded.verifier",
-    )
-    .bind(&entry.lookup_id)
-    .bind(edge.pepper.id())
-    .bind(hex)
-    .execute(edge.cache.db().pool())
-    .await;
+    // PBKDF2 has just proved the key, so what it stores replaces a damaged verifier.
+    let stored = verifiers::store(edge.cache.db(), &entry.lookup_id, edge.pepper.id(), &verifier).await;
+    edge.cache.set_verifier(&entry.lookup_id, Verifier::Known(verifier));
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not store a key verifier");
     }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyledger_commands::bus::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome, IssueTokenRequest};
 use keyledger_commands::CommandContext;
+use keyledger_domain::api_key::IssuedKey;
 use keyledger_domain::key_format::Environment;
 use keyledger_domain::{ApiKey, KeyStatus, Permission, TenantId};
 use keyledger_projections::queries::{self, AuditFilter, KeyFilter};
@@ -49,15 +50,10 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("key"))
 }
 
-/// The key's current state rebuilt from its events (authoritative right after a command).
-async fn current(state: &AppState, ctx: &CommandContext, id: Uuid) -> Result<KeyView, ApiError> {
-    let events = state.bus.key_events(ctx, id).await?;
-    let key = ApiKey::replay_until(events.iter().map(|e| &e.event), DateTime::<Utc>::MAX_UTC);
-    let mut view = key
-        .issued()
-        .map(|k| KeyView::from_state(k, state.clock.now()))
-        .ok_or_else(|| ApiError::not_found("key"))?;
-    // Usage is not an event: take it from where GET and the list take it.
+/// The answer for a key as a command left it, with its usage (not an event: read from where GET
+/// and the list take it).
+async fn answer(state: &AppState, key: &IssuedKey) -> Result<KeyView, ApiError> {
+    let mut view = KeyView::from_state(key, state.clock.now());
     let (last_used_at, requests) = queries::key_usage(&state.db, &view.id).await?;
     view.last_used_at = last_used_at;
     view.total_requests = requests;
@@ -106,16 +102,13 @@ pub async fn create_key(
     };
     let committed = state.bus.issue_key(ctx, req).await?;
     state.settle(committed.position).await;
+    let mut view = answer(state, committed.value.key()).await?;
     match committed.value {
-        IssueOutcome::Created(new) => {
-            let mut view = current(state, ctx, new.id).await?;
-            view.key = Some(new.secret.expose().to_owned());
+        IssueOutcome::Created { secret, .. } => {
+            view.key = Some(secret.expose().to_owned());
             Ok(CreatedKey { view, replayed: false })
         }
-        IssueOutcome::Replayed(id) => Ok(CreatedKey {
-            view: current(state, ctx, id).await?,
-            replayed: true,
-        }),
+        IssueOutcome::Replayed(_) => Ok(CreatedKey { view, replayed: true }),
     }
 }
 
@@ -192,25 +185,16 @@ pub async fn update_key(
     body: UpdateKeyBody,
 ) -> Result<KeyView, ApiError> {
     let id = key_id(id)?;
-    // A request may replace one list and keep the other.
-    let ip_rules = if body.ip_allow.is_some() || body.ip_block.is_some() {
-        let cur = current(state, ctx, id).await?;
-        Some(dto::ip_rules(
-            body.ip_allow.unwrap_or(cur.ip_allow),
-            body.ip_block.unwrap_or(cur.ip_block),
-        )?)
-    } else {
-        None
-    };
     let req = ChangeKeyRequest {
         name: body.name.map(dto::name).transpose()?,
         scopes: body.scopes.map(dto::scopes).transpose()?,
         rate_limits: body.rate_limits.map(dto::rate_limits).transpose()?,
-        ip_rules,
+        ip_allow: body.ip_allow.map(dto::cidr_rules).transpose()?,
+        ip_block: body.ip_block.map(dto::cidr_rules).transpose()?,
     };
     let committed = state.bus.change_key(ctx, id, req).await?;
     state.settle(committed.position).await;
-    current(state, ctx, id).await
+    answer(state, &committed.value).await
 }
 
 pub async fn revoke_key(
@@ -222,7 +206,7 @@ pub async fn revoke_key(
     let id = key_id(id)?;
     let committed = state.bus.revoke_key(ctx, id, reason).await?;
     state.settle(committed.position).await;
-    current(state, ctx, id).await
+    answer(state, &committed.value).await
 }
 
 pub async fn rotate_key(
@@ -241,8 +225,9 @@ pub async fn rotate_key(
     }
     let committed = state.bus.rotate_key(ctx, id, chrono::Duration::seconds(grace)).await?;
     state.settle(committed.position).await;
-    let mut view = current(state, ctx, id).await?;
-    view.key = Some(committed.value.secret.expose().to_owned());
+    let (key, secret) = committed.value;
+    let mut view = answer(state, &key).await?;
+    view.key = Some(secret.expose().to_owned());
     Ok(view)
 }
 

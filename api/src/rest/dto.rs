@@ -83,13 +83,15 @@ pub fn rate_limits(raw: RateLimitsBody) -> Result<RateLimits, ApiError> {
     .map_err(|e| ApiError::bad_request("invalid_rate_limits", e.to_string()))
 }
 
+pub fn cidr_rules(list: Vec<String>) -> Result<Vec<CidrRule>, ApiError> {
+    list.into_iter()
+        .map(|r| CidrRule::try_from(r).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string())))
+        .collect()
+}
+
 pub fn ip_rules(allow: Vec<String>, block: Vec<String>) -> Result<IpRules, ApiError> {
-    let parse = |list: Vec<String>| -> Result<Vec<CidrRule>, ApiError> {
-        list.into_iter()
-            .map(|r| CidrRule::try_from(r).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string())))
-            .collect()
-    };
-    IpRules::new(parse(allow)?, parse(block)?).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string()))
+    IpRules::new(cidr_rules(allow)?, cidr_rules(block)?)
+        .map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string()))
 }
 
 /// Rate limits as sent by a client; omitted windows take the defaults (60/minute, 3600/hour).

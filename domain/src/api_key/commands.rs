@@ -1,4 +1,4 @@
-use crate::ip_rules::IpRules;
+use crate::ip_rules::{CidrRule, IpRules};
 use crate::key_format::{Environment, LookupId, SecretHash};
 use crate::name::Name;
 use crate::rate_limits::RateLimits;
@@ -40,13 +40,15 @@ pub struct IssueKey {
     pub at: DateTime<Utc>,
 }
 
-/// Fields left `None` stay as they are.
+/// Fields left `None` stay as they are. The allow and block lists are replaced one at a time: a
+/// change may replace one and keep the other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeKey {
     pub name: Option<Name>,
     pub scopes: Option<BTreeSet<Scope>>,
     pub rate_limits: Option<RateLimits>,
-    pub ip_rules: Option<IpRules>,
+    pub ip_allow: Option<Vec<CidrRule>>,
+    pub ip_block: Option<Vec<CidrRule>>,
     pub granter: ScopeGrant,
     pub at: DateTime<Utc>,
 }

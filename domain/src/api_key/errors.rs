@@ -1,4 +1,5 @@
 use crate::api_key::KeyStatus;
+use crate::ip_rules::IpRuleError;
 use crate::scope::Scope;
 
 /// The rules an ApiKey command can break.
@@ -20,4 +21,6 @@ pub enum ApiKeyError {
     GraceOutOfRange,
     #[error("revocation reason must be at most 500 characters")]
     ReasonTooLong,
+    #[error(transparent)]
+    IpRules(#[from] IpRuleError),
 }

@@ -177,7 +177,14 @@ impl ApiKey {
         if let Some(rate_limits) = cmd.rate_limits.filter(|r| r != &key.rate_limits) {
             events.push(ApiKeyEvent::KeyRateLimitsChanged { rate_limits, at });
         }
-        if let Some(ip_rules) = cmd.ip_rules.filter(|r| r != &key.ip_rules) {
+        let ip_rules = match (cmd.ip_allow, cmd.ip_block) {
+            (None, None) => None,
+            (allow, block) => Some(IpRules::new(
+                allow.unwrap_or_else(|| key.ip_rules.allow().to_vec()),
+                block.unwrap_or_else(|| key.ip_rules.block().to_vec()),
+            )?),
+        };
+        if let Some(ip_rules) = ip_rules.filter(|r| r != &key.ip_rules) {
             events.push(ApiKeyEvent::KeyIpRulesChanged { ip_rules, at });
         }
         Ok(events)

@@ -65,7 +65,8 @@ fn no_change(at: DateTime<Utc>) -> ChangeKey {
         name: None,
         scopes: None,
         rate_limits: None,
-        ip_rules: None,
+        ip_allow: None,
+        ip_block: None,
         granter: ScopeGrant::All,
         at,
     }
@@ -123,7 +124,7 @@ async fn changing_fields_emits_one_event_per_changed_field() {
     let change = ChangeKey {
         name: Some("Main App".parse().unwrap()), // unchanged: no event
         scopes: Some(scopes(&["FILES_READ", "CHAT_READ"])),
-        ip_rules: Some(IpRules::new(allow.clone(), vec![]).unwrap()),
+        ip_allow: Some(allow.clone()),
         ..no_change(t(1))
     };
     KeyTest::with(())
@@ -140,6 +141,41 @@ async fn changing_fields_emits_one_event_per_changed_field() {
                 at: t(1),
             },
         ]);
+}
+
+#[tokio::test]
+async fn replacing_one_ip_list_keeps_the_other() {
+    let rule = |r: &str| CidrRule::try_from(r.to_owned()).unwrap();
+    let allowed = ApiKeyEvent::KeyIpRulesChanged {
+        ip_rules: IpRules::new(vec![rule("10.0.0.0/8")], vec![]).unwrap(),
+        at: t(1),
+    };
+    KeyTest::with(())
+        .given(vec![issued(), allowed])
+        .when_async(ApiKeyCommand::Change(ChangeKey {
+            ip_block: Some(vec![rule("10.1.2.3")]),
+            ..no_change(t(2))
+        }))
+        .await
+        .then_expect_events(vec![ApiKeyEvent::KeyIpRulesChanged {
+            ip_rules: IpRules::new(vec![rule("10.0.0.0/8")], vec![rule("10.1.2.3")]).unwrap(),
+            at: t(2),
+        }]);
+}
+
+#[tokio::test]
+async fn too_many_ip_rules_are_refused() {
+    let many = (0..=crate::ip_rules::MAX_RULES)
+        .map(|i| CidrRule::try_from(format!("10.0.{}.{}", i / 256, i % 256)).unwrap())
+        .collect();
+    KeyTest::with(())
+        .given(vec![issued()])
+        .when_async(ApiKeyCommand::Change(ChangeKey {
+            ip_allow: Some(many),
+            ..no_change(t(1))
+        }))
+        .await
+        .then_expect_error(ApiKeyError::IpRules(crate::ip_rules::IpRuleError::TooMany));
 }
 
 #[tokio::test]

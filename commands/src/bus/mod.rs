@@ -1,0 +1,251 @@
+//! The command bus: authorises the acting admin, scopes commands to tenants, stamps time and
+//! metadata, and runs each command the same way: load the aggregate once, decide once, append
+//! once with the version it was loaded at. One module per aggregate holds its commands.
+
+mod endpoints;
+mod keys;
+mod tokens;
+
+pub use keys::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome};
+pub use tokens::IssueTokenRequest;
+
+use crate::clock::Clock;
+use crate::log::{self, EventMetadata};
+use crate::secrets::{self, SecretHasher};
+use crate::wake::LogWatch;
+use crate::{CommandError, Database, StoreError};
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent};
+use keyledger_domain::{Actor, Permission, TenantId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Who is acting, and the request this command belongs to (for the audit trail).
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+impl CommandContext {
+    pub fn system() -> Self {
+        CommandContext {
+            actor: Actor::system(),
+            request_id: None,
+        }
+    }
+
+    fn require(&self, permission: Permission) -> Result<(), CommandError> {
+        if self.actor.has(permission) {
+            Ok(())
+        } else {
+            Err(CommandError::Forbidden(format!(
+                "this action needs the {permission} permission"
+            )))
+        }
+    }
+
+    /// The tenant a create acts on: the actor's own unless a superuser names another.
+    pub fn target_tenant(&self, requested: Option<TenantId>) -> Result<TenantId, CommandError> {
+        match requested {
+            None => Ok(self.actor.tenant.clone()),
+            Some(t) if self.actor.may_access(&t) => Ok(t),
+            Some(t) => Err(CommandError::Forbidden(format!("you cannot act on tenant {t}"))),
+        }
+    }
+}
+
+/// A successful command: its result and a log position at or after its events, for callers
+/// that want to wait until read models include it.
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: i64,
+}
+
+/// The plaintext of a new secret. Shown to the caller once; never stored or logged (`Debug`
+/// leaves it out).
+pub struct NewSecret<T> {
+    pub id: Uuid,
+    pub secret: T,
+}
+
+impl<T> std::fmt::Debug for NewSecret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSecret")
+            .field("id", &self.id)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+/// One event of an aggregate's stream, as the history endpoint shows it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent<E> {
+    pub sequence: usize,
+    pub event_type: String,
+    pub event: E,
+    pub metadata: EventMetadata,
+}
+
+/// An aggregate folded from its stream, and the version an append after it expects.
+struct Loaded<A> {
+    state: A,
+    version: usize,
+}
+
+#[derive(Clone)]
+pub struct CommandBus {
+    db: Database,
+    hasher: SecretHasher,
+    clock: Arc<dyn Clock>,
+    watch: LogWatch,
+    pepper: Option<Arc<secrets::Pepper>>,
+}
+
+impl CommandBus {
+    pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
+        CommandBus {
+            db,
+            hasher,
+            clock,
+            watch,
+            pepper: None,
+        }
+    }
+
+    /// Issue and rotation also store the edge's fast verifier for the new secret.
+    pub fn with_pepper(mut self, pepper: Arc<secrets::Pepper>) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn hasher(&self) -> SecretHasher {
+        self.hasher
+    }
+
+    fn metadata(&self, ctx: &CommandContext, tenant: &TenantId, at: DateTime<Utc>) -> HashMap<String, String> {
+        let mut m = HashMap::from([
+            ("actor".to_owned(), ctx.actor.label()),
+            ("tenant".to_owned(), tenant.to_string()),
+            (
+                "time".to_owned(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ),
+        ]);
+        if let Some(id) = &ctx.request_id {
+            m.insert("request_id".to_owned(), id.clone());
+        }
+        m
+    }
+
+    /// A position at or after everything this node has appended so far, announced to this
+    /// node's log readers.
+    async fn committed<T>(&self, value: T) -> Result<Committed<T>, CommandError> {
+        let position = log::head(self.db.pool()).await?;
+        self.watch.announce(position);
+        Ok(Committed { value, position })
+    }
+
+    async fn hash(&self, secret: String) -> Result<keyledger_domain::key_format::SecretHash, CommandError> {
+        let hasher = self.hasher;
+        tokio::task::spawn_blocking(move || hasher.hash(&secret))
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(format!("hashing task failed: {e}"))))
+    }
+
+    /// One aggregate's events, oldest first, decoded with their metadata.
+    async fn stream<A: Aggregate>(&self, id: &str) -> Result<Vec<StoredEvent<A::Event>>, CommandError> {
+        let serialized = self
+            .db
+            .events()
+            .get_events::<A>(id)
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        serialized
+            .into_iter()
+            .map(|s| {
+                let corrupt =
+                    |e: serde_json::Error| StoreError::Corrupt(format!("{} {id} event {}: {e}", A::TYPE, s.sequence));
+                let event = serde_json::from_value(s.payload).map_err(corrupt)?;
+                let metadata = log::metadata_from_value(s.metadata).map_err(corrupt)?;
+                Ok(StoredEvent {
+                    sequence: s.sequence,
+                    event_type: s.event_type,
+                    event,
+                    metadata,
+                })
+            })
+            .collect()
+    }
+
+    /// The aggregate as its events leave it: the one fold the domain defines.
+    async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: 0,
+        };
+        for stored in self.stream::<A>(id).await? {
+            loaded.version = stored.sequence;
+            loaded.state.apply(stored.event);
+        }
+        Ok(loaded)
+    }
+
+    /// Runs `command` against the loaded state and appends what it decided (possibly nothing),
+    /// expecting the stream to be still at the version it was loaded at: a concurrent writer
+    /// makes this a [`CommandError::Conflict`], never a lost update. Returns the state the
+    /// command left.
+    async fn decide<A>(
+        &self,
+        id: &str,
+        loaded: Loaded<A>,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+        refused: impl FnOnce(A::Error) -> CommandError,
+    ) -> Result<A, CommandError>
+    where
+        A: Aggregate<Services = ()>,
+    {
+        let Loaded { mut state, version } = loaded;
+        let sink = EventSink::default();
+        state.handle(command, &(), &sink).await.map_err(refused)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(state);
+        }
+        let corrupt = |e: serde_json::Error| StoreError::EventStore(format!("cannot serialise an event: {e}"));
+        let metadata = serde_json::to_value(&metadata).map_err(corrupt)?;
+        let serialized = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                Ok(SerializedEvent::new(
+                    id.to_owned(),
+                    version + i + 1,
+                    A::TYPE.to_owned(),
+                    event.event_type(),
+                    event.event_version(),
+                    serde_json::to_value(event).map_err(corrupt)?,
+                    metadata.clone(),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.db
+            .events()
+            .persist::<A>(&serialized, None)
+            .await
+            .map_err(|e| match e {
+                PersistenceError::OptimisticLockError => CommandError::Conflict,
+                other => CommandError::Store(StoreError::EventStore(other.to_string())),
+            })?;
+        Ok(state)
+    }
+}
