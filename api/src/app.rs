@@ -15,7 +15,7 @@ use keyledger_commands::secrets::{Pepper, SecretHasher};
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{CommandBus, Database};
 use keyledger_projections::edge_cache::EdgeCache;
-use keyledger_projections::{Catchup, ProjectionRunner, ReadModel};
+use keyledger_projections::{Catchup, ProjectionRunner};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,9 +56,7 @@ impl Application {
         if let Some(pg) = db.postgres() {
             tasks.push(watch.spawn_postgres_listener(pg.clone()));
         }
-        for model in ReadModel::ALL {
-            tasks.push(ProjectionRunner::new(db.clone(), model, watch.clone()).spawn());
-        }
+        tasks.push(ProjectionRunner::new(db.clone(), watch.clone()).spawn());
 
         let pepper = Arc::new(match &config.serve.edge_pepper {
             Some(secret) => Pepper::from_secret(secret).map_err(anyhow::Error::msg)?,
@@ -71,7 +69,7 @@ impl Application {
         let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone()).with_pepper(pepper.clone());
         let state = AppState {
             auth: Authenticator::new(db.clone(), clock.clone()),
-            catchup: Catchup::new(db.clone()),
+            catchup: Catchup::new(db.clone(), watch.clone()),
             bus: bus.clone(),
             db: db.clone(),
             clock,

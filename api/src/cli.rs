@@ -53,18 +53,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(n) => vec![ReadModel::parse(&n)?],
                 None => ReadModel::ALL.to_vec(),
             };
+            // One pass over the log for every model asked for.
+            let bar = ProgressBar::new(0).with_message("read models");
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let at = keyledger_projections::rebuild(&db, &models, |position, head| {
+                bar.set_length(head.max(0) as u64);
+                bar.set_position(position.max(0) as u64);
+            })
+            .await?;
+            bar.finish();
             for model in models {
-                let bar = ProgressBar::new(0).with_message(model.name());
-                bar.set_style(
-                    ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} events ({eta})")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                let at = keyledger_projections::rebuild(&db, model, |position, head| {
-                    bar.set_length(head.max(0) as u64);
-                    bar.set_position(position.max(0) as u64);
-                })
-                .await?;
-                bar.finish();
                 say!("{}: rebuilt up to position {at}", model.name());
             }
             Ok(())

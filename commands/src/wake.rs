@@ -1,7 +1,9 @@
-//! Waking log readers at once when events are appended, instead of polling slowly.
+//! Waking log readers at once when events are appended, and waiters once read models include
+//! them, instead of polling.
 //!
-//! In-process, the command bus announces each commit. Across nodes sharing PostgreSQL, the append
-//! trigger's `pg_notify` reaches every node's listener at commit.
+//! In-process, the command bus announces each commit and the projection runner each batch.
+//! Across nodes sharing PostgreSQL, the append trigger's `pg_notify` and the runner's reach every
+//! node's listener at commit.
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -9,30 +11,48 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub const CHANNEL: &str = "keyledger_events";
+/// Carries the position every shared read model has reached, sent by the active runner.
+pub const PROJECTED_CHANNEL: &str = "keyledger_projected";
 
-/// The highest log position this node has heard of. Readers `subscribe()` and wait for a change.
+/// The highest log position this node has heard of, and the position all shared read models
+/// are known to include. Readers `subscribe()` and wait for a change.
 #[derive(Clone)]
 pub struct LogWatch {
     tx: watch::Sender<i64>,
+    projected: watch::Sender<i64>,
 }
 
 impl Default for LogWatch {
     fn default() -> Self {
         let (tx, _) = watch::channel(0);
-        LogWatch { tx }
+        let (projected, _) = watch::channel(0);
+        LogWatch { tx, projected }
     }
+}
+
+fn raise(sender: &watch::Sender<i64>, position: i64) {
+    sender.send_if_modified(|seen| {
+        if position > *seen {
+            *seen = position;
+            true
+        } else {
+            false
+        }
+    });
 }
 
 impl LogWatch {
     pub fn announce(&self, position: i64) {
-        self.tx.send_if_modified(|seen| {
-            if position > *seen {
-                *seen = position;
-                true
-            } else {
-                false
-            }
-        });
+        raise(&self.tx, position);
+    }
+
+    /// Every shared read model includes the log up to `position`.
+    pub fn announce_projected(&self, position: i64) {
+        raise(&self.projected, position);
+    }
+
+    pub fn subscribe_projected(&self) -> watch::Receiver<i64> {
+        self.projected.subscribe()
     }
 
     /// Forces every waiting reader to look at the log (e.g. after a lost listener connection).
@@ -67,13 +87,14 @@ impl LogWatch {
 
 async fn listen(pool: &PgPool, watch: &LogWatch) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, PROJECTED_CHANNEL]).await?;
     watch.nudge();
     loop {
         let note = listener.recv().await?;
-        match note.payload().parse::<i64>() {
-            Ok(position) => watch.announce(position),
-            Err(_) => watch.nudge(),
+        match (note.channel(), note.payload().parse::<i64>()) {
+            (PROJECTED_CHANNEL, Ok(position)) => watch.announce_projected(position),
+            (_, Ok(position)) => watch.announce(position),
+            (_, Err(_)) => watch.nudge(),
         }
     }
 }

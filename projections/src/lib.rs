@@ -6,6 +6,7 @@ pub mod edge_cache;
 mod error;
 pub mod queries;
 pub mod read_models;
+mod rows;
 pub mod runner;
 pub mod usage;
 

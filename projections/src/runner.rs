@@ -1,127 +1,186 @@
-//! Running projections: tail the log from a checkpoint, apply a batch and move the checkpoint in
-//! one transaction.
+//! Running the shared read models: one worker tails the log from their checkpoints and applies
+//! each batch to every model, rows and checkpoints in one transaction (a crash never applies an
+//! event twice or skips one), woken at once by new events. It announces how far the read models
+//! have come, in-process and (PostgreSQL) to every node, so a command's answer waits on a
+//! notification, not a poll.
 
+use crate::read_models::{decode, Applied};
 use crate::{ProjectionError, ReadModel};
-use keyledger_commands::wake::LogWatch;
+use keyledger_commands::wake::{LogWatch, PROJECTED_CHANNEL};
 use keyledger_commands::{log, Backend, Database};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use std::time::Duration;
 use tracing::Instrument;
 
-const BATCH: i64 = 500;
+/// Events per live batch: a batch is one transaction, so a large backlog is applied in few.
+const BATCH: i64 = 2_000;
+/// Events per rebuild batch.
+const REBUILD_BATCH: i64 = 10_000;
 /// A safety net only: wake-ups arrive through the in-process watch and PostgreSQL NOTIFY.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
 enum Step {
     Advanced(i64),
     Idle(i64),
-    /// Another node is the active writer of this projection.
+    /// Another node (or a rebuild) is the active writer of every model asked for.
     Busy,
 }
 
-async fn ensure_checkpoint(db: &Database, model: ReadModel) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, position, updated_at_ms) VALUES ($1, 0, $2) \
-         ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(model.name())
-    .bind(chrono::Utc::now().timestamp_millis())
-    .execute(db.pool())
-    .await?;
+fn names(models: &[ReadModel]) -> String {
+    models
+        .iter()
+        .map(|m| format!("'{}'", m.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn ensure_checkpoints(db: &Database, models: &[ReadModel]) -> Result<(), ProjectionError> {
+    for model in models {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (name, position, updated_at_ms) VALUES ($1, 0, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(model.name())
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(db.pool())
+        .await?;
+    }
     Ok(())
 }
 
-/// Locks this projection's checkpoint row for the transaction; `None` if another node holds it.
-async fn claim(conn: &mut AnyConnection, backend: Backend, model: ReadModel) -> Result<Option<i64>, ProjectionError> {
-    let row = match backend {
+/// Locks the checkpoint rows of `models` for the transaction and returns their positions:
+/// only those of the models no other node holds.
+async fn claim(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    models: &[ReadModel],
+) -> Result<Vec<(ReadModel, i64)>, ProjectionError> {
+    // Names come from the fixed list of read models, never input.
+    let list = names(models);
+    let rows = match backend {
         Backend::Postgres => {
-            sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED")
-                .bind(model.name())
-                .fetch_optional(&mut *conn)
-                .await?
+            sqlx::query(&format!(
+                "SELECT name, position FROM projection_checkpoints WHERE name IN ({list}) FOR UPDATE SKIP LOCKED"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
         }
         Backend::Sqlite => {
             // Writing first takes SQLite's write lock up front (waiting on busy_timeout), so the
             // read below cannot go stale before our own write.
-            sqlx::query("UPDATE projection_checkpoints SET position = position WHERE name = $1")
-                .bind(model.name())
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
-                .bind(model.name())
-                .fetch_optional(&mut *conn)
-                .await?
+            sqlx::query(&format!(
+                "UPDATE projection_checkpoints SET position = position WHERE name IN ({list})"
+            ))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(&format!(
+                "SELECT name, position FROM projection_checkpoints WHERE name IN ({list})"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
         }
     };
-    Ok(match row {
-        Some(row) => Some(row.try_get::<i64, _>("position")?),
-        None => None,
-    })
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let name: String = row.try_get("name")?;
+        claimed.push((ReadModel::parse(&name)?, row.try_get::<i64, _>("position")?));
+    }
+    Ok(claimed)
 }
 
-async fn step(db: &Database, model: ReadModel) -> Result<Step, ProjectionError> {
+/// The position every shared read model includes, as this transaction sees it.
+async fn projected(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
+    let row = sqlx::query(&format!(
+        "SELECT CAST(COALESCE(MIN(position), 0) AS BIGINT) AS position FROM projection_checkpoints WHERE name IN ({})",
+        names(&ReadModel::ALL)
+    ))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("position")?)
+}
+
+/// Applies the next batch of the log to every model of `models` that this node can claim.
+async fn step(db: &Database, models: &[ReadModel], batch: i64, watch: &LogWatch) -> Result<Step, ProjectionError> {
     let mut tx = db.pool().begin().await?;
-    let Some(position) = claim(&mut tx, db.backend(), model).await? else {
+    let claimed = claim(&mut tx, db.backend(), models).await?;
+    let Some(from) = claimed.iter().map(|(_, p)| *p).min() else {
         tx.rollback().await?;
         return Ok(Step::Busy);
     };
-    let events = log::read_after(&mut *tx, position, BATCH).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
+    let logged = log::read_after(&mut *tx, from, batch).await?;
+    let Some(last) = logged.last().map(|e| e.position) else {
+        let reached = projected(&mut tx).await?;
         tx.rollback().await?;
-        return Ok(Step::Idle(position));
+        watch.announce_projected(reached);
+        return Ok(Step::Idle(from));
     };
-    for event in &events {
-        model.apply(&mut tx, event).await?;
+    let events = logged
+        .into_iter()
+        .map(|logged| {
+            Ok(Applied {
+                decoded: decode(&logged)?,
+                logged,
+            })
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    for (model, position) in &claimed {
+        // Models can stand at different positions (one was rebuilt): each takes what it lacks.
+        let start = events.partition_point(|e| e.logged.position <= *position);
+        if start < events.len() {
+            model.apply(&mut tx, &events[start..]).await?;
+        }
     }
-    sqlx::query("UPDATE projection_checkpoints SET position = $1, updated_at_ms = $2 WHERE name = $3")
-        .bind(last)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .bind(model.name())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE projection_checkpoints SET position = $1, updated_at_ms = $2 WHERE name IN ({})",
+        names(&claimed.iter().map(|(m, _)| *m).collect::<Vec<_>>())
+    ))
+    .bind(last)
+    .bind(chrono::Utc::now().timestamp_millis())
+    .execute(&mut *tx)
+    .await?;
+    let reached = projected(&mut tx).await?;
+    if db.backend() == Backend::Postgres {
+        // Delivered at commit, to every node: their commands' answers wait for it.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PROJECTED_CHANNEL)
+            .bind(reached.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
-    tracing::debug!(
-        projection = model.name(),
-        position = last,
-        applied = events.len(),
-        "projection advanced"
-    );
+    watch.announce_projected(reached);
+    tracing::debug!(position = last, applied = events.len(), "read models advanced");
     Ok(Step::Advanced(last))
 }
 
-/// One live projection worker.
+/// The live worker of the shared read models.
 pub struct ProjectionRunner {
     db: Database,
-    model: ReadModel,
     wake: LogWatch,
 }
 
 impl ProjectionRunner {
-    pub fn new(db: Database, model: ReadModel, wake: LogWatch) -> Self {
-        ProjectionRunner { db, model, wake }
+    pub fn new(db: Database, wake: LogWatch) -> Self {
+        ProjectionRunner { db, wake }
     }
 
     /// Runs until the task is aborted. Aborting mid-batch rolls the batch back: nothing is lost.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        let span = tracing::info_span!("projection", name = self.model.name());
+        let span = tracing::info_span!("projections");
         tokio::spawn(self.run().instrument(span))
     }
 
     async fn run(self) {
         let mut woken = self.wake.subscribe();
+        while let Err(e) = ensure_checkpoints(&self.db, &ReadModel::ALL).await {
+            tracing::error!(error = %e, "cannot create checkpoints; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let mut failures = 0u32;
         loop {
-            if let Err(e) = ensure_checkpoint(&self.db, self.model).await {
-                tracing::error!(error = %e, "cannot create checkpoint; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            break;
-        }
-        loop {
             woken.mark_unchanged();
-            match step(&self.db, self.model).await {
+            match step(&self.db, &ReadModel::ALL, BATCH, &self.wake).await {
                 Ok(Step::Advanced(_)) => {
                     failures = 0;
                     continue;
@@ -141,34 +200,39 @@ impl ProjectionRunner {
     }
 }
 
-/// Empties a read model and replays the whole log into it through the same code as live
-/// processing. `progress(position, head)` is called after every batch.
+/// Empties the read models `models` and replays the whole log into them in one pass, through the
+/// same code as live processing. `progress(position, head)` is called after every batch.
 pub async fn rebuild(
     db: &Database,
-    model: ReadModel,
+    models: &[ReadModel],
     mut progress: impl FnMut(i64, i64),
 ) -> Result<i64, ProjectionError> {
-    ensure_checkpoint(db, model).await?;
-    let mut tx = db.pool().begin().await?;
-    if claim(&mut tx, db.backend(), model).await?.is_none() {
-        // On PostgreSQL a running node holds the row only for the length of one batch.
+    ensure_checkpoints(db, models).await?;
+    loop {
+        let mut tx = db.pool().begin().await?;
+        if claim(&mut tx, db.backend(), models).await?.len() == models.len() {
+            for table in models.iter().flat_map(|m| m.tables()) {
+                // Table names come from the fixed list in ReadModel::tables.
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
+            sqlx::query(&format!(
+                "UPDATE projection_checkpoints SET position = 0 WHERE name IN ({})",
+                names(models)
+            ))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            break;
+        }
+        // On PostgreSQL a running node holds the rows only for the length of one batch.
         drop(tx);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        return Box::pin(rebuild(db, model, progress)).await;
     }
-    for table in model.tables() {
-        // Table names come from the fixed list in ReadModel::tables.
-        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-    }
-    sqlx::query("UPDATE projection_checkpoints SET position = 0 WHERE name = $1")
-        .bind(model.name())
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     let head = log::head(db.pool()).await?;
     progress(0, head);
+    let watch = LogWatch::default();
     loop {
-        match step(db, model).await? {
+        match step(db, models, REBUILD_BATCH, &watch).await? {
             Step::Advanced(position) => progress(position, head.max(position)),
             Step::Idle(position) => return Ok(position),
             Step::Busy => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -191,29 +255,35 @@ pub async fn checkpoints(db: &Database) -> Result<HashMap<String, i64>, Projecti
 #[derive(Clone)]
 pub struct Catchup {
     db: Database,
+    watch: LogWatch,
 }
 
+/// How often a waiter reads the checkpoints itself, in case a notification was lost (a dropped
+/// listener connection, or a rebuild run by another process on SQLite).
+const SAFETY_NET: Duration = Duration::from_secs(1);
+
 impl Catchup {
-    pub fn new(db: Database) -> Self {
-        Catchup { db }
+    pub fn new(db: Database, watch: LogWatch) -> Self {
+        Catchup { db, watch }
     }
 
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut pause = Duration::from_millis(2);
+        let mut projected = self.watch.subscribe_projected();
         loop {
-            let all = checkpoints(&self.db).await?;
-            let caught_up = ReadModel::ALL
-                .iter()
-                .all(|m| all.get(m.name()).is_some_and(|p| *p >= position));
-            if caught_up {
+            if *projected.borrow_and_update() >= position {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Err(ProjectionError::CatchupTimeout(position));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(50));
+            let wait = SAFETY_NET.min(deadline - now);
+            if tokio::time::timeout(wait, projected.changed()).await.is_err() {
+                let mut conn = self.db.pool().acquire().await?;
+                let reached = self::projected(&mut conn).await?;
+                self.watch.announce_projected(reached);
+            }
         }
     }
 }

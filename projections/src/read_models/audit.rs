@@ -1,39 +1,41 @@
-use super::{ms, Decoded};
+use super::{ms, Applied, Decoded};
+use crate::rows::{self, Cell};
 use crate::ProjectionError;
-use keyledger_commands::log::LoggedEvent;
+use keyledger_domain::AdminTokenEvent;
 use sqlx::AnyConnection;
 
-pub(super) async fn apply(
-    conn: &mut AnyConnection,
-    logged: &LoggedEvent,
-    decoded: &Decoded,
-) -> Result<(), ProjectionError> {
-    let occurred_at = match decoded {
-        Decoded::Key(e) => Some(e.at()),
-        Decoded::Token(keyledger_domain::AdminTokenEvent::AdminTokenIssued { at, .. })
-        | Decoded::Token(keyledger_domain::AdminTokenEvent::AdminTokenDeleted { at, .. }) => Some(*at),
-        Decoded::Endpoint(e) => Some(e.at()),
-        Decoded::Other => None,
-    }
-    .or(logged.metadata.time)
-    .map(ms)
-    .unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO audit_log (position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, \
-         request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(logged.position)
-    .bind(&logged.metadata.tenant)
-    .bind(&logged.metadata.actor)
-    .bind(&logged.event_type)
-    .bind(&logged.aggregate_type)
-    .bind(&logged.aggregate_id)
-    .bind(occurred_at)
-    .bind(logged.metadata.request_id.as_deref())
-    .bind(details(&logged.payload).to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+const INTO: &str = "audit_log (position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, \
+     request_id, details)";
+
+pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+    let rows = events
+        .iter()
+        .map(|e| {
+            let logged = &e.logged;
+            let occurred_at = match &e.decoded {
+                Decoded::Key(event) => Some(event.at()),
+                Decoded::Token(AdminTokenEvent::AdminTokenIssued { at, .. })
+                | Decoded::Token(AdminTokenEvent::AdminTokenDeleted { at, .. }) => Some(*at),
+                Decoded::Endpoint(event) => Some(event.at()),
+                Decoded::Other => None,
+            }
+            .or(logged.metadata.time)
+            .map(ms)
+            .unwrap_or_default();
+            vec![
+                Cell::from(logged.position),
+                logged.metadata.tenant.as_str().into(),
+                logged.metadata.actor.as_str().into(),
+                logged.event_type.as_str().into(),
+                logged.aggregate_type.as_str().into(),
+                logged.aggregate_id.as_str().into(),
+                occurred_at.into(),
+                logged.metadata.request_id.clone().into(),
+                details(&logged.payload).to_string().into(),
+            ]
+        })
+        .collect();
+    rows::insert(conn, INTO, "", rows).await
 }
 
 /// The event's fields for auditors: the externally tagged payload unwrapped, secret hashes and

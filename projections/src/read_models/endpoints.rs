@@ -1,160 +1,88 @@
-use super::{json, ms};
+//! `endpoints` and `endpoint_tenant_settings`: the catalogue the explorer reads, one row per
+//! endpoint derived from its folded state, plus the tenants that disabled it.
+
+use super::{json, ms, touched, Applied, Decoded, States};
+use crate::rows::{self, Cell};
 use crate::ProjectionError;
-use keyledger_commands::log::LoggedEvent;
-use keyledger_domain::EndpointEvent;
+use keyledger_domain::endpoint::RegisteredEndpoint;
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 
-/// A column value: text or integer, possibly NULL.
-enum Cell {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
+const INTO: &str = "endpoints (endpoint_id, route_id, path, methods, plugin, description, required_scopes, \
+     request_schema, response_schema, upstream_url, deprecated, deprecated_at_ms, sunset_at_ms, active, \
+     created_at_ms, updated_at_ms, position, state)";
 
-/// Runs `UPDATE endpoints SET <column> = $1, updated_at_ms = $2, position = $3 WHERE endpoint_id = $4`.
-async fn set(
-    conn: &mut AnyConnection,
-    column: &'static str,
-    value: Cell,
-    logged: &LoggedEvent,
-    event: &EndpointEvent,
-) -> Result<(), ProjectionError> {
-    // `column` is one of the fixed names in this file, never input.
-    let sql = format!("UPDATE endpoints SET {column} = $1, updated_at_ms = $2, position = $3 WHERE endpoint_id = $4");
-    let query = sqlx::query(&sql);
-    let query = match value {
-        Cell::Text(v) => query.bind(v),
-        Cell::Int(v) => query.bind(v),
-    };
-    query
-        .bind(ms(event.at()))
-        .bind(logged.position)
-        .bind(event.endpoint_id().to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
+const UPSERT: &str = "ON CONFLICT (endpoint_id) DO UPDATE SET route_id = excluded.route_id, path = excluded.path, \
+     methods = excluded.methods, plugin = excluded.plugin, description = excluded.description, \
+     required_scopes = excluded.required_scopes, request_schema = excluded.request_schema, \
+     response_schema = excluded.response_schema, upstream_url = excluded.upstream_url, \
+     deprecated = excluded.deprecated, deprecated_at_ms = excluded.deprecated_at_ms, \
+     sunset_at_ms = excluded.sunset_at_ms, active = excluded.active, updated_at_ms = excluded.updated_at_ms, \
+     position = excluded.position, state = excluded.state";
 
-pub(super) async fn apply(
-    conn: &mut AnyConnection,
-    logged: &LoggedEvent,
-    event: &EndpointEvent,
-) -> Result<(), ProjectionError> {
-    use EndpointEvent::*;
-    match event {
-        EndpointRegistered { endpoint_id, spec, at } => {
-            sqlx::query(
-                "INSERT INTO endpoints (endpoint_id, route_id, path, methods, plugin, description, required_scopes, \
-                 request_schema, response_schema, upstream_url, deprecated, sunset_at_ms, active, created_at_ms, \
-                 updated_at_ms, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, 1, $11, $11, $12)",
-            )
-            .bind(endpoint_id.to_string())
-            .bind(logged.aggregate_id.as_str())
-            .bind(spec.path.as_str())
-            .bind(json(&spec.methods))
-            .bind(spec.plugin.as_str())
-            .bind(spec.description.as_str())
-            .bind(json(&spec.required_scopes))
-            .bind(spec.request_schema.as_ref().map(json))
-            .bind(spec.response_schema.as_ref().map(json))
-            .bind(spec.upstream_url.as_str())
-            .bind(ms(*at))
-            .bind(logged.position)
-            .execute(&mut *conn)
-            .await?;
-        }
-        EndpointChanged {
-            methods,
-            path,
-            plugin,
-            description,
-            required_scopes,
-            upstream_url,
-            ..
-        } => {
-            if let Some(v) = methods {
-                set(conn, "methods", Cell::Text(Some(json(v))), logged, event).await?;
-            }
-            if let Some(v) = path {
-                set(conn, "path", Cell::Text(Some(v.to_string())), logged, event).await?;
-            }
-            if let Some(v) = plugin {
-                set(conn, "plugin", Cell::Text(Some(v.to_string())), logged, event).await?;
-            }
-            if let Some(v) = description {
-                set(
-                    conn,
-                    "description",
-                    Cell::Text(Some(v.as_str().to_owned())),
-                    logged,
-                    event,
-                )
-                .await?;
-            }
-            if let Some(v) = required_scopes {
-                set(conn, "required_scopes", Cell::Text(Some(json(v))), logged, event).await?;
-            }
-            if let Some(v) = upstream_url {
-                set(
-                    conn,
-                    "upstream_url",
-                    Cell::Text(Some(v.as_str().to_owned())),
-                    logged,
-                    event,
-                )
-                .await?;
+/// The stored state: `None` until the endpoint's registration has been applied.
+type State = Option<RegisteredEndpoint>;
+
+pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+    let ids = touched(events, |e| match &e.decoded {
+        Decoded::Endpoint(event) => Some(event.endpoint_id().to_string()),
+        _ => None,
+    });
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut states: States<State> = States::load(conn, "endpoints", "endpoint_id", ids.clone()).await?;
+    // (route stream, last position) of each endpoint the batch touched.
+    let mut seen: HashMap<String, (&str, i64)> = HashMap::new();
+    for e in events {
+        let Decoded::Endpoint(event) = &e.decoded else { continue };
+        let id = event.endpoint_id().to_string();
+        if let Some(state) = states.get_mut(&id) {
+            match (RegisteredEndpoint::registered(event), state.as_mut()) {
+                (Some(new), _) => *state = Some(new),
+                (None, Some(endpoint)) => endpoint.apply(event.clone()),
+                (None, None) => {}
             }
         }
-        EndpointSchemasChanged {
-            request_schema,
-            response_schema,
-            ..
-        } => {
-            set(
-                conn,
-                "request_schema",
-                Cell::Text(request_schema.as_ref().map(json)),
-                logged,
-                event,
-            )
-            .await?;
-            set(
-                conn,
-                "response_schema",
-                Cell::Text(response_schema.as_ref().map(json)),
-                logged,
-                event,
-            )
-            .await?;
-        }
-        EndpointDeprecated { sunset, .. } => {
-            set(conn, "deprecated", Cell::Int(Some(1)), logged, event).await?;
-            set(conn, "deprecated_at_ms", Cell::Int(Some(ms(event.at()))), logged, event).await?;
-            set(conn, "sunset_at_ms", Cell::Int(sunset.map(ms)), logged, event).await?;
-        }
-        EndpointUndeprecated { .. } => {
-            set(conn, "deprecated", Cell::Int(Some(0)), logged, event).await?;
-            set(conn, "deprecated_at_ms", Cell::Int(None), logged, event).await?;
-            set(conn, "sunset_at_ms", Cell::Int(None), logged, event).await?;
-        }
-        EndpointActivated { .. } => set(conn, "active", Cell::Int(Some(1)), logged, event).await?,
-        EndpointDeactivated { .. } => set(conn, "active", Cell::Int(Some(0)), logged, event).await?,
-        EndpointEnabledForTenant {
-            endpoint_id, tenant, ..
-        }
-        | EndpointDisabledForTenant {
-            endpoint_id, tenant, ..
-        } => {
-            let enabled = i64::from(matches!(event, EndpointEnabledForTenant { .. }));
-            sqlx::query(
-                "INSERT INTO endpoint_tenant_settings (endpoint_id, tenant, enabled) VALUES ($1, $2, $3) \
-                 ON CONFLICT (endpoint_id, tenant) DO UPDATE SET enabled = excluded.enabled",
-            )
-            .bind(endpoint_id.to_string())
-            .bind(tenant.as_str())
-            .bind(enabled)
-            .execute(&mut *conn)
-            .await?;
+        seen.insert(id, (e.logged.aggregate_id.as_str(), e.logged.position));
+    }
+    let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(ids.len());
+    let mut disabled: Vec<Vec<Cell>> = Vec::new();
+    for (id, state) in states.into_iter() {
+        let Some(e) = &state else { continue };
+        let (route, position) = seen.get(&id).copied().unwrap_or(("", 0));
+        let s = &e.spec;
+        rows.push(vec![
+            id.as_str().into(),
+            route.into(),
+            s.path.to_string().into(),
+            json(&s.methods).into(),
+            s.plugin.to_string().into(),
+            s.description.as_str().into(),
+            json(&s.required_scopes).into(),
+            s.request_schema.as_ref().map(json).into(),
+            s.response_schema.as_ref().map(json).into(),
+            s.upstream_url.as_str().into(),
+            i64::from(e.deprecation.is_some()).into(),
+            e.deprecation.as_ref().map(|d| ms(d.since)).into(),
+            e.deprecation.as_ref().and_then(|d| d.sunset).map(ms).into(),
+            i64::from(e.active).into(),
+            ms(e.created_at).into(),
+            ms(e.updated_at).into(),
+            position.into(),
+            json(&state).into(),
+        ]);
+        for tenant in &e.disabled_tenants {
+            disabled.push(vec![id.as_str().into(), tenant.as_str().into(), 0i64.into()]);
         }
     }
-    Ok(())
+    rows::insert(conn, INTO, UPSERT, rows).await?;
+    rows::delete_where_in(conn, "endpoint_tenant_settings", "endpoint_id", &ids).await?;
+    rows::insert(
+        conn,
+        "endpoint_tenant_settings (endpoint_id, tenant, enabled)",
+        "",
+        disabled,
+    )
+    .await
 }

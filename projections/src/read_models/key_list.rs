@@ -1,107 +1,84 @@
-use super::{json, ms};
-use crate::ProjectionError;
-use keyledger_commands::log::LoggedEvent;
-use keyledger_domain::api_key::ExpiryWarning;
-use keyledger_domain::ApiKeyEvent;
-use sqlx::AnyConnection;
+//! `api_keys`: the key list admins page through, one row per key, derived from the key's
+//! folded state (kept in the row's `state`).
 
-pub(super) async fn apply(
-    conn: &mut AnyConnection,
-    logged: &LoggedEvent,
-    event: &ApiKeyEvent,
-) -> Result<(), ProjectionError> {
-    use ApiKeyEvent::*;
-    let key_id = logged.aggregate_id.as_str();
-    let at = ms(event.at());
-    // Every update but the insert has the same shape: SET one column (and updated_at).
-    let (column, value): (&str, Option<String>) = match event {
-        KeyIssued {
-            key_id: id,
-            tenant,
-            name,
-            environment,
-            lookup_id,
-            scopes,
-            rate_limits,
-            ip_rules,
-            expires_at,
-            ..
-        } => {
-            sqlx::query(
-                "INSERT INTO api_keys (key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, \
-                 ip_block, expires_at_ms, status, expiry_stage, created_at_ms, updated_at_ms, revoked_at_ms, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', 'none', $11, $11, NULL, $12)",
-            )
-            .bind(id.to_string())
-            .bind(tenant.as_str())
-            .bind(name.as_str())
-            .bind(environment.as_str())
-            .bind(format!("{}{}", environment.prefix(), lookup_id))
-            .bind(json(scopes))
-            .bind(json(rate_limits))
-            .bind(json(&ip_rules.allow()))
-            .bind(json(&ip_rules.block()))
-            .bind(expires_at.map(ms))
-            .bind(at)
-            .bind(logged.position)
-            .execute(&mut *conn)
-            .await?;
-            return Ok(());
+use super::{json, ms, touched, Applied, Decoded, States};
+use crate::rows::{self, Cell};
+use crate::ProjectionError;
+use cqrs_es::Aggregate;
+use keyledger_domain::api_key::{ExpiryWarning, IssuedKey};
+use keyledger_domain::{ApiKey, ApiKeyEvent};
+use sqlx::AnyConnection;
+use std::collections::HashMap;
+
+const INTO: &str = "api_keys (key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
+     expires_at_ms, status, expiry_stage, created_at_ms, updated_at_ms, revoked_at_ms, position, state)";
+
+// The list's order (position of the issue) never changes after the insert.
+const UPSERT: &str = "ON CONFLICT (key_id) DO UPDATE SET name = excluded.name, prefix = excluded.prefix, \
+     scopes = excluded.scopes, rate_limits = excluded.rate_limits, ip_allow = excluded.ip_allow, \
+     ip_block = excluded.ip_block, expires_at_ms = excluded.expires_at_ms, status = excluded.status, \
+     expiry_stage = excluded.expiry_stage, updated_at_ms = excluded.updated_at_ms, \
+     revoked_at_ms = excluded.revoked_at_ms, state = excluded.state";
+
+/// What the expiry scheduler still owes the key.
+fn expiry_stage(key: &IssuedKey) -> &'static str {
+    if key.warnings_sent.contains(&ExpiryWarning::OneDay) {
+        "one_day"
+    } else if key.warnings_sent.contains(&ExpiryWarning::SevenDays) {
+        "seven_days"
+    } else {
+        "none"
+    }
+}
+
+fn row(key: &IssuedKey, state: &ApiKey, position: i64) -> Vec<Cell> {
+    vec![
+        key.id.to_string().into(),
+        key.tenant.as_str().into(),
+        key.name.as_str().into(),
+        key.environment.as_str().into(),
+        key.display_prefix().into(),
+        json(&key.scopes).into(),
+        json(&key.rate_limits).into(),
+        json(&key.ip_rules.allow()).into(),
+        json(&key.ip_rules.block()).into(),
+        key.expires_at.map(ms).into(),
+        key.recorded_status.as_str().into(),
+        expiry_stage(key).into(),
+        ms(key.created_at).into(),
+        ms(key.updated_at).into(),
+        key.revoked_at.map(ms).into(),
+        position.into(),
+        json(state).into(),
+    ]
+}
+
+pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+    let ids = touched(events, |e| match e.decoded {
+        Decoded::Key(_) => Some(e.logged.aggregate_id.clone()),
+        _ => None,
+    });
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut states: States<ApiKey> = States::load(conn, "api_keys", "key_id", ids).await?;
+    let mut issued_at: HashMap<&str, i64> = HashMap::new();
+    for e in events {
+        let Decoded::Key(event) = &e.decoded else { continue };
+        if matches!(event, ApiKeyEvent::KeyIssued { .. }) {
+            issued_at.insert(&e.logged.aggregate_id, e.logged.position);
         }
-        KeyRenamed { name, .. } => ("name", Some(name.to_string())),
-        KeyScopesChanged { scopes, .. } => ("scopes", Some(json(scopes))),
-        KeyRateLimitsChanged { rate_limits, .. } => ("rate_limits", Some(json(rate_limits))),
-        KeyIpRulesChanged { ip_rules, .. } => {
-            sqlx::query("UPDATE api_keys SET ip_allow = $1, ip_block = $2, updated_at_ms = $3 WHERE key_id = $4")
-                .bind(json(&ip_rules.allow()))
-                .bind(json(&ip_rules.block()))
-                .bind(at)
-                .bind(key_id)
-                .execute(&mut *conn)
-                .await?;
-            return Ok(());
+        if let Some(state) = states.get_mut(&e.logged.aggregate_id) {
+            state.apply(event.clone());
         }
-        KeyRotated { lookup_id, .. } => {
-            sqlx::query(
-                "UPDATE api_keys SET prefix = CASE environment WHEN 'live' THEN 'ak_live_' ELSE 'ak_test_' END || $1, \
-                 updated_at_ms = $2 WHERE key_id = $3",
-            )
-            .bind(lookup_id.as_str())
-            .bind(at)
-            .bind(key_id)
-            .execute(&mut *conn)
-            .await?;
-            return Ok(());
-        }
-        KeyRevoked { .. } => {
-            sqlx::query(
-                "UPDATE api_keys SET status = 'revoked', revoked_at_ms = $1, updated_at_ms = $1 WHERE key_id = $2",
-            )
-            .bind(at)
-            .bind(key_id)
-            .execute(&mut *conn)
-            .await?;
-            return Ok(());
-        }
-        KeyExpiryWarned { warning, .. } => (
-            "expiry_stage",
-            Some(
-                match warning {
-                    ExpiryWarning::SevenDays => "seven_days",
-                    ExpiryWarning::OneDay => "one_day",
-                }
-                .to_owned(),
-            ),
-        ),
-        KeyExpired { .. } => ("status", Some("expired".to_owned())),
-    };
-    // `column` is one of the fixed names above, never input.
-    let sql = format!("UPDATE api_keys SET {column} = $1, updated_at_ms = $2 WHERE key_id = $3");
-    sqlx::query(&sql)
-        .bind(value)
-        .bind(at)
-        .bind(key_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    }
+    let rows = states
+        .into_iter()
+        .filter_map(|(id, state)| {
+            let key = state.issued()?;
+            // Keys issued before this batch keep the position their row already has.
+            Some(row(key, &state, issued_at.get(id.as_str()).copied().unwrap_or(0)))
+        })
+        .collect();
+    rows::insert(conn, INTO, UPSERT, rows).await
 }

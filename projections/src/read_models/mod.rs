@@ -1,4 +1,8 @@
-//! The read models and how each event changes them.
+//! The shared read models and how a batch of events changes each.
+//!
+//! A model gets the batch's events after its own checkpoint, already decoded, and writes each
+//! row it touches once: keys and endpoints load the states the batch touches, fold the events
+//! into them with the domain's one fold, and write the rows derived from the result.
 
 mod admin_tokens;
 mod audit;
@@ -11,6 +15,7 @@ use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
 use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
+use serde::Deserialize;
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,20 +35,23 @@ pub enum Decoded {
     Other,
 }
 
+/// A logged event with its decoded form.
+pub struct Applied {
+    pub logged: LoggedEvent,
+    pub decoded: Decoded,
+}
+
 pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
     let undecodable = |e: serde_json::Error| ProjectionError::Undecodable {
         position: event.position,
         event_type: event.event_type.clone(),
         reason: e.to_string(),
     };
+    let payload = &event.payload;
     Ok(match event.aggregate_type.as_str() {
-        t if t == ApiKey::TYPE => Decoded::Key(serde_json::from_value(event.payload.clone()).map_err(undecodable)?),
-        t if t == AdminToken::TYPE => {
-            Decoded::Token(serde_json::from_value(event.payload.clone()).map_err(undecodable)?)
-        }
-        t if t == Endpoint::TYPE => {
-            Decoded::Endpoint(serde_json::from_value(event.payload.clone()).map_err(undecodable)?)
-        }
+        t if t == ApiKey::TYPE => Decoded::Key(ApiKeyEvent::deserialize(payload).map_err(undecodable)?),
+        t if t == AdminToken::TYPE => Decoded::Token(AdminTokenEvent::deserialize(payload).map_err(undecodable)?),
+        t if t == Endpoint::TYPE => Decoded::Endpoint(EndpointEvent::deserialize(payload).map_err(undecodable)?),
         _ => Decoded::Other,
     })
 }
@@ -86,15 +94,15 @@ impl ReadModel {
         })
     }
 
-    pub(crate) async fn apply(self, conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), ProjectionError> {
-        let decoded = decode(event)?;
-        match (self, &decoded) {
-            (ReadModel::AdminTokens, Decoded::Token(e)) => admin_tokens::apply(conn, event, e).await,
-            (ReadModel::KeyList, Decoded::Key(e)) => key_list::apply(conn, event, e).await,
-            (ReadModel::KeyLookup, Decoded::Key(e)) => key_lookup::apply(conn, event, e).await,
-            (ReadModel::Endpoints, Decoded::Endpoint(e)) => endpoints::apply(conn, event, e).await,
-            (ReadModel::Audit, _) => audit::apply(conn, event, &decoded).await,
-            _ => Ok(()),
+    /// Applies `events` (in log order, all after this model's checkpoint) in the caller's
+    /// transaction.
+    pub(crate) async fn apply(self, conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+        match self {
+            ReadModel::AdminTokens => admin_tokens::apply(conn, events).await,
+            ReadModel::KeyList => key_list::apply(conn, events).await,
+            ReadModel::KeyLookup => key_lookup::apply(conn, events).await,
+            ReadModel::Audit => audit::apply(conn, events).await,
+            ReadModel::Endpoints => endpoints::apply(conn, events).await,
         }
     }
 }
@@ -105,4 +113,57 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
 
 pub(crate) fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Store(keyledger_commands::StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The states a batch works on, by aggregate id, in first-touched order: loaded from `table`
+/// where a stored state exists, else the default (not yet created) state.
+pub(crate) struct States<S> {
+    order: Vec<String>,
+    by_id: std::collections::HashMap<String, S>,
+}
+
+impl<S: Default + serde::de::DeserializeOwned> States<S> {
+    /// Loads the stored state of every id in `ids` (first-touched order, no duplicates).
+    pub(crate) async fn load(
+        conn: &mut AnyConnection,
+        table: &str,
+        id_column: &str,
+        ids: Vec<String>,
+    ) -> Result<Self, ProjectionError> {
+        let mut by_id = std::collections::HashMap::with_capacity(ids.len());
+        for (id, state) in crate::rows::states(conn, table, id_column, &ids).await? {
+            let parsed: S = serde_json::from_str(&state).map_err(|e| corrupt(&format!("{table} {id} state"), e))?;
+            by_id.insert(id, parsed);
+        }
+        for id in &ids {
+            by_id.entry(id.clone()).or_default();
+        }
+        Ok(States { order: ids, by_id })
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut S> {
+        self.by_id.get_mut(id)
+    }
+
+    /// The states in first-touched order.
+    pub(crate) fn into_iter(self) -> impl Iterator<Item = (String, S)> {
+        let mut by_id = self.by_id;
+        self.order
+            .into_iter()
+            .filter_map(move |id| by_id.remove(&id).map(|s| (id, s)))
+    }
+}
+
+/// The distinct ids `pick` finds in the batch, in first-touched order.
+pub(crate) fn touched(events: &[Applied], pick: impl Fn(&Applied) -> Option<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .filter_map(pick)
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }

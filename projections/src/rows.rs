@@ -1,0 +1,159 @@
+//! Set-based writes: a batch's rows go to the database in a few multi-row statements, not a
+//! statement per event. One SQL text serves SQLite and PostgreSQL through the Any driver.
+
+use crate::ProjectionError;
+use sqlx::AnyConnection;
+
+/// One column value of a row to write.
+#[derive(Debug, Clone)]
+pub(crate) enum Cell {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Cell {
+    fn from(v: Option<i64>) -> Self {
+        Cell::Int(v)
+    }
+}
+
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Cell::Text(Some(v))
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Cell::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(v: Option<String>) -> Self {
+        Cell::Text(v)
+    }
+}
+
+/// Bind parameters per statement: under SQLite's limit (32 766) and PostgreSQL's (65 535), and
+/// small enough that a statement's text stays cheap to parse.
+const MAX_PARAMS: usize = 8_000;
+
+/// `INSERT INTO <into> VALUES (…), (…) <tail>` for every row, as few statements as fit.
+/// `into` names the table and its columns; `tail` is an `ON CONFLICT` clause or empty. Every
+/// row must have as many cells as `into` has columns.
+pub(crate) async fn insert(
+    conn: &mut AnyConnection,
+    into: &str,
+    tail: &str,
+    rows: Vec<Vec<Cell>>,
+) -> Result<(), ProjectionError> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    let per_statement = (MAX_PARAMS / width.max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
+        let mut sql = String::with_capacity(32 + chunk.len() * width * 5);
+        sql.push_str("INSERT INTO ");
+        sql.push_str(into);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..width {
+                n += 1;
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(itoa::Buffer::new().format(n));
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        // Statement texts vary with the row count: not worth a slot in the prepared-statement cache.
+        let mut query = sqlx::query(&sql).persistent(false);
+        for row in chunk {
+            debug_assert_eq!(row.len(), width);
+            for cell in row {
+                query = match cell {
+                    Cell::Int(v) => query.bind(v),
+                    Cell::Text(v) => query.bind(v),
+                };
+            }
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `<head> IN ($1, …, $n)` over `ids`, in chunks: deletes and lookups of the rows a batch touches.
+pub(crate) fn in_list(head: &str, count: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + 8 + count * 5);
+    sql.push_str(head);
+    sql.push_str(" IN (");
+    for i in 1..=count {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        sql.push('$');
+        sql.push_str(itoa::Buffer::new().format(i));
+    }
+    sql.push(')');
+    sql
+}
+
+/// Ids per `IN (…)` list.
+pub(crate) const IDS_PER_STATEMENT: usize = 1_000;
+
+/// Runs `DELETE FROM <table> WHERE <column> IN (…)` over every id.
+pub(crate) async fn delete_where_in(
+    conn: &mut AnyConnection,
+    table: &str,
+    column: &str,
+    ids: &[String],
+) -> Result<(), ProjectionError> {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = in_list(&format!("DELETE FROM {table} WHERE {column}"), chunk.len());
+        let mut query = sqlx::query(&sql).persistent(false);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `(id, state)` of the rows whose `id_column` is among `ids` (a stored state JSON per row).
+pub(crate) async fn states(
+    conn: &mut AnyConnection,
+    table: &str,
+    id_column: &str,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, ProjectionError> {
+    use sqlx::Row;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = in_list(
+            &format!("SELECT {id_column} AS id, state FROM {table} WHERE {id_column}"),
+            chunk.len(),
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            out.push((row.try_get("id")?, row.try_get("state")?));
+        }
+    }
+    Ok(out)
+}
