@@ -6,19 +6,23 @@
 //! projection, and a restarted node serves known keys at once.
 
 use crate::catalogue::{RouteTable, RouteTarget};
-use crate::read_models::{decode, Decoded};
+use crate::read_models::{decode, key_secrets, Decoded};
 use crate::ProjectionError;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use http::HeaderValue;
 use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::secrets::VerifierDigest;
+use keyledger_commands::verifiers;
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{Backend, Database};
-use keyledger_domain::ip_rules::{CidrRule, IpRules};
+use keyledger_domain::api_key::IssuedKey;
+use keyledger_domain::endpoint::RegisteredEndpoint;
+use keyledger_domain::ip_rules::IpRules;
 use keyledger_domain::key_format::{Environment, SecretHash};
 use keyledger_domain::rate_limits::RateLimits;
 use keyledger_domain::route::HttpMethod;
-use keyledger_domain::{ApiKeyEvent, EndpointEvent, KeyStatus};
+use keyledger_domain::{ApiKey, ApiKeyEvent, EndpointEvent, KeyStatus};
 use sqlx::Row;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -111,9 +115,31 @@ impl IdentityHeaders {
 }
 
 impl KeyEntry {
-    fn set_scopes(&mut self, scopes: BTreeSet<String>) {
-        self.scopes = scopes;
-        self.identity = IdentityHeaders::of(&self.key_id, &self.tenant, &self.scopes, &self.environment);
+    /// The entry of one secret of `key` (see [`crate::read_models::key_secrets`]).
+    fn of(
+        key: &IssuedKey,
+        lookup_id: &str,
+        secret_hash: &SecretHash,
+        valid_until: Option<DateTime<Utc>>,
+        verifier: Verifier,
+    ) -> Self {
+        let key_id = key.id.to_string();
+        let scopes: BTreeSet<String> = key.scopes.iter().map(|s| s.to_string()).collect();
+        KeyEntry {
+            lookup_id: lookup_id.to_owned(),
+            identity: IdentityHeaders::of(&key_id, key.tenant.as_str(), &scopes, key.environment.as_str()),
+            key_id,
+            tenant: key.tenant.to_string(),
+            environment: key.environment.as_str().to_owned(),
+            status: key.recorded_status,
+            scopes,
+            rate_limits: key.rate_limits,
+            ip_rules: key.ip_rules.clone(),
+            expires_at: key.expires_at,
+            valid_until,
+            secret_hash: secret_hash.clone(),
+            verifier,
+        }
     }
 }
 
@@ -135,17 +161,63 @@ impl EndpointEntry {
     pub fn enabled_for(&self, tenant: &str) -> bool {
         self.active && !self.disabled_tenants.contains(tenant)
     }
+
+    fn of(e: &RegisteredEndpoint) -> Self {
+        EndpointEntry {
+            endpoint_id: e.id.to_string(),
+            path: e.spec.path.to_string(),
+            methods: e.spec.methods.clone(),
+            plugin: e.spec.plugin.to_string(),
+            required_scopes: e.spec.required_scopes.iter().map(|s| s.to_string()).collect(),
+            upstream_url: e.spec.upstream_url.as_str().to_owned(),
+            deprecated_at: e.deprecation.as_ref().map(|d| d.since),
+            sunset_at: e.deprecation.as_ref().and_then(|d| d.sunset),
+            active: e.active,
+            disabled_tenants: e.disabled_tenants.iter().map(|t| t.to_string()).collect(),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Keys {
     // Arc: a request takes its entry with a reference count, not a deep copy.
     by_lookup: HashMap<String, Arc<KeyEntry>>,
-    by_key: HashMap<String, Vec<String>>,
+    /// Each key's state, folded by the domain's fold, and the lookup ids of its entries.
+    by_key: HashMap<String, (ApiKey, Vec<String>)>,
+}
+
+impl Keys {
+    /// Derives `key_id`'s entries from its state again, keeping what is known of verifiers.
+    /// `stored`: every verifier `key_verifiers` holds for this node's pepper, when just read.
+    fn refresh(&mut self, key_id: &str, stored: Option<&HashMap<String, String>>) {
+        let Some((state, lookups)) = self.by_key.get_mut(key_id) else {
+            return;
+        };
+        let mut previous: HashMap<String, Arc<KeyEntry>> = lookups
+            .drain(..)
+            .filter_map(|l| self.by_lookup.remove(&l).map(|e| (l, e)))
+            .collect();
+        let Some(key) = state.issued() else { return };
+        for (lookup_id, hash, valid_until) in key_secrets(key) {
+            let lookup_id = lookup_id.as_str();
+            let verifier = match previous.remove(lookup_id) {
+                Some(entry) => entry.verifier.clone(),
+                // With the snapshot, a missing verifier is known to be missing.
+                None => match stored {
+                    Some(all) => Verifier::stored(lookup_id, all.get(lookup_id).map(String::as_str)),
+                    None => Verifier::Unknown,
+                },
+            };
+            let entry = KeyEntry::of(key, lookup_id, hash, valid_until, verifier);
+            lookups.push(lookup_id.to_owned());
+            self.by_lookup.insert(lookup_id.to_owned(), Arc::new(entry));
+        }
+    }
 }
 
 #[derive(Default)]
 struct Endpoints {
+    states: HashMap<String, RegisteredEndpoint>,
     by_id: HashMap<String, Arc<EndpointEntry>>,
     routes: Arc<RouteTable>,
 }
@@ -159,18 +231,8 @@ pub struct EdgeCache {
     position: watch::Sender<i64>,
 }
 
-fn ms_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.and_then(|m| Utc.timestamp_millis_opt(m).single())
-}
-
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Store(keyledger_commands::StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-fn parse_rules(allow: &str, block: &str) -> Result<IpRules, ProjectionError> {
-    let allow: Vec<CidrRule> = serde_json::from_str(allow).map_err(|e| corrupt("ip_allow", e))?;
-    let block: Vec<CidrRule> = serde_json::from_str(block).map_err(|e| corrupt("ip_block", e))?;
-    IpRules::new(allow, block).map_err(|e| corrupt("ip rules", e))
 }
 
 impl EdgeCache {
@@ -193,85 +255,35 @@ impl EdgeCache {
             Some(r) => r.try_get("position")?,
             None => 0,
         };
-        let key_rows = sqlx::query(
-            "SELECT k.lookup_id, k.key_id, k.tenant, k.environment, k.secret_hash, k.valid_until_ms, k.status, \
-             k.scopes, k.rate_limits, k.ip_allow, k.ip_block, k.expires_at_ms, v.verifier \
-             FROM key_lookup k LEFT JOIN key_verifiers v ON v.lookup_id = k.lookup_id AND v.pepper_id = $1",
-        )
-        .bind(pepper_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let endpoint_rows = sqlx::query(
-            "SELECT endpoint_id, path, methods, plugin, required_scopes, upstream_url, deprecated, deprecated_at_ms, \
-             sunset_at_ms, active FROM endpoints",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let disabled_rows = sqlx::query("SELECT endpoint_id, tenant FROM endpoint_tenant_settings WHERE enabled = 0")
+        let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup")
+            .fetch_all(&mut *tx)
+            .await?;
+        let endpoint_rows = sqlx::query("SELECT endpoint_id, state FROM endpoints")
             .fetch_all(&mut *tx)
             .await?;
         tx.rollback().await?;
+        let verifiers = verifiers::all_for(&db, pepper_id).await?;
 
         let mut keys = Keys::default();
         for r in &key_rows {
-            let status: String = r.try_get("status")?;
-            let (key_id, tenant, environment): (String, String, String) =
-                (r.try_get("key_id")?, r.try_get("tenant")?, r.try_get("environment")?);
-            let scopes: BTreeSet<String> =
-                serde_json::from_str(&r.try_get::<String, _>("scopes")?).map_err(|e| corrupt("scopes", e))?;
-            let lookup_id: String = r.try_get("lookup_id")?;
-            let entry = KeyEntry {
-                // The snapshot joined key_verifiers: a missing one is known to be missing.
-                verifier: Verifier::stored(&lookup_id, r.try_get::<Option<String>, _>("verifier")?.as_deref()),
-                lookup_id,
-                identity: IdentityHeaders::of(&key_id, &tenant, &scopes, &environment),
-                key_id,
-                tenant,
-                environment,
-                status: status.parse().map_err(|e: String| corrupt("status", e))?,
-                scopes,
-                rate_limits: serde_json::from_str(&r.try_get::<String, _>("rate_limits")?)
-                    .map_err(|e| corrupt("rate_limits", e))?,
-                ip_rules: parse_rules(
-                    &r.try_get::<String, _>("ip_allow")?,
-                    &r.try_get::<String, _>("ip_block")?,
-                )?,
-                expires_at: ms_time(r.try_get("expires_at_ms")?),
-                valid_until: ms_time(r.try_get("valid_until_ms")?),
-                secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
-            };
-            keys.by_key
-                .entry(entry.key_id.clone())
-                .or_default()
-                .push(entry.lookup_id.clone());
-            keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
+            let key_id: String = r.try_get("key_id")?;
+            if keys.by_key.contains_key(&key_id) {
+                // A rotated key has a row per secret, each with the key's state.
+                continue;
+            }
+            let state: ApiKey = serde_json::from_str(&r.try_get::<String, _>("state")?)
+                .map_err(|e| corrupt(&format!("key {key_id} state"), e))?;
+            keys.by_key.insert(key_id.clone(), (state, Vec::new()));
+            keys.refresh(&key_id, Some(&verifiers));
         }
         let mut endpoints = Endpoints::default();
         for r in &endpoint_rows {
-            let methods: BTreeSet<HttpMethod> =
-                serde_json::from_str(&r.try_get::<String, _>("methods")?).map_err(|e| corrupt("methods", e))?;
-            let entry = EndpointEntry {
-                endpoint_id: r.try_get("endpoint_id")?,
-                path: r.try_get("path")?,
-                methods,
-                plugin: r.try_get("plugin")?,
-                required_scopes: serde_json::from_str(&r.try_get::<String, _>("required_scopes")?)
-                    .map_err(|e| corrupt("required_scopes", e))?,
-                upstream_url: r.try_get("upstream_url")?,
-                deprecated_at: match r.try_get::<i64, _>("deprecated")? {
-                    1 => ms_time(r.try_get("deprecated_at_ms")?).or(Some(DateTime::<Utc>::UNIX_EPOCH)),
-                    _ => None,
-                },
-                sunset_at: ms_time(r.try_get("sunset_at_ms")?),
-                active: r.try_get::<i64, _>("active")? == 1,
-                disabled_tenants: HashSet::new(),
-            };
-            endpoints.by_id.insert(entry.endpoint_id.clone(), Arc::new(entry));
-        }
-        for r in &disabled_rows {
             let id: String = r.try_get("endpoint_id")?;
-            if let Some(e) = endpoints.by_id.get_mut(&id) {
-                Arc::make_mut(e).disabled_tenants.insert(r.try_get("tenant")?);
+            let state: Option<RegisteredEndpoint> = serde_json::from_str(&r.try_get::<String, _>("state")?)
+                .map_err(|e| corrupt(&format!("endpoint {id} state"), e))?;
+            if let Some(state) = state {
+                endpoints.by_id.insert(id.clone(), Arc::new(EndpointEntry::of(&state)));
+                endpoints.states.insert(id, state);
             }
         }
         endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
@@ -363,155 +375,26 @@ impl EdgeCache {
     }
 
     fn apply_key(&self, logged: &LoggedEvent, event: &ApiKeyEvent) {
-        use ApiKeyEvent::*;
         let Ok(mut keys) = self.keys.write() else { return };
-        let key_id = logged.aggregate_id.clone();
-        let lookups = keys.by_key.get(&key_id).cloned().unwrap_or_default();
-        let mut each = |f: &dyn Fn(&mut KeyEntry)| {
-            for l in &lookups {
-                if let Some(e) = keys.by_lookup.get_mut(l) {
-                    f(Arc::make_mut(e));
-                }
-            }
-        };
-        match event {
-            KeyIssued {
-                tenant,
-                environment,
-                lookup_id,
-                secret_hash,
-                scopes,
-                rate_limits,
-                ip_rules,
-                expires_at,
-                ..
-            } => {
-                let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
-                let entry = KeyEntry {
-                    lookup_id: lookup_id.to_string(),
-                    identity: IdentityHeaders::of(&key_id, tenant.as_str(), &scopes, environment.as_str()),
-                    key_id: key_id.clone(),
-                    tenant: tenant.to_string(),
-                    environment: environment.as_str().to_owned(),
-                    status: KeyStatus::Active,
-                    scopes,
-                    rate_limits: *rate_limits,
-                    ip_rules: ip_rules.clone(),
-                    expires_at: *expires_at,
-                    valid_until: None,
-                    secret_hash: secret_hash.clone(),
-                    verifier: Verifier::Unknown,
-                };
-                keys.by_key.entry(key_id).or_default().push(entry.lookup_id.clone());
-                keys.by_lookup.insert(entry.lookup_id.clone(), Arc::new(entry));
-            }
-            KeyScopesChanged { scopes, .. } => {
-                let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
-                each(&|e| e.set_scopes(scopes.clone()));
-            }
-            KeyRateLimitsChanged { rate_limits, .. } => each(&|e| e.rate_limits = *rate_limits),
-            KeyIpRulesChanged { ip_rules, .. } => each(&|e| e.ip_rules = ip_rules.clone()),
-            KeyRevoked { .. } => each(&|e| e.status = KeyStatus::Revoked),
-            KeyExpired { .. } => each(&|e| e.status = KeyStatus::Expired),
-            KeyRenamed { .. } | KeyExpiryWarned { .. } => {}
-            KeyRotated {
-                lookup_id,
-                secret_hash,
-                previous_lookup_id,
-                previous_valid_until,
-                ..
-            } => {
-                let template = keys
-                    .by_lookup
-                    .get(previous_lookup_id.as_str())
-                    .map(|e| KeyEntry::clone(e));
-                // Only the latest retired secret survives.
-                for l in lookups.iter().filter(|l| l.as_str() != previous_lookup_id.as_str()) {
-                    keys.by_lookup.remove(l);
-                }
-                let Some(mut new) = template else { return };
-                if let Some(old) = keys.by_lookup.get_mut(previous_lookup_id.as_str()) {
-                    Arc::make_mut(old).valid_until = Some(*previous_valid_until);
-                }
-                new.lookup_id = lookup_id.to_string();
-                new.secret_hash = secret_hash.clone();
-                new.verifier = Verifier::Unknown;
-                new.valid_until = None;
-                keys.by_lookup.insert(new.lookup_id.clone(), Arc::new(new));
-                keys.by_key
-                    .insert(key_id, vec![previous_lookup_id.to_string(), lookup_id.to_string()]);
-            }
-        }
+        let key_id = logged.aggregate_id.as_str();
+        let (state, _) = keys.by_key.entry(key_id.to_owned()).or_default();
+        state.apply(event.clone());
+        // Secrets new to this node: their verifier is looked for on first use.
+        keys.refresh(key_id, None);
     }
 
     fn apply_endpoint(&self, event: &EndpointEvent) {
-        use EndpointEvent::*;
         let Ok(mut endpoints) = self.endpoints.write() else {
             return;
         };
         let id = event.endpoint_id().to_string();
-        if let EndpointRegistered { spec, .. } = event {
-            endpoints.by_id.insert(
-                id.clone(),
-                Arc::new(EndpointEntry {
-                    endpoint_id: id,
-                    path: spec.path.to_string(),
-                    methods: spec.methods.clone(),
-                    plugin: spec.plugin.to_string(),
-                    required_scopes: spec.required_scopes.iter().map(|s| s.to_string()).collect(),
-                    upstream_url: spec.upstream_url.as_str().to_owned(),
-                    deprecated_at: None,
-                    sunset_at: None,
-                    active: true,
-                    disabled_tenants: HashSet::new(),
-                }),
-            );
-            return;
+        if let Some(registered) = RegisteredEndpoint::registered(event) {
+            endpoints.states.insert(id.clone(), registered);
+        } else if let Some(state) = endpoints.states.get_mut(&id) {
+            state.apply(event.clone());
         }
-        let Some(e) = endpoints.by_id.get_mut(&id) else { return };
-        let e = Arc::make_mut(e);
-        match event {
-            EndpointRegistered { .. } | EndpointSchemasChanged { .. } => {}
-            EndpointChanged {
-                methods,
-                path,
-                plugin,
-                required_scopes,
-                upstream_url,
-                ..
-            } => {
-                if let Some(v) = methods {
-                    e.methods = v.clone();
-                }
-                if let Some(v) = path {
-                    e.path = v.to_string();
-                }
-                if let Some(v) = plugin {
-                    e.plugin = v.to_string();
-                }
-                if let Some(v) = required_scopes {
-                    e.required_scopes = v.iter().map(|s| s.to_string()).collect();
-                }
-                if let Some(v) = upstream_url {
-                    e.upstream_url = v.as_str().to_owned();
-                }
-            }
-            EndpointDeprecated { sunset, at, .. } => {
-                e.deprecated_at = Some(*at);
-                e.sunset_at = *sunset;
-            }
-            EndpointUndeprecated { .. } => {
-                e.deprecated_at = None;
-                e.sunset_at = None;
-            }
-            EndpointActivated { .. } => e.active = true,
-            EndpointDeactivated { .. } => e.active = false,
-            EndpointEnabledForTenant { tenant, .. } => {
-                e.disabled_tenants.remove(tenant.as_str());
-            }
-            EndpointDisabledForTenant { tenant, .. } => {
-                e.disabled_tenants.insert(tenant.to_string());
-            }
+        if let Some(entry) = endpoints.states.get(&id).map(EndpointEntry::of) {
+            endpoints.by_id.insert(id, Arc::new(entry));
         }
     }
 

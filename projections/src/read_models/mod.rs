@@ -10,6 +10,7 @@ mod endpoints;
 pub use audit::details as redacted_details;
 mod key_list;
 mod key_lookup;
+pub use key_lookup::secrets as key_secrets;
 
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
