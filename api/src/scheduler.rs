@@ -25,7 +25,7 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
 /// aggregate records each warning and the expiry once, so overlapping passes (or nodes) are safe.
 pub async fn run_once(state: &AppState) -> Result<usize, String> {
     let now = state.clock.now();
-    let due = keyledger_projections::queries::keys_due_for_expiry_check(&state.db, now, 500)
+    let due = keyledger_projections::key_list::keys_due_for_expiry_check(&state.db, now, 500)
         .await
         .map_err(|e| e.to_string())?;
     let mut sent = 0;

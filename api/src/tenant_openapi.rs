@@ -2,7 +2,7 @@
 //! code generators and our own SDKs.
 
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
-use keyledger_projections::queries::EndpointRow;
+use keyledger_projections::endpoints::EndpointRow;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

@@ -1,15 +1,16 @@
 //! Keyledger's projections: workers that tail the global log and keep the read models current,
-//! plus the queries over those read models.
+//! each read model's module holding both what writes its tables and the queries that read them.
 
 pub mod catalogue;
 pub mod edge_cache;
 mod error;
-pub mod queries;
 pub mod read_models;
 mod rows;
 pub mod runner;
+mod sql;
 pub mod usage;
 
 pub use error::ProjectionError;
-pub use read_models::ReadModel;
+pub use read_models::{admin_tokens, audit, endpoints, key_list, ReadModel};
 pub use runner::{rebuild, Catchup, ProjectionRunner};
+pub use sql::{parse_cursor, Page, MAX_PAGE};

@@ -550,6 +550,24 @@ async fn write(db: &Database, batch: &Encoded) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+/// A key's last use and request count from the edge's usage records.
+pub async fn key_usage(
+    db: &keyledger_commands::Database,
+    key_id: &str,
+) -> Result<(Option<chrono::DateTime<chrono::Utc>>, i64), ProjectionError> {
+    let row = sqlx::query("SELECT last_used_at_ms, requests FROM key_usage WHERE key_id = $1")
+        .bind(key_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => (
+            crate::sql::opt_time(sqlx::Row::try_get(&r, "last_used_at_ms")?),
+            sqlx::Row::try_get(&r, "requests")?,
+        ),
+        None => (None, 0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,9 @@ use keyledger_domain::endpoint::{
 };
 use keyledger_domain::route::{HttpMethod, PathTemplate};
 use keyledger_domain::{EndpointCommand, Permission, TenantId};
-use keyledger_projections::queries::{self, EndpointFilter, EndpointRow, Visibility};
+use keyledger_projections::endpoints::EndpointFilter;
+use keyledger_projections::endpoints::EndpointRow;
+use keyledger_projections::endpoints::Visibility;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use utoipa::IntoParams;
@@ -89,14 +91,14 @@ async fn find(
 ) -> Result<(Uuid, EndpointRow), ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let endpoint_id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("endpoint"))?;
-    match queries::get_endpoint(&state.db, &endpoint_id.to_string(), tenant.as_str()).await? {
+    match keyledger_projections::endpoints::get_endpoint(&state.db, &endpoint_id.to_string(), tenant.as_str()).await? {
         Some(row) if visible(ctx, &row) => Ok((endpoint_id, row)),
         _ => Err(ApiError::not_found("endpoint")),
     }
 }
 
 async fn reload(state: &AppState, ctx: &CommandContext, id: Uuid, tenant: &TenantId) -> Result<EndpointView, ApiError> {
-    let row = queries::get_endpoint(&state.db, &id.to_string(), tenant.as_str())
+    let row = keyledger_projections::endpoints::get_endpoint(&state.db, &id.to_string(), tenant.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
     Ok(view(ctx, row))
@@ -186,7 +188,7 @@ pub async fn list(
     let after = match p.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
-            queries::decode_path_cursor(c)
+            keyledger_projections::endpoints::decode_path_cursor(c)
                 .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))?,
         ),
     };
@@ -201,7 +203,7 @@ pub async fn list(
         limit: dto::limit(p.limit)?,
         after,
     };
-    let page = queries::list_endpoints(&state.db, &filter).await?;
+    let page = keyledger_projections::endpoints::list_endpoints(&state.db, &filter).await?;
     Ok(ListResponse {
         data: page.data.into_iter().map(|r| view(ctx, r)).collect(),
         next_cursor: page.next_cursor,
@@ -343,7 +345,7 @@ async fn tenant_endpoints(
 ) -> Result<(String, Vec<EndpointRow>), ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let tenant = super::tenant_filter(ctx, tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
-    let rows = queries::enabled_endpoints(&state.db, &tenant).await?;
+    let rows = keyledger_projections::endpoints::enabled_endpoints(&state.db, &tenant).await?;
     Ok((tenant, rows))
 }
 

@@ -13,7 +13,8 @@ use keyledger_commands::CommandContext;
 use keyledger_domain::api_key::IssuedKey;
 use keyledger_domain::key_format::Environment;
 use keyledger_domain::{ApiKey, KeyStatus, Permission, TenantId};
-use keyledger_projections::queries::{self, AuditFilter, KeyFilter};
+use keyledger_projections::audit::AuditFilter;
+use keyledger_projections::key_list::KeyFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -54,7 +55,7 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 /// and the list take it).
 async fn answer(state: &AppState, key: &IssuedKey) -> Result<KeyView, ApiError> {
     let mut view = KeyView::from_state(key, state.clock.now());
-    let (last_used_at, requests) = queries::key_usage(&state.db, &view.id).await?;
+    let (last_used_at, requests) = keyledger_projections::usage::key_usage(&state.db, &view.id).await?;
     view.last_used_at = last_used_at;
     view.total_requests = requests;
     Ok(view)
@@ -147,7 +148,7 @@ pub async fn list_keys(
         limit: dto::limit(p.limit)?,
         cursor: dto::cursor(p.cursor.as_deref())?,
     };
-    let page = queries::list_keys(&state.db, &filter, state.clock.now()).await?;
+    let page = keyledger_projections::key_list::list_keys(&state.db, &filter, state.clock.now()).await?;
     Ok(ListResponse::from(page))
 }
 
@@ -166,7 +167,7 @@ pub async fn get_key(
         let k = key.issued().ok_or_else(|| ApiError::not_found("key at that time"))?;
         return Ok(KeyView::from_state(k, as_of));
     }
-    match queries::get_key(&state.db, &id.to_string(), state.clock.now()).await? {
+    match keyledger_projections::key_list::get_key(&state.db, &id.to_string(), state.clock.now()).await? {
         Some(row)
             if ctx
                 .actor
@@ -259,7 +260,7 @@ pub async fn create_token(
     };
     let committed = state.bus.issue_admin_token(ctx, req).await?;
     state.settle(committed.position).await;
-    let row = queries::get_token(&state.db, &committed.value.id.to_string())
+    let row = keyledger_projections::admin_tokens::get_token(&state.db, &committed.value.id.to_string())
         .await?
         .ok_or_else(|| ApiError::internal("token not in the read model after catch-up"))?;
     let mut view = TokenView::from_row(row, state.clock.now());
@@ -276,7 +277,7 @@ pub async fn list_tokens(
 ) -> Result<ListResponse<TokenView>, ApiError> {
     require(ctx, Permission::TenantAdmin)?;
     let tenant = tenant_filter(ctx, tenant)?;
-    let page = queries::list_tokens(
+    let page = keyledger_projections::admin_tokens::list_tokens(
         &state.db,
         tenant.as_deref(),
         dto::limit(limit)?,
@@ -293,7 +294,7 @@ pub async fn list_tokens(
 pub async fn delete_token(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(), ApiError> {
     require(ctx, Permission::TenantAdmin)?;
     let token_id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("admin token"))?;
-    let row = match queries::get_token(&state.db, &token_id.to_string()).await? {
+    let row = match keyledger_projections::admin_tokens::get_token(&state.db, &token_id.to_string()).await? {
         Some(r) if !r.deleted && (ctx.actor.is_superuser() || r.tenant == ctx.actor.tenant.as_str()) => r,
         _ => return Err(ApiError::not_found("admin token")),
     };
@@ -347,7 +348,9 @@ pub async fn list_audit(
         limit: dto::limit(p.limit)?,
         cursor: dto::cursor(p.cursor.as_deref())?,
     };
-    Ok(ListResponse::from(queries::list_audit(&state.db, &filter).await?))
+    Ok(ListResponse::from(
+        keyledger_projections::audit::list_audit(&state.db, &filter).await?,
+    ))
 }
 
 pub mod endpoints;

@@ -10,7 +10,6 @@ use keyledger_commands::CommandContext;
 use keyledger_domain::key_format::{PlaintextKey, SecretHash};
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
 use keyledger_domain::Permission;
-use keyledger_projections::queries;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -75,7 +74,7 @@ struct Identity {
 }
 
 async fn identity_by_id(state: &AppState, ctx: &CommandContext, key_id: &str) -> Result<Identity, ApiError> {
-    let row = queries::get_key(&state.db, key_id, state.clock.now())
+    let row = keyledger_projections::key_list::get_key(&state.db, key_id, state.clock.now())
         .await?
         .filter(|k| ctx.actor.is_superuser() || k.tenant == ctx.actor.tenant.as_str())
         .ok_or_else(|| ApiError::not_found("key"))?;
@@ -171,7 +170,7 @@ pub async fn try_endpoint(
     };
     let template = PathTemplate::try_from(endpoint.path.clone()).map_err(ApiError::internal)?;
     let path = concrete_path(&template, &req.path_params)?;
-    let row = queries::get_endpoint(&state.db, &endpoint.id, ctx.actor.tenant.as_str())
+    let row = keyledger_projections::endpoints::get_endpoint(&state.db, &endpoint.id, ctx.actor.tenant.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
     let mut url = url::Url::parse(&format!("{}{}", row.upstream_url, path)).map_err(ApiError::internal)?;

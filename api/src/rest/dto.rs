@@ -7,7 +7,10 @@ use keyledger_domain::api_key::IssuedKey;
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
 use keyledger_domain::rate_limits::{RateLimits, RateLimitsInput};
 use keyledger_domain::{Permission, Scope, TenantId};
-use keyledger_projections::queries::{AuditRow, KeyRow, Page, TokenRow};
+use keyledger_projections::admin_tokens::TokenRow;
+use keyledger_projections::audit::AuditRow;
+use keyledger_projections::key_list::KeyRow;
+use keyledger_projections::Page;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -37,13 +40,10 @@ impl<R, T: From<R> + OutputType> From<Page<R>> for ListResponse<T> {
 pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     match raw {
         None => Ok(DEFAULT_PAGE),
-        Some(l) if (1..=keyledger_projections::queries::MAX_PAGE).contains(&l) => Ok(l),
+        Some(l) if (1..=keyledger_projections::MAX_PAGE).contains(&l) => Ok(l),
         Some(_) => Err(ApiError::bad_request(
             "invalid_limit",
-            format!(
-                "limit must be between 1 and {}",
-                keyledger_projections::queries::MAX_PAGE
-            ),
+            format!("limit must be between 1 and {}", keyledger_projections::MAX_PAGE),
         )),
     }
 }
@@ -51,7 +51,7 @@ pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
 pub fn cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     match raw {
         None | Some("") => Ok(None),
-        Some(c) => keyledger_projections::queries::parse_cursor(c)
+        Some(c) => keyledger_projections::parse_cursor(c)
             .map(Some)
             .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")),
     }

@@ -2,7 +2,7 @@
 
 use async_graphql::{InputObject, MaybeUndefined, SimpleObject};
 use chrono::{DateTime, Utc};
-use keyledger_projections::queries::EndpointRow;
+use keyledger_projections::endpoints::EndpointRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

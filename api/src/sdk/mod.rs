@@ -206,7 +206,7 @@ pub fn zip(language: Language, model: &SdkModel) -> Result<Vec<u8>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyledger_projections::queries::EndpointRow;
+    use keyledger_projections::endpoints::EndpointRow;
 
     fn row(methods: &[&str], path: &str, request: Option<serde_json::Value>) -> EndpointRow {
         EndpointRow {

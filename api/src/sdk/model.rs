@@ -4,7 +4,7 @@
 use crate::tenant_openapi::operation_id;
 use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
-use keyledger_projections::queries::EndpointRow;
+use keyledger_projections::endpoints::EndpointRow;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;

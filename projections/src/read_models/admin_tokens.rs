@@ -1,4 +1,9 @@
 //! `admin_tokens`: every token issued, with its deletion.
+use crate::sql::{opt_time, page, parse_json, time, Page, Sql};
+use chrono::{DateTime, Utc};
+use keyledger_commands::Database;
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 use super::{json, ms, Applied, Decoded};
 use crate::rows::{self, Cell};
@@ -64,4 +69,68 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
             .await?;
     }
     Ok(())
+}
+
+// ---- queries ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub scopes: serde_json::Value,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+const TOKEN_SELECT: &str = "SELECT t.token_id, t.tenant, t.name, t.permissions, t.scopes, t.expires_at_ms, \
+     t.created_at_ms, t.deleted_at_ms, t.position, u.last_used_at_ms FROM admin_tokens t \
+     LEFT JOIN admin_token_usage u ON u.token_id = t.token_id";
+
+fn token_row(r: &AnyRow) -> Result<(i64, TokenRow), ProjectionError> {
+    Ok((
+        r.try_get("position")?,
+        TokenRow {
+            id: r.try_get("token_id")?,
+            tenant: r.try_get("tenant")?,
+            name: r.try_get("name")?,
+            permissions: parse_json(&r.try_get::<String, _>("permissions")?, "permissions")?,
+            scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
+            expires_at: opt_time(r.try_get("expires_at_ms")?),
+            created_at: time(r.try_get("created_at_ms")?),
+            last_used_at: opt_time(r.try_get("last_used_at_ms")?),
+            deleted: r.try_get::<Option<i64>, _>("deleted_at_ms")?.is_some(),
+        },
+    ))
+}
+
+/// Live (not deleted) tokens, newest first.
+pub async fn list_tokens(
+    db: &Database,
+    tenant: Option<&str>,
+    limit: i64,
+    cursor: Option<i64>,
+) -> Result<Page<TokenRow>, ProjectionError> {
+    let mut sql = Sql::new(TOKEN_SELECT);
+    sql.push(" WHERE t.deleted_at_ms IS NULL");
+    if let Some(tenant) = tenant {
+        sql.push(" AND t.tenant = ").bind_text(tenant);
+    }
+    if let Some(cursor) = cursor {
+        sql.push(" AND t.position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY t.position DESC LIMIT ").bind_int(limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows.iter().map(token_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, limit))
+}
+
+pub async fn get_token(db: &Database, token_id: &str) -> Result<Option<TokenRow>, ProjectionError> {
+    let mut sql = Sql::new(TOKEN_SELECT);
+    sql.push(" WHERE t.token_id = ").bind_text(token_id);
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(token_row).transpose().map(|r| r.map(|(_, t)| t))
 }

@@ -1,8 +1,12 @@
 use super::{ms, Applied, Decoded};
 use crate::rows::{self, Cell};
+use crate::sql::{page, parse_json, time, Page, Sql};
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
+use keyledger_commands::Database;
 use keyledger_domain::AdminTokenEvent;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 const INTO: &str = "audit_log (position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, \
      request_id, details)";
@@ -53,4 +57,83 @@ pub fn details(payload: &serde_json::Value) -> serde_json::Value {
         }
         other => other,
     }
+}
+
+// ---- queries ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub position: i64,
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub tenant: Option<String>,
+    pub actor: Option<String>,
+    /// Any of these event types.
+    pub actions: Vec<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub cursor: Option<i64>,
+}
+
+/// Newest first.
+pub async fn list_audit(db: &Database, f: &AuditFilter) -> Result<Page<AuditRow>, ProjectionError> {
+    let mut sql = Sql::new(
+        "SELECT position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, request_id, details \
+         FROM audit_log WHERE 1 = 1",
+    );
+    if let Some(tenant) = &f.tenant {
+        sql.push(" AND tenant = ").bind_text(tenant.as_str());
+    }
+    if let Some(actor) = &f.actor {
+        sql.push(" AND actor = ").bind_text(actor.as_str());
+    }
+    if !f.actions.is_empty() {
+        sql.push(" AND action IN (");
+        for (i, action) in f.actions.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_text(action.as_str());
+        }
+        sql.push(")");
+    }
+    if let Some(since) = f.since {
+        sql.push(" AND occurred_at_ms >= ").bind_int(since.timestamp_millis());
+    }
+    if let Some(cursor) = f.cursor {
+        sql.push(" AND position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY position DESC LIMIT ").bind_int(f.limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let position: i64 = r.try_get("position")?;
+            Ok((
+                position,
+                AuditRow {
+                    position,
+                    tenant: r.try_get("tenant")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    aggregate_type: r.try_get("aggregate_type")?,
+                    aggregate_id: r.try_get("aggregate_id")?,
+                    occurred_at: time(r.try_get("occurred_at_ms")?),
+                    request_id: r.try_get("request_id")?,
+                    details: parse_json(&r.try_get::<String, _>("details")?, "details")?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    Ok(page(rows, f.limit))
 }

@@ -1,5 +1,10 @@
 //! `api_keys`: the key list admins page through, one row per key, derived from the key's
 //! folded state (kept in the row's `state`).
+use crate::sql::{opt_time, page, parse_json, time, Page, Sql};
+use chrono::{DateTime, Utc};
+use keyledger_commands::Database;
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 use super::{json, ms, touched, Applied, Decoded, States};
 use crate::rows::{self, Cell};
@@ -81,4 +86,138 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
         })
         .collect();
     rows::insert(conn, INTO, UPSERT, rows).await
+}
+
+// ---- queries ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub environment: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub rate_limits: serde_json::Value,
+    pub ip_allow: Vec<String>,
+    pub ip_block: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Effective status: an active key past its expiry reads as expired even before the
+    /// scheduler records it.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// From the edge's usage records (batched, so a second or so behind).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub requests: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// `None`: every tenant (superusers only).
+    pub tenant: Option<String>,
+    pub status: Option<String>,
+    pub include_revoked: bool,
+    pub limit: i64,
+    pub cursor: Option<i64>,
+}
+
+const KEY_COLUMNS: &str = "key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
+     expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms, position, \
+     (SELECT u.last_used_at_ms FROM key_usage u WHERE u.key_id = api_keys.key_id) AS last_used_at_ms, \
+     (SELECT u.requests FROM key_usage u WHERE u.key_id = api_keys.key_id) AS requests, ";
+
+fn effective_status(sql: &mut Sql, now_ms: i64) {
+    sql.push("CASE WHEN status = 'active' AND expires_at_ms IS NOT NULL AND expires_at_ms <= ")
+        .bind_int(now_ms)
+        .push(" THEN 'expired' ELSE status END");
+}
+
+fn key_row(r: &AnyRow) -> Result<(i64, KeyRow), ProjectionError> {
+    Ok((
+        r.try_get("position")?,
+        KeyRow {
+            id: r.try_get("key_id")?,
+            tenant: r.try_get("tenant")?,
+            name: r.try_get("name")?,
+            environment: r.try_get("environment")?,
+            prefix: r.try_get("prefix")?,
+            scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
+            rate_limits: parse_json(&r.try_get::<String, _>("rate_limits")?, "rate_limits")?,
+            ip_allow: parse_json(&r.try_get::<String, _>("ip_allow")?, "ip_allow")?,
+            ip_block: parse_json(&r.try_get::<String, _>("ip_block")?, "ip_block")?,
+            expires_at: opt_time(r.try_get("expires_at_ms")?),
+            status: r.try_get("effective_status")?,
+            created_at: time(r.try_get("created_at_ms")?),
+            updated_at: time(r.try_get("updated_at_ms")?),
+            revoked_at: opt_time(r.try_get("revoked_at_ms")?),
+            last_used_at: opt_time(r.try_get("last_used_at_ms")?),
+            requests: r.try_get::<Option<i64>, _>("requests")?.unwrap_or(0),
+        },
+    ))
+}
+
+/// Newest first. Revoked keys are hidden unless asked for (or filtered on explicitly).
+pub async fn list_keys(db: &Database, f: &KeyFilter, now: DateTime<Utc>) -> Result<Page<KeyRow>, ProjectionError> {
+    let now_ms = now.timestamp_millis();
+    let mut sql = Sql::new("SELECT * FROM (SELECT ");
+    sql.push(KEY_COLUMNS);
+    effective_status(&mut sql, now_ms);
+    sql.push(" AS effective_status FROM api_keys) k WHERE 1 = 1");
+    if let Some(tenant) = &f.tenant {
+        sql.push(" AND tenant = ").bind_text(tenant.as_str());
+    }
+    match &f.status {
+        Some(status) => {
+            sql.push(" AND effective_status = ").bind_text(status.as_str());
+        }
+        None if !f.include_revoked => {
+            sql.push(" AND effective_status <> 'revoked'");
+        }
+        None => {}
+    }
+    if let Some(cursor) = f.cursor {
+        sql.push(" AND position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY position DESC LIMIT ").bind_int(f.limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows.iter().map(key_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, f.limit))
+}
+
+pub async fn get_key(db: &Database, key_id: &str, now: DateTime<Utc>) -> Result<Option<KeyRow>, ProjectionError> {
+    let mut sql = Sql::new("SELECT ");
+    sql.push(KEY_COLUMNS);
+    effective_status(&mut sql, now.timestamp_millis());
+    sql.push(" AS effective_status FROM api_keys WHERE key_id = ")
+        .bind_text(key_id);
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(key_row).transpose().map(|r| r.map(|(_, k)| k))
+}
+
+/// Keys that owe the scheduler a warning or an expiry by `now`.
+pub async fn keys_due_for_expiry_check(
+    db: &Database,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, String)>, ProjectionError> {
+    let now_ms = now.timestamp_millis();
+    let day = 86_400_000i64;
+    let rows = sqlx::query(
+        "SELECT key_id, tenant FROM api_keys WHERE status = 'active' AND expires_at_ms IS NOT NULL AND ( \
+           expires_at_ms <= $1 \
+           OR (expiry_stage = 'none' AND expires_at_ms <= $2) \
+           OR (expiry_stage IN ('none', 'seven_days') AND expires_at_ms <= $3)) \
+         ORDER BY expires_at_ms LIMIT $4",
+    )
+    .bind(now_ms)
+    .bind(now_ms + 7 * day)
+    .bind(now_ms + day)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>("key_id")?, r.try_get::<String, _>("tenant")?)))
+        .collect()
 }

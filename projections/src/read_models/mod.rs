@@ -4,11 +4,11 @@
 //! row it touches once: keys and endpoints load the states the batch touches, fold the events
 //! into them with the domain's one fold, and write the rows derived from the result.
 
-mod admin_tokens;
-mod audit;
-mod endpoints;
+pub mod admin_tokens;
+pub mod audit;
+pub mod endpoints;
 pub use audit::details as redacted_details;
-mod key_list;
+pub mod key_list;
 mod key_lookup;
 pub use key_lookup::secrets as key_secrets;
 

@@ -1,0 +1,92 @@
+//! What the read models' queries share: a SQL builder that numbers placeholders, pages and
+//! cursors, and reading stored times and JSON.
+
+use crate::ProjectionError;
+use chrono::{DateTime, TimeZone, Utc};
+use keyledger_commands::{Database, StoreError};
+use sqlx::any::AnyRow;
+
+pub const MAX_PAGE: i64 = 200;
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A SQL text with `$n` placeholders built alongside its arguments, because the Any driver's
+/// query builder does not number placeholders for PostgreSQL.
+#[derive(Default)]
+pub(crate) struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+    pub(crate) fn bind_int(&mut self, v: i64) -> &mut Self {
+        self.args.push(Arg::Int(v));
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+    pub(crate) fn bind_text(&mut self, v: impl Into<String>) -> &mut Self {
+        self.args.push(Arg::Text(v.into()));
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+    pub(crate) async fn fetch_all(&self, db: &Database) -> Result<Vec<AnyRow>, ProjectionError> {
+        let mut q = sqlx::query(&self.text);
+        for arg in &self.args {
+            q = match arg {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.as_str()),
+            };
+        }
+        Ok(q.fetch_all(db.pool()).await?)
+    }
+}
+
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+pub(crate) fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, ProjectionError> {
+    serde_json::from_str(raw).map_err(|e| ProjectionError::Store(StoreError::Corrupt(format!("{what}: {e}"))))
+}
+
+/// A cursor is the position of the last row returned; anything else is a client error.
+pub fn parse_cursor(cursor: &str) -> Option<i64> {
+    cursor.parse::<i64>().ok().filter(|c| *c > 0)
+}
+
+pub(crate) fn page<T>(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(p, _)| p.to_string())
+    } else {
+        None
+    };
+    Page {
+        data: rows.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    }
+}
