@@ -114,15 +114,16 @@ impl Authenticator {
             Err(_) => false,
         };
         if due {
-            let pool = self.db.pool().clone();
+            let db = self.db.clone();
             tokio::spawn(async move {
+                let _turn = db.write_turn().await;
                 let result = sqlx::query(
                     "INSERT INTO admin_token_usage (token_id, last_used_at_ms) VALUES ($1, $2) \
                      ON CONFLICT (token_id) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms",
                 )
                 .bind(token_id.to_string())
                 .bind(now_ms)
-                .execute(&pool)
+                .execute(db.pool())
                 .await;
                 if let Err(e) = result {
                     tracing::warn!(error = %e, %token_id, "could not record token use");

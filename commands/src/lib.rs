@@ -14,6 +14,6 @@ pub mod verifiers;
 pub mod wake;
 
 pub use bus::{CommandBus, CommandContext, Committed};
-pub use database::{redact_url, Backend, Database};
+pub use database::{redact_url, Backend, Database, WriteTurn};
 pub use error::{CommandError, StoreError};
 pub use store::EventRepo;

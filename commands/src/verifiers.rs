@@ -15,6 +15,7 @@ pub async fn store(
     pepper_id: &str,
     verifier: &VerifierDigest,
 ) -> Result<(), StoreError> {
+    let _turn = db.write_turn().await;
     sqlx::query(
         "INSERT INTO key_verifiers (lookup_id, pepper_id, verifier) VALUES ($1, $2, $3) \
          ON CONFLICT (lookup_id, pepper_id) DO UPDATE SET verifier = excluded.verifier",

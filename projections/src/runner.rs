@@ -102,6 +102,7 @@ async fn projected(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
 
 /// Applies the next batch of the log to every model of `models` that this node can claim.
 async fn step(db: &Database, models: &[ReadModel], batch: i64, watch: &LogWatch) -> Result<Step, ProjectionError> {
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     let claimed = claim(&mut tx, db.backend(), models).await?;
     let Some(from) = claimed.iter().map(|(_, p)| *p).min() else {
@@ -209,6 +210,7 @@ pub async fn rebuild(
 ) -> Result<i64, ProjectionError> {
     ensure_checkpoints(db, models).await?;
     loop {
+        let turn = db.write_turn().await;
         let mut tx = db.pool().begin().await?;
         if claim(&mut tx, db.backend(), models).await?.len() == models.len() {
             for table in models.iter().flat_map(|m| m.tables()) {
@@ -226,6 +228,7 @@ pub async fn rebuild(
         }
         // On PostgreSQL a running node holds the rows only for the length of one batch.
         drop(tx);
+        drop(turn);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let head = log::head(db.pool()).await?;

@@ -361,7 +361,10 @@ impl Subjects {
                  AND s.endpoint_id = j ->> 2 AND s.plugin = j ->> 3",
             ),
         };
-        sqlx::query(insert).bind(new.as_str()).execute(db.pool()).await?;
+        {
+            let _turn = db.write_turn().await;
+            sqlx::query(insert).bind(new.as_str()).execute(db.pool()).await?;
+        }
         let numbered: Vec<(i64, String, String, String, String)> =
             sqlx::query_as(select).bind(new.as_str()).fetch_all(db.pool()).await?;
         for (id, tenant, key_id, endpoint_id, plugin) in numbered {
@@ -520,6 +523,7 @@ impl Encoded {
 /// A batch is appended as JSON rows (one statement per 10 000 records, not one per record), and
 /// each key's last use and count are updated in one statement, in the same transaction.
 async fn write(db: &Database, batch: &Encoded) -> Result<(), ProjectionError> {
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     for (row, json) in batch.rows() {
         sqlx::query("INSERT INTO usage_batches (written_at_ms, base_ms, records, rows) VALUES ($1, $2, $3, $4)")

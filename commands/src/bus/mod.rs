@@ -238,14 +238,13 @@ impl CommandBus {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.db
-            .events()
-            .persist::<A>(&serialized, None)
-            .await
-            .map_err(|e| match e {
-                PersistenceError::OptimisticLockError => CommandError::Conflict,
-                other => CommandError::Store(StoreError::EventStore(other.to_string())),
-            })?;
+        let turn = self.db.write_turn().await;
+        let persisted = self.db.events().persist::<A>(&serialized, None).await;
+        drop(turn);
+        persisted.map_err(|e| match e {
+            PersistenceError::OptimisticLockError => CommandError::Conflict,
+            other => CommandError::Store(StoreError::EventStore(other.to_string())),
+        })?;
         Ok(state)
     }
 }

@@ -1,0 +1,245 @@
+//! Crash safety of the read models: a `keyledger` killed with SIGKILL while it projects, live or
+//! in a rebuild, leaves read models that, once it runs again, equal a fresh rebuild of the log.
+
+use serde_json::{json, Value};
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{Column, Row, SqlitePool};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyledger");
+const TOKEN: &str = "kla_crash_test_bootstrap_token_0123456789";
+/// Keys seeded straight into the log, two events each: enough that projecting them takes a
+/// while even in a debug build, so a kill lands part-way.
+const SEEDED_KEYS: usize = 20_000;
+const TABLES: [&str; 6] = [
+    "api_keys",
+    "key_lookup",
+    "admin_tokens",
+    "audit_log",
+    "endpoints",
+    "endpoint_tenant_settings",
+];
+
+fn keyledger(dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .env_remove("KEYLEDGER_DATABASE_URL")
+        .env("KEYLEDGER_BOOTSTRAP_TOKEN", TOKEN)
+        .env("KEYLEDGER_PBKDF2_ITERATIONS", "1000")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn spawn_serve(dir: &tempfile::TempDir) -> Child {
+    keyledger(dir)
+        .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn keyledger serve")
+}
+
+/// Reads stdout until the admin address is printed (after the read models caught up).
+fn admin_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(addr) = line.strip_prefix("admin listening on http://") {
+            return addr.to_owned();
+        }
+    }
+    panic!("serve printed no address");
+}
+
+fn stop(mut child: Child, signal: &str) {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    child.wait().expect("wait");
+}
+
+async fn pool(dir: &tempfile::TempDir) -> SqlitePool {
+    let url = format!("sqlite://{}", dir.path().join("keyledger-data/keyledger.db").display());
+    SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap()
+}
+
+/// Issues one key through the real command path, then appends `SEEDED_KEYS` more keys (an
+/// issue and a rate-limit change each) straight to the log, shaped like it. Returns the log's
+/// head before and after the seeding.
+async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
+    let mut child = spawn_serve(dir);
+    let addr = admin_address(&mut child);
+    let created = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/keys"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "name": "template", "scopes": ["FILES_READ"], "ip_allow": ["10.0.0.0/8"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    stop(child, "-TERM");
+
+    let db = pool(dir).await;
+    let (payload, metadata): (String, String) =
+        sqlx::query_as("SELECT payload, metadata FROM events WHERE event_type = 'KeyIssued'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let template: Value = serde_json::from_str(&payload).unwrap();
+    let before = lowest_checkpoint(&db).await;
+    let mut tx = db.begin().await.unwrap();
+    for chunk in (0..SEEDED_KEYS).collect::<Vec<_>>().chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+        );
+        let mut rows = Vec::new();
+        for &i in chunk {
+            let key_id = uuid::Uuid::from_u128(0x00c0_ffee_0000_0000 + i as u128).to_string();
+            let mut issued = template.clone();
+            issued["KeyIssued"]["key_id"] = json!(key_id);
+            issued["KeyIssued"]["lookup_id"] = json!(format!("{i:012}"));
+            let mut limits = template["KeyIssued"]["rate_limits"].clone();
+            limits["per_minute"] = json!(100 + i % 50);
+            let changed =
+                json!({ "KeyRateLimitsChanged": { "rate_limits": limits, "at": template["KeyIssued"]["at"] } });
+            rows.push((key_id.clone(), 1, "KeyIssued", issued.to_string()));
+            rows.push((key_id, 2, "KeyRateLimitsChanged", changed.to_string()));
+        }
+        for (i, _) in rows.iter().enumerate() {
+            sql.push_str(if i == 0 { "" } else { ", " });
+            sql.push_str("('ApiKey', ?, ?, ?, '1.0', ?, ?)");
+        }
+        let mut query = sqlx::query(&sql);
+        for (id, sequence, event_type, payload) in rows {
+            query = query
+                .bind(id)
+                .bind(sequence)
+                .bind(event_type)
+                .bind(payload)
+                .bind(metadata.clone());
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let head: i64 = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    (before, head)
+}
+
+/// The lowest checkpoint of the shared read models.
+async fn lowest_checkpoint(db: &SqlitePool) -> i64 {
+    sqlx::query_scalar("SELECT COALESCE(MIN(position), 0) FROM projection_checkpoints")
+        .fetch_one(db)
+        .await
+        .unwrap_or(0)
+}
+
+/// SIGKILLs `child` once the read models are part-way through the log (past `after`, short of
+/// `head`), and says where they were.
+async fn kill_part_way(dir: &tempfile::TempDir, mut child: Child, after: i64, head: i64) -> i64 {
+    let db = pool(dir).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        seen = lowest_checkpoint(&db).await;
+        if seen > after || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let at_kill = lowest_checkpoint(&db).await;
+    db.close().await;
+    assert!(
+        seen > after && at_kill < head,
+        "the kill must land part-way: checkpoint {at_kill} of {head}"
+    );
+    at_kill
+}
+
+/// Every row of the read models, as text, sorted.
+async fn read_models(dir: &tempfile::TempDir) -> Vec<Vec<Vec<String>>> {
+    let db = pool(dir).await;
+    let mut all = Vec::new();
+    for table in TABLES {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        let mut text: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                (0..r.columns().len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                            .or_else(|_| r.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
+                            .unwrap_or_else(|e| panic!("{table}.{}: {e}", r.column(i).name()))
+                    })
+                    .collect()
+            })
+            .collect();
+        text.sort();
+        all.push(text);
+    }
+    db.close().await;
+    all
+}
+
+/// Starts the server again, lets it finish projecting, stops it, and checks the read models
+/// against a fresh rebuild of the whole log.
+async fn recovered_equals_fresh_rebuild(dir: &tempfile::TempDir, head: i64) {
+    let mut child = spawn_serve(dir);
+    admin_address(&mut child);
+    stop(child, "-TERM");
+    let db = pool(dir).await;
+    assert_eq!(lowest_checkpoint(&db).await, head, "caught up after the restart");
+    db.close().await;
+    let recovered = read_models(dir).await;
+    assert_eq!(recovered[0].len(), SEEDED_KEYS + 1, "every key listed once");
+
+    let out = keyledger(dir).args(["projections", "rebuild"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        recovered,
+        read_models(dir).await,
+        "recovered read models equal a fresh rebuild"
+    );
+}
+
+#[tokio::test]
+async fn a_server_killed_while_projecting_recovers_read_models_equal_to_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, head) = store_with_many_events(&dir).await;
+    // The server projects the seeded events at start, before it listens.
+    let child = spawn_serve(&dir);
+    kill_part_way(&dir, child, before, head).await;
+    recovered_equals_fresh_rebuild(&dir, head).await;
+}
+
+#[tokio::test]
+async fn a_rebuild_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, head) = store_with_many_events(&dir).await;
+    let rebuild = keyledger(&dir)
+        .args(["projections", "rebuild"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The rebuild first empties the read models and sets their checkpoints to 0.
+    let db = pool(&dir).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lowest_checkpoint(&db).await != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    db.close().await;
+    kill_part_way(&dir, rebuild, 0, head).await;
+    recovered_equals_fresh_rebuild(&dir, head).await;
+}
