@@ -64,6 +64,11 @@ impl LogWatch {
         self.tx.subscribe()
     }
 
+    /// The highest log position this node has heard of.
+    pub fn head(&self) -> i64 {
+        *self.tx.borrow()
+    }
+
     /// Forwards PostgreSQL notifications until the task is dropped; reconnects on failure.
     pub fn spawn_postgres_listener(&self, pool: PgPool) -> tokio::task::JoinHandle<()> {
         let watch = self.clone();

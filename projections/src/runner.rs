@@ -21,7 +21,12 @@ const REBUILD_BATCH: i64 = 10_000;
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
 enum Step {
-    Advanced(i64),
+    /// Applied events up to `position`; `full`: the batch was as large as asked for, so more
+    /// may be waiting.
+    Advanced {
+        position: i64,
+        full: bool,
+    },
     Idle(i64),
     /// Another node (or a rebuild) is the active writer of every model asked for.
     Busy,
@@ -67,15 +72,10 @@ async fn claim(
             .await?
         }
         Backend::Sqlite => {
-            // Writing first takes SQLite's write lock up front (waiting on busy_timeout), so the
-            // read below cannot go stale before our own write.
+            // Writing first takes SQLite's write lock up front (waiting on busy_timeout), so what
+            // it reads cannot go stale before our own write.
             sqlx::query(&format!(
-                "UPDATE projection_checkpoints SET position = position WHERE name IN ({list})"
-            ))
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(&format!(
-                "SELECT name, position FROM projection_checkpoints WHERE name IN ({list})"
+                "UPDATE projection_checkpoints SET position = position WHERE name IN ({list}) RETURNING name, position"
             ))
             .fetch_all(&mut *conn)
             .await?
@@ -140,7 +140,11 @@ async fn step(db: &Database, models: &[ReadModel], batch: i64, watch: &LogWatch)
     .bind(chrono::Utc::now().timestamp_millis())
     .execute(&mut *tx)
     .await?;
-    let reached = projected(&mut tx).await?;
+    let reached = if claimed.len() == ReadModel::ALL.len() {
+        last
+    } else {
+        projected(&mut tx).await?
+    };
     if db.backend() == Backend::Postgres {
         // Delivered at commit, to every node: their commands' answers wait for it.
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -152,7 +156,10 @@ async fn step(db: &Database, models: &[ReadModel], batch: i64, watch: &LogWatch)
     tx.commit().await?;
     watch.announce_projected(reached);
     tracing::debug!(position = last, applied = events.len(), "read models advanced");
-    Ok(Step::Advanced(last))
+    Ok(Step::Advanced {
+        position: last,
+        full: events.len() as i64 >= batch,
+    })
 }
 
 /// The live worker of the shared read models.
@@ -179,24 +186,41 @@ impl ProjectionRunner {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let mut failures = 0u32;
+        // Where the log stood when the read models last had all of it; `None` forces a look
+        // (at start, after a failure, and on the safety-net timer, for appends this node was
+        // not told of).
+        let mut seen: Option<i64> = None;
         loop {
             woken.mark_unchanged();
+            if seen.is_some_and(|at| self.wake.head() <= at) {
+                // Woken by nothing new (a notification of this node's own batch, say).
+                let _ = tokio::time::timeout(IDLE_POLL, woken.changed())
+                    .await
+                    .map_err(|_| seen = None);
+                continue;
+            }
             match step(&self.db, &ReadModel::ALL, BATCH, &self.wake).await {
-                Ok(Step::Advanced(_)) => {
+                Ok(Step::Advanced { full: true, .. }) => {
                     failures = 0;
                     continue;
                 }
-                Ok(Step::Idle(_)) => failures = 0,
-                Ok(Step::Busy) => {}
+                Ok(Step::Advanced { position, .. }) | Ok(Step::Idle(position)) => {
+                    failures = 0;
+                    seen = Some(position);
+                }
+                Ok(Step::Busy) => seen = None,
                 Err(e) => {
                     failures += 1;
+                    seen = None;
                     tracing::error!(error = %e, failures, "projection batch failed; it will be retried");
                     let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
             }
-            let _ = tokio::time::timeout(IDLE_POLL, woken.changed()).await;
+            if tokio::time::timeout(IDLE_POLL, woken.changed()).await.is_err() {
+                seen = None;
+            }
         }
     }
 }
@@ -236,7 +260,7 @@ pub async fn rebuild(
     let watch = LogWatch::default();
     loop {
         match step(db, models, REBUILD_BATCH, &watch).await? {
-            Step::Advanced(position) => progress(position, head.max(position)),
+            Step::Advanced { position, .. } => progress(position, head.max(position)),
             Step::Idle(position) => return Ok(position),
             Step::Busy => tokio::time::sleep(Duration::from_millis(50)).await,
         }
