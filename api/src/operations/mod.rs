@@ -54,11 +54,8 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 /// The answer for a key as a command left it, with its usage (not an event: read from where GET
 /// and the list take it).
 async fn answer(state: &AppState, key: &IssuedKey) -> Result<KeyView, ApiError> {
-    let mut view = KeyView::from_state(key, state.clock.now());
-    let (last_used_at, requests) = keyledger_projections::usage::key_usage(&state.db, &view.id).await?;
-    view.last_used_at = last_used_at;
-    view.total_requests = requests;
-    Ok(view)
+    let (last_used_at, requests) = keyledger_projections::usage::key_usage(&state.db, &key.id.to_string()).await?;
+    Ok(KeyView::of(key, state.clock.now(), last_used_at, requests))
 }
 
 // ---------------- keys ----------------
@@ -149,7 +146,11 @@ pub async fn list_keys(
         cursor: dto::cursor(p.cursor.as_deref())?,
     };
     let page = keyledger_projections::key_list::list_keys(&state.db, &filter, state.clock.now()).await?;
-    Ok(ListResponse::from(page))
+    let now = state.clock.now();
+    Ok(ListResponse {
+        data: page.data.iter().map(|row| KeyView::from_row(row, now)).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// One key from the read model; with `as_of`, rebuilt from its events as it was then.
@@ -165,16 +166,11 @@ pub async fn get_key(
         let events = state.bus.key_events(ctx, id).await?;
         let key = ApiKey::replay_until(events.iter().map(|e| &e.event), as_of);
         let k = key.issued().ok_or_else(|| ApiError::not_found("key at that time"))?;
-        return Ok(KeyView::from_state(k, as_of));
+        return Ok(KeyView::of(k, as_of, None, 0));
     }
-    match keyledger_projections::key_list::get_key(&state.db, &id.to_string(), state.clock.now()).await? {
-        Some(row)
-            if ctx
-                .actor
-                .may_access(&TenantId::try_from(row.tenant.clone()).map_err(ApiError::internal)?) =>
-        {
-            Ok(KeyView::from(row))
-        }
+    let now = state.clock.now();
+    match keyledger_projections::key_list::get_key(&state.db, &id.to_string(), now).await? {
+        Some(row) if ctx.actor.may_access(&row.key.tenant) => Ok(KeyView::from_row(&row, now)),
         _ => Err(ApiError::not_found("key")),
     }
 }

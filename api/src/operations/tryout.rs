@@ -7,12 +7,11 @@ use crate::state::AppState;
 use async_graphql::{InputObject, SimpleObject};
 use keyledger_commands::secrets::SecretHasher;
 use keyledger_commands::CommandContext;
-use keyledger_domain::key_format::{PlaintextKey, SecretHash};
+use keyledger_domain::key_format::PlaintextKey;
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
 use keyledger_domain::Permission;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -76,27 +75,23 @@ struct Identity {
 async fn identity_by_id(state: &AppState, ctx: &CommandContext, key_id: &str) -> Result<Identity, ApiError> {
     let row = keyledger_projections::key_list::get_key(&state.db, key_id, state.clock.now())
         .await?
-        .filter(|k| ctx.actor.is_superuser() || k.tenant == ctx.actor.tenant.as_str())
+        .filter(|row| ctx.actor.may_access(&row.key.tenant))
         .ok_or_else(|| ApiError::not_found("key"))?;
+    let key = row.key;
     Ok(Identity {
-        key_id: row.id,
-        tenant: row.tenant,
-        status: row.status,
-        scopes: row.scopes,
+        key_id: key.id.to_string(),
+        tenant: key.tenant.to_string(),
+        status: key.status_at(state.clock.now()).as_str().to_owned(),
+        scopes: key.scopes.iter().map(|s| s.to_string()).collect(),
     })
 }
 
 async fn identity_by_key(state: &AppState, ctx: &CommandContext, raw: &str) -> Result<Identity, ApiError> {
     let refused = || ApiError::bad_request("invalid_key", "the key is not one of your tenant's keys");
     let key = PlaintextKey::parse(raw.trim()).map_err(|e| ApiError::bad_request("invalid_key", e.to_string()))?;
-    let row = sqlx::query("SELECT key_id, secret_hash FROM key_lookup WHERE lookup_id = $1")
-        .bind(key.lookup_id().as_str())
-        .fetch_optional(state.db.pool())
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(refused)?;
-    let key_id: String = row.try_get("key_id").map_err(ApiError::internal)?;
-    let hash = SecretHash::from_phc(row.try_get("secret_hash").map_err(ApiError::internal)?);
+    // This node's copy of the key lookup: current once the command that made the key answered.
+    let entry = state.edge.key(key.lookup_id().as_str()).ok_or_else(refused)?;
+    let (key_id, hash) = (entry.key_id.clone(), entry.secret_hash.clone());
     let presented = key.expose().to_owned();
     let matches = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &presented))
         .await

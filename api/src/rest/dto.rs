@@ -213,7 +213,10 @@ pub struct KeyView {
 }
 
 impl KeyView {
-    pub fn from_state(k: &IssuedKey, now: DateTime<Utc>) -> Self {
+    /// The one way a key is shown, by REST and GraphQL alike, whether it comes from the key
+    /// list, a command's answer or the key's past (`as_of`): its state as of `now`, and what the
+    /// edge has seen of it.
+    pub fn of(k: &IssuedKey, now: DateTime<Utc>, last_used_at: Option<DateTime<Utc>>, total_requests: i64) -> Self {
         KeyView {
             id: k.id.to_string(),
             key: None,
@@ -230,40 +233,13 @@ impl KeyView {
             created_at: k.created_at,
             updated_at: k.updated_at,
             revoked_at: k.revoked_at,
-            last_used_at: None,
-            total_requests: 0,
+            last_used_at,
+            total_requests,
         }
     }
-}
 
-impl From<KeyRow> for KeyView {
-    fn from(k: KeyRow) -> Self {
-        let limits: Option<RateLimits> = serde_json::from_value(k.rate_limits).ok();
-        KeyView {
-            id: k.id,
-            key: None,
-            tenant: k.tenant,
-            name: k.name,
-            environment: k.environment,
-            prefix: k.prefix,
-            status: k.status,
-            scopes: k.scopes,
-            rate_limits: limits.as_ref().map(RateLimitsView::from).unwrap_or(RateLimitsView {
-                per_second: None,
-                per_minute: None,
-                per_hour: None,
-                per_day: None,
-                burst: None,
-            }),
-            ip_allow: k.ip_allow,
-            ip_block: k.ip_block,
-            expires_at: k.expires_at,
-            created_at: k.created_at,
-            updated_at: k.updated_at,
-            revoked_at: k.revoked_at,
-            last_used_at: k.last_used_at,
-            total_requests: k.requests,
-        }
+    pub fn from_row(row: &KeyRow, now: DateTime<Utc>) -> Self {
+        Self::of(&row.key, now, row.last_used_at, row.requests)
     }
 }
 

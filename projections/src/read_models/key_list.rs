@@ -1,12 +1,12 @@
 //! `api_keys`: the key list admins page through, one row per key, derived from the key's
 //! folded state (kept in the row's `state`).
-use crate::sql::{opt_time, page, parse_json, time, Page, Sql};
+use crate::sql::{opt_time, page, parse_json, Page, Sql};
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{json, ms, touched, Applied, Decoded, States};
+use super::{corrupt, json, ms, touched, Applied, Decoded, States};
 use crate::rows::{self, Cell};
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
@@ -90,24 +90,10 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
 
 // ---- queries ----
 
+/// A key as the list holds it: its folded state, and what the edge has seen of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRow {
-    pub id: String,
-    pub tenant: String,
-    pub name: String,
-    pub environment: String,
-    pub prefix: String,
-    pub scopes: Vec<String>,
-    pub rate_limits: serde_json::Value,
-    pub ip_allow: Vec<String>,
-    pub ip_block: Vec<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Effective status: an active key past its expiry reads as expired even before the
-    /// scheduler records it.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub key: IssuedKey,
     /// From the edge's usage records (batched, so a second or so behind).
     pub last_used_at: Option<DateTime<Utc>>,
     pub requests: i64,
@@ -123,8 +109,7 @@ pub struct KeyFilter {
     pub cursor: Option<i64>,
 }
 
-const KEY_COLUMNS: &str = "key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
-     expires_at_ms, created_at_ms, updated_at_ms, revoked_at_ms, position, \
+const KEY_COLUMNS: &str = "key_id, tenant, status, expires_at_ms, position, state, \
      (SELECT u.last_used_at_ms FROM key_usage u WHERE u.key_id = api_keys.key_id) AS last_used_at_ms, \
      (SELECT u.requests FROM key_usage u WHERE u.key_id = api_keys.key_id) AS requests, ";
 
@@ -135,23 +120,15 @@ fn effective_status(sql: &mut Sql, now_ms: i64) {
 }
 
 fn key_row(r: &AnyRow) -> Result<(i64, KeyRow), ProjectionError> {
+    let state: ApiKey = parse_json(&r.try_get::<String, _>("state")?, "api_keys.state")?;
+    let key = state
+        .issued()
+        .cloned()
+        .ok_or_else(|| corrupt("api_keys.state", "a listed key that was never issued"))?;
     Ok((
         r.try_get("position")?,
         KeyRow {
-            id: r.try_get("key_id")?,
-            tenant: r.try_get("tenant")?,
-            name: r.try_get("name")?,
-            environment: r.try_get("environment")?,
-            prefix: r.try_get("prefix")?,
-            scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
-            rate_limits: parse_json(&r.try_get::<String, _>("rate_limits")?, "rate_limits")?,
-            ip_allow: parse_json(&r.try_get::<String, _>("ip_allow")?, "ip_allow")?,
-            ip_block: parse_json(&r.try_get::<String, _>("ip_block")?, "ip_block")?,
-            expires_at: opt_time(r.try_get("expires_at_ms")?),
-            status: r.try_get("effective_status")?,
-            created_at: time(r.try_get("created_at_ms")?),
-            updated_at: time(r.try_get("updated_at_ms")?),
-            revoked_at: opt_time(r.try_get("revoked_at_ms")?),
+            key,
             last_used_at: opt_time(r.try_get("last_used_at_ms")?),
             requests: r.try_get::<Option<i64>, _>("requests")?.unwrap_or(0),
         },
