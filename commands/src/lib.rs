@@ -2,6 +2,7 @@
 //! command bus with its authorisation and tenant scoping, and the services the domain needs
 //! (clock, secret generation and hashing).
 
+mod append;
 pub mod auth;
 pub mod bus;
 pub mod clock;

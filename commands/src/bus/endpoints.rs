@@ -54,9 +54,9 @@ impl CommandBus {
         let stream = route_id.to_string();
         let loaded = self.load::<Endpoint>(&stream).await?;
         let metadata = self.metadata(ctx, &tenant, at);
-        let state = self
+        let decided = self
             .decide(&stream, loaded, command, metadata, CommandError::Endpoint)
             .await?;
-        self.committed(state).await
+        self.committed(decided.state, decided.position).await
     }
 }

@@ -1,6 +1,6 @@
 //! API-key commands.
 
-use super::{CommandBus, CommandContext, Committed, Loaded, StoredEvent};
+use super::{CommandBus, CommandContext, Committed, Decided, Loaded, StoredEvent};
 use crate::secrets;
 use crate::{verifiers, CommandError};
 use chrono::{DateTime, Utc};
@@ -85,7 +85,7 @@ impl CommandBus {
     }
 
     /// Decides `command` on a loaded key and appends what it decided; the answer is the key as
-    /// the command left it.
+    /// the command left it, and where its events are in the log.
     async fn run_key(
         &self,
         ctx: &CommandContext,
@@ -93,21 +93,18 @@ impl CommandBus {
         loaded: Loaded<ApiKey>,
         command: ApiKeyCommand,
         at: DateTime<Utc>,
-    ) -> Result<Box<IssuedKey>, CommandError> {
+    ) -> Result<(Box<IssuedKey>, Option<i64>), CommandError> {
         let tenant = match (loaded.state.issued(), &command) {
             (Some(key), _) => key.tenant.clone(),
             (None, ApiKeyCommand::Issue(issue)) => issue.tenant.clone(),
             (None, _) => return Err(CommandError::NotFound("key")),
         };
         let metadata = self.metadata(ctx, &tenant, at);
-        let state = self
+        let Decided { state, position } = self
             .decide(&key_id.to_string(), loaded, command, metadata, refused)
             .await?;
-        state
-            .issued()
-            .cloned()
-            .map(Box::new)
-            .ok_or(CommandError::NotFound("key"))
+        let key = state.issued().cloned().ok_or(CommandError::NotFound("key"))?;
+        Ok((Box::new(key), position))
     }
 
     /// Stores HMAC(pepper, key) beside the key's lookup id. Best effort: without it the edge
@@ -165,13 +162,13 @@ impl CommandBus {
             at,
         });
         match self.run_key(ctx, key_id, loaded, command, at).await {
-            Ok(issued) => {
+            Ok((issued, position)) => {
                 self.store_verifier(&key).await;
-                self.committed(IssueOutcome::Created {
+                let created = IssueOutcome::Created {
                     key: issued,
                     secret: key,
-                })
-                .await
+                };
+                self.committed(created, position).await
             }
             // A concurrent retry with the same idempotency key won the race.
             Err(CommandError::Key(ApiKeyError::KeyAlreadyIssued) | CommandError::Conflict)
@@ -186,7 +183,7 @@ impl CommandBus {
     async fn replayed(&self, ctx: &CommandContext, key_id: Uuid) -> Result<Committed<IssueOutcome>, CommandError> {
         let loaded = self.load_key(ctx, key_id).await?;
         let key = loaded.state.issued().cloned().ok_or(CommandError::NotFound("key"))?;
-        self.committed(IssueOutcome::Replayed(Box::new(key))).await
+        self.committed(IssueOutcome::Replayed(Box::new(key)), None).await
     }
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
@@ -208,8 +205,8 @@ impl CommandBus {
             granter: ctx.actor.scopes.clone(),
             at,
         });
-        let key = self.run_key(ctx, key_id, loaded, command, at).await?;
-        self.committed(key).await
+        let (key, position) = self.run_key(ctx, key_id, loaded, command, at).await?;
+        self.committed(key, position).await
     }
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
@@ -223,8 +220,8 @@ impl CommandBus {
         let loaded = self.load_key(ctx, key_id).await?;
         let at = self.clock.now();
         let command = ApiKeyCommand::Revoke(RevokeKey { reason, at });
-        let key = self.run_key(ctx, key_id, loaded, command, at).await?;
-        self.committed(key).await
+        let (key, position) = self.run_key(ctx, key_id, loaded, command, at).await?;
+        self.committed(key, position).await
     }
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
@@ -250,9 +247,9 @@ impl CommandBus {
             grace,
             at,
         });
-        let key = self.run_key(ctx, key_id, loaded, command, at).await?;
+        let (key, position) = self.run_key(ctx, key_id, loaded, command, at).await?;
         self.store_verifier(&secret).await;
-        self.committed((key, secret)).await
+        self.committed((key, secret), position).await
     }
 
     /// Run by the expiry scheduler: records a due warning or the expiry itself, exactly once
@@ -261,14 +258,15 @@ impl CommandBus {
         let ctx = CommandContext::system();
         let loaded = self.load_key(&ctx, key_id).await?;
         let at = self.clock.now();
-        match self
+        let position = match self
             .run_key(&ctx, key_id, loaded, ApiKeyCommand::CheckExpiry { at }, at)
             .await
         {
+            Ok((_, position)) => position,
             // Another node's scheduler got there first; it recorded the same thing.
-            Ok(_) | Err(CommandError::Conflict) => {}
+            Err(CommandError::Conflict) => None,
             Err(e) => return Err(e),
-        }
-        self.committed(()).await.map(|_| ())
+        };
+        self.committed((), position).await.map(|_| ())
     }
 }

@@ -9,6 +9,7 @@ mod tokens;
 pub use keys::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome};
 pub use tokens::IssueTokenRequest;
 
+use crate::append::Appender;
 use crate::clock::Clock;
 use crate::log::{self, EventMetadata};
 use crate::secrets::{self, SecretHasher};
@@ -16,7 +17,7 @@ use crate::wake::LogWatch;
 use crate::{CommandError, Database, StoreError};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use keyledger_domain::{Actor, Permission, TenantId};
 use std::collections::HashMap;
@@ -97,9 +98,16 @@ struct Loaded<A> {
     version: usize,
 }
 
+/// The state a command left, and where its events are in the log (`None`: it appended none).
+struct Decided<A> {
+    state: A,
+    position: Option<i64>,
+}
+
 #[derive(Clone)]
 pub struct CommandBus {
     db: Database,
+    appender: Appender,
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     watch: LogWatch,
@@ -109,6 +117,7 @@ pub struct CommandBus {
 impl CommandBus {
     pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
         CommandBus {
+            appender: Appender::spawn(db.clone()),
             db,
             hasher,
             clock,
@@ -146,10 +155,13 @@ impl CommandBus {
         m
     }
 
-    /// A position at or after everything this node has appended so far, announced to this
-    /// node's log readers.
-    async fn committed<T>(&self, value: T) -> Result<Committed<T>, CommandError> {
-        let position = log::head(self.db.pool()).await?;
+    /// The answer of a command, with a position at or after its events (for one that appended
+    /// none, the log's head), announced to this node's log readers.
+    async fn committed<T>(&self, value: T, appended_at: Option<i64>) -> Result<Committed<T>, CommandError> {
+        let position = match appended_at {
+            Some(position) => position,
+            None => log::head(self.db.pool()).await?,
+        };
         self.watch.announce(position);
         Ok(Committed { value, position })
     }
@@ -201,8 +213,7 @@ impl CommandBus {
 
     /// Runs `command` against the loaded state and appends what it decided (possibly nothing),
     /// expecting the stream to be still at the version it was loaded at: a concurrent writer
-    /// makes this a [`CommandError::Conflict`], never a lost update. Returns the state the
-    /// command left.
+    /// makes this a [`CommandError::Conflict`], never a lost update.
     async fn decide<A>(
         &self,
         id: &str,
@@ -210,7 +221,7 @@ impl CommandBus {
         command: A::Command,
         metadata: HashMap<String, String>,
         refused: impl FnOnce(A::Error) -> CommandError,
-    ) -> Result<A, CommandError>
+    ) -> Result<Decided<A>, CommandError>
     where
         A: Aggregate<Services = ()>,
     {
@@ -219,7 +230,7 @@ impl CommandBus {
         state.handle(command, &(), &sink).await.map_err(refused)?;
         let events = sink.collect().await;
         if events.is_empty() {
-            return Ok(state);
+            return Ok(Decided { state, position: None });
         }
         let corrupt = |e: serde_json::Error| StoreError::EventStore(format!("cannot serialise an event: {e}"));
         let metadata = serde_json::to_value(&metadata).map_err(corrupt)?;
@@ -238,13 +249,10 @@ impl CommandBus {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let turn = self.db.write_turn().await;
-        let persisted = self.db.events().persist::<A>(&serialized, None).await;
-        drop(turn);
-        persisted.map_err(|e| match e {
-            PersistenceError::OptimisticLockError => CommandError::Conflict,
-            other => CommandError::Store(StoreError::EventStore(other.to_string())),
-        })?;
-        Ok(state)
+        let position = self.appender.append(serialized).await?;
+        Ok(Decided {
+            state,
+            position: Some(position),
+        })
     }
 }

@@ -69,12 +69,12 @@ impl CommandBus {
             let loaded = self.load::<AdminToken>(&stream).await?;
             result = self.decide(&stream, loaded, command, metadata, refused).await;
         }
-        result?;
-        self.committed(NewSecret {
+        let position = result?.position;
+        let secret = NewSecret {
             id: token_id,
             secret: token,
-        })
-        .await
+        };
+        self.committed(secret, position).await
     }
 
     /// Deletes the token `token_id`, which belongs to (`tenant`, `name`) as the read model says.
@@ -94,9 +94,10 @@ impl CommandBus {
         let stream = token_stream_id(tenant, name).to_string();
         let loaded = self.load::<AdminToken>(&stream).await?;
         let command = AdminTokenCommand::Delete { token_id, at };
-        self.decide(&stream, loaded, command, self.metadata(ctx, tenant, at), refused)
+        let decided = self
+            .decide(&stream, loaded, command, self.metadata(ctx, tenant, at), refused)
             .await?;
-        self.committed(()).await
+        self.committed((), decided.position).await
     }
 
     /// When no admin token was ever issued (a new store, or one that so far only holds a demo
