@@ -81,8 +81,27 @@ impl Application {
         let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;
         // Start serving only once the read models know every event so far (the bootstrap token
         // among them), so the first request already authenticates.
+        // A large backlog (a new node on a long log, read models just migrated) takes as long
+        // as it takes: say how far it is instead of giving up.
         let head = keyledger_commands::log::head(db.pool()).await?;
-        state.catchup.wait_for(head, Duration::from_secs(60)).await?;
+        loop {
+            match state.catchup.wait_for(head, Duration::from_secs(10)).await {
+                Ok(()) => break,
+                Err(keyledger_projections::ProjectionError::CatchupTimeout(_)) => {
+                    let at = keyledger_projections::runner::checkpoints(&db)
+                        .await?
+                        .into_values()
+                        .min()
+                        .unwrap_or(0);
+                    tracing::info!(
+                        position = at,
+                        head,
+                        "read models are catching up; serving once they have"
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
 
         tasks.push(scheduler::spawn(
             state.clone(),

@@ -42,6 +42,22 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
         .iter()
         .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
 
+    // Each node keeps the aggregates it loaded; what the other appended since is read, not
+    // missed: alternating edits all succeed and all stay.
+    for (node, body) in [
+        (&a, json!({ "name": "third" })),
+        (&b, json!({ "scopes": ["FILES_READ"] })),
+        (&a, json!({ "rate_limits": { "per_minute": 7 } })),
+    ] {
+        let changed = node.patch(&path, body).await;
+        assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    }
+    let merged = b.get(&path).await.body;
+    assert_eq!(
+        (&merged["name"], &merged["scopes"], &merged["rate_limits"]["per_minute"]),
+        (&json!("third"), &json!(["FILES_READ"]), &json!(7))
+    );
+
     // A key revoked through A is refused by B's edge promptly (LISTEN/NOTIFY wakes B's copy).
     app_edge_propagation(&a, &b).await;
 

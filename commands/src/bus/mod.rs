@@ -2,6 +2,7 @@
 //! metadata, and runs each command the same way: load the aggregate once, decide once, append
 //! once with the version it was loaded at. One module per aggregate holds its commands.
 
+mod cache;
 mod endpoints;
 mod keys;
 mod tokens;
@@ -108,6 +109,7 @@ struct Decided<A> {
 pub struct CommandBus {
     db: Database,
     appender: Appender,
+    states: cache::States,
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     watch: LogWatch,
@@ -118,6 +120,7 @@ impl CommandBus {
     pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
         CommandBus {
             appender: Appender::spawn(db.clone()),
+            states: cache::States::default(),
             db,
             hasher,
             clock,
@@ -198,16 +201,27 @@ impl CommandBus {
             .collect()
     }
 
-    /// The aggregate as its events leave it: the one fold the domain defines.
-    async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
-        let mut loaded = Loaded {
-            state: A::default(),
-            version: 0,
-        };
-        for stored in self.stream::<A>(id).await? {
-            loaded.version = stored.sequence;
-            loaded.state.apply(stored.event);
+    /// The aggregate as its events leave it (the one fold the domain defines): from this node's
+    /// last sight of it plus the events appended since, or from the whole stream.
+    async fn load<A: Aggregate + Clone + 'static>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
+        let (state, version) = self.states.get::<A>(id).unwrap_or_default();
+        let mut loaded = Loaded { state, version };
+        let later = self
+            .db
+            .events()
+            .get_last_events::<A>(id, version)
+            .await
+            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+        if later.is_empty() {
+            return Ok(loaded);
         }
+        for s in later {
+            let event = serde_json::from_value(s.payload)
+                .map_err(|e| StoreError::Corrupt(format!("{} {id} event {}: {e}", A::TYPE, s.sequence)))?;
+            loaded.version = s.sequence;
+            loaded.state.apply(event);
+        }
+        self.states.put(id, &loaded.state, loaded.version);
         Ok(loaded)
     }
 
@@ -223,7 +237,7 @@ impl CommandBus {
         refused: impl FnOnce(A::Error) -> CommandError,
     ) -> Result<Decided<A>, CommandError>
     where
-        A: Aggregate<Services = ()>,
+        A: Aggregate<Services = ()> + Clone + 'static,
     {
         let Loaded { mut state, version } = loaded;
         let sink = EventSink::default();
@@ -249,7 +263,18 @@ impl CommandBus {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let position = self.appender.append(serialized).await?;
+        let appended = self.appender.append(serialized).await;
+        let position = match appended {
+            Ok(position) => {
+                self.states.put(id, &state, version + events.len());
+                position
+            }
+            Err(e) => {
+                // Someone else appended first (or the store failed): read the stream next time.
+                self.states.forget::<A>(id);
+                return Err(e);
+            }
+        };
         Ok(Decided {
             state,
             position: Some(position),
