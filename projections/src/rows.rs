@@ -112,23 +112,22 @@ pub(crate) async fn insert(
     Ok(())
 }
 
-/// `<head> IN ($1, …, $n)`: deletes and lookups of the rows a batch touches.
-fn in_list(head: &str, count: usize, sqlite: bool) -> String {
-    let mut sql = String::with_capacity(head.len() + 8 + count * 5);
-    sql.push_str(head);
-    sql.push_str(" IN (");
-    for i in 1..=count {
-        if i > 1 {
-            sql.push_str(", ");
-        }
-        placeholder(&mut sql, sqlite, i);
+/// `<column> IN (…)` over a JSON array of ids in one parameter: a list of a thousand
+/// parameters cost PostgreSQL more to plan than to run.
+fn in_ids(column: &str, sqlite: bool) -> String {
+    if sqlite {
+        format!("{column} IN (SELECT value FROM json_each(?))")
+    } else {
+        format!("{column} IN (SELECT json_array_elements_text(CAST($1 AS json)))")
     }
-    sql.push(')');
-    sql
 }
 
-/// Ids per `IN (…)` list.
-pub(crate) const IDS_PER_STATEMENT: usize = 1_000;
+/// Ids per statement.
+const IDS_PER_STATEMENT: usize = 5_000;
+
+fn json_list(ids: &[String]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
 
 /// Runs `DELETE FROM <table> WHERE <column> IN (…)` over every id.
 pub(crate) async fn delete_where_in(
@@ -137,17 +136,9 @@ pub(crate) async fn delete_where_in(
     column: &str,
     ids: &[String],
 ) -> Result<(), ProjectionError> {
+    let sql = format!("DELETE FROM {table} WHERE {}", in_ids(column, is_sqlite(conn)));
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = in_list(
-            &format!("DELETE FROM {table} WHERE {column}"),
-            chunk.len(),
-            is_sqlite(conn),
-        );
-        let mut query = sqlx::query(&sql).persistent(false);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        query.execute(&mut *conn).await?;
+        sqlx::query(&sql).bind(json_list(chunk)).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -161,17 +152,12 @@ pub(crate) async fn states(
 ) -> Result<Vec<(String, String)>, ProjectionError> {
     use sqlx::Row;
     let mut out = Vec::with_capacity(ids.len());
+    let sql = format!(
+        "SELECT {id_column} AS id, state FROM {table} WHERE {}",
+        in_ids(id_column, is_sqlite(conn))
+    );
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = in_list(
-            &format!("SELECT {id_column} AS id, state FROM {table} WHERE {id_column}"),
-            chunk.len(),
-            is_sqlite(conn),
-        );
-        let mut query = sqlx::query(&sql).persistent(false);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
+        for row in sqlx::query(&sql).bind(json_list(chunk)).fetch_all(&mut *conn).await? {
             out.push((row.try_get("id")?, row.try_get("state")?));
         }
     }

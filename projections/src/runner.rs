@@ -13,10 +13,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Events per live batch: a batch is one transaction, so a large backlog is applied in few.
-const BATCH: i64 = 2_000;
-/// Events per rebuild batch.
-const REBUILD_BATCH: i64 = 10_000;
+/// Events per batch: a batch is one transaction, and much of its cost is per aggregate it
+/// touches, so a backlog is applied in few large ones (2 000 caught up at 4 300 events/s on
+/// PostgreSQL, against 20 000 events/s for 10 000). A caught-up runner's batches are as small as
+/// what arrived.
+const BATCH: i64 = 10_000;
+const REBUILD_BATCH: i64 = BATCH;
 /// A safety net only: wake-ups arrive through the in-process watch and PostgreSQL NOTIFY.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
