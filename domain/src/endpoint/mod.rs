@@ -2,10 +2,14 @@
 //! parameter names erased). Keeping every endpoint of a shape in one stream lets the event
 //! store's concurrency check guarantee that no two endpoints claim the same method and path.
 
+mod events;
+mod registered;
 mod spec;
 #[cfg(test)]
 mod tests;
 
+pub use events::EndpointEvent;
+pub use registered::{Deprecation, RegisteredEndpoint};
 pub use spec::{Description, EndpointSpec, JsonSchema, PluginName, SpecError, UpstreamUrl};
 
 /// Limits of endpoint fields, for callers that trim input to fit.
@@ -18,7 +22,7 @@ use crate::scope::Scope;
 use crate::tenant::TenantId;
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -87,120 +91,6 @@ pub enum EndpointCommand {
     },
 }
 
-/// Persisted `event_type`s are the variant names: never rename one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum EndpointEvent {
-    EndpointRegistered {
-        endpoint_id: Uuid,
-        spec: EndpointSpec,
-        at: DateTime<Utc>,
-    },
-    EndpointChanged {
-        endpoint_id: Uuid,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        methods: Option<BTreeSet<HttpMethod>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        path: Option<PathTemplate>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        plugin: Option<PluginName>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        description: Option<Description>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        required_scopes: Option<BTreeSet<Scope>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        upstream_url: Option<UpstreamUrl>,
-        at: DateTime<Utc>,
-    },
-    /// Both schemas as they now are (either may be none).
-    EndpointSchemasChanged {
-        endpoint_id: Uuid,
-        request_schema: Option<JsonSchema>,
-        response_schema: Option<JsonSchema>,
-        at: DateTime<Utc>,
-    },
-    EndpointDeprecated {
-        endpoint_id: Uuid,
-        sunset: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    },
-    EndpointUndeprecated {
-        endpoint_id: Uuid,
-        at: DateTime<Utc>,
-    },
-    EndpointActivated {
-        endpoint_id: Uuid,
-        at: DateTime<Utc>,
-    },
-    EndpointDeactivated {
-        endpoint_id: Uuid,
-        at: DateTime<Utc>,
-    },
-    EndpointEnabledForTenant {
-        endpoint_id: Uuid,
-        tenant: TenantId,
-        at: DateTime<Utc>,
-    },
-    EndpointDisabledForTenant {
-        endpoint_id: Uuid,
-        tenant: TenantId,
-        at: DateTime<Utc>,
-    },
-}
-
-impl EndpointEvent {
-    pub fn endpoint_id(&self) -> Uuid {
-        use EndpointEvent::*;
-        match self {
-            EndpointRegistered { endpoint_id, .. }
-            | EndpointChanged { endpoint_id, .. }
-            | EndpointSchemasChanged { endpoint_id, .. }
-            | EndpointDeprecated { endpoint_id, .. }
-            | EndpointUndeprecated { endpoint_id, .. }
-            | EndpointActivated { endpoint_id, .. }
-            | EndpointDeactivated { endpoint_id, .. }
-            | EndpointEnabledForTenant { endpoint_id, .. }
-            | EndpointDisabledForTenant { endpoint_id, .. } => *endpoint_id,
-        }
-    }
-
-    pub fn at(&self) -> DateTime<Utc> {
-        use EndpointEvent::*;
-        match self {
-            EndpointRegistered { at, .. }
-            | EndpointChanged { at, .. }
-            | EndpointSchemasChanged { at, .. }
-            | EndpointDeprecated { at, .. }
-            | EndpointUndeprecated { at, .. }
-            | EndpointActivated { at, .. }
-            | EndpointDeactivated { at, .. }
-            | EndpointEnabledForTenant { at, .. }
-            | EndpointDisabledForTenant { at, .. } => *at,
-        }
-    }
-}
-
-impl DomainEvent for EndpointEvent {
-    fn event_type(&self) -> String {
-        use EndpointEvent::*;
-        match self {
-            EndpointRegistered { .. } => "EndpointRegistered",
-            EndpointChanged { .. } => "EndpointChanged",
-            EndpointSchemasChanged { .. } => "EndpointSchemasChanged",
-            EndpointDeprecated { .. } => "EndpointDeprecated",
-            EndpointUndeprecated { .. } => "EndpointUndeprecated",
-            EndpointActivated { .. } => "EndpointActivated",
-            EndpointDeactivated { .. } => "EndpointDeactivated",
-            EndpointEnabledForTenant { .. } => "EndpointEnabledForTenant",
-            EndpointDisabledForTenant { .. } => "EndpointDisabledForTenant",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_owned()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     #[error("endpoint not found")]
@@ -219,106 +109,6 @@ pub enum EndpointError {
     PathShapeChanged { expected: String },
     #[error("the sunset date must be in the future")]
     SunsetInPast,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deprecation {
-    pub sunset: Option<DateTime<Utc>>,
-    pub since: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegisteredEndpoint {
-    pub id: Uuid,
-    pub spec: EndpointSpec,
-    pub deprecation: Option<Deprecation>,
-    pub active: bool,
-    pub disabled_tenants: BTreeSet<TenantId>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl RegisteredEndpoint {
-    pub fn enabled_for(&self, tenant: &TenantId) -> bool {
-        self.active && !self.disabled_tenants.contains(tenant)
-    }
-
-    /// The endpoint an `EndpointRegistered` event creates. With [`RegisteredEndpoint::apply`],
-    /// the one fold of an endpoint's events: the aggregate, the read model and the edge use it.
-    pub fn registered(event: &EndpointEvent) -> Option<Self> {
-        match event {
-            EndpointEvent::EndpointRegistered { endpoint_id, spec, at } => Some(RegisteredEndpoint {
-                id: *endpoint_id,
-                spec: spec.clone(),
-                deprecation: None,
-                active: true,
-                disabled_tenants: BTreeSet::new(),
-                created_at: *at,
-                updated_at: *at,
-            }),
-            _ => None,
-        }
-    }
-
-    /// Applies one later event of this endpoint. A tenant's own enabling or disabling is not a
-    /// change of the endpoint: other tenants must not see when it happened.
-    pub fn apply(&mut self, event: EndpointEvent) {
-        use EndpointEvent::*;
-        match event {
-            EndpointRegistered { .. } => {}
-            EndpointChanged {
-                methods,
-                path,
-                plugin,
-                description,
-                required_scopes,
-                upstream_url,
-                at,
-                ..
-            } => {
-                let s = &mut self.spec;
-                s.methods = methods.unwrap_or_else(|| s.methods.clone());
-                s.path = path.unwrap_or_else(|| s.path.clone());
-                s.plugin = plugin.unwrap_or_else(|| s.plugin.clone());
-                s.description = description.unwrap_or_else(|| s.description.clone());
-                s.required_scopes = required_scopes.unwrap_or_else(|| s.required_scopes.clone());
-                s.upstream_url = upstream_url.unwrap_or_else(|| s.upstream_url.clone());
-                self.updated_at = at;
-            }
-            EndpointSchemasChanged {
-                request_schema,
-                response_schema,
-                at,
-                ..
-            } => {
-                self.spec.request_schema = request_schema;
-                self.spec.response_schema = response_schema;
-                self.updated_at = at;
-            }
-            EndpointDeprecated { sunset, at, .. } => {
-                self.deprecation = Some(Deprecation { sunset, since: at });
-                self.updated_at = at;
-            }
-            EndpointUndeprecated { at, .. } => {
-                self.deprecation = None;
-                self.updated_at = at;
-            }
-            EndpointActivated { at, .. } => {
-                self.active = true;
-                self.updated_at = at;
-            }
-            EndpointDeactivated { at, .. } => {
-                self.active = false;
-                self.updated_at = at;
-            }
-            EndpointEnabledForTenant { tenant, .. } => {
-                self.disabled_tenants.remove(&tenant);
-            }
-            EndpointDisabledForTenant { tenant, .. } => {
-                self.disabled_tenants.insert(tenant);
-            }
-        }
-    }
 }
 
 /// Every endpoint registered on one route shape.
