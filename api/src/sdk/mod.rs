@@ -2,6 +2,7 @@
 //! templates in `api/templates/sdk/` (minijinja) and the model in `model.rs`.
 
 pub mod model;
+mod names;
 
 use crate::error::ApiError;
 use minijinja::{AutoEscape, Environment};

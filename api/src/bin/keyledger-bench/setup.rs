@@ -1,0 +1,60 @@
+//! The bench's flags, and the configuration of the Keyledger it starts.
+
+use super::*;
+
+/// The edge benchmark (README: "Benchmarks").
+#[derive(clap::Parser, Debug)]
+#[command(name = "keyledger-bench")]
+pub(crate) struct Args {
+    /// Keys to seed (all are served after the restart run).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) keys: usize,
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration: u64,
+    /// wrk connections for the saturating runs.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) connections: usize,
+    /// Bare-204 and `/auth` runs, alternated; the report gives medians.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) pairs: usize,
+    /// Requests/s for the latency comparison at equal load (paced connections).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) paced_rate: usize,
+    /// Run against this database instead of SQLite in a temporary directory.
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
+    /// Measure revocation propagation between two nodes on this PostgreSQL database instead.
+    #[arg(long)]
+    pub(crate) propagation: Option<String>,
+    /// Revocations for --propagation.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) rounds: usize,
+    /// Records for the usage-writer run.
+    #[arg(long, default_value_t = 200_000)]
+    pub(crate) usage_records: usize,
+    /// Invalid-key requests per second beside the valid traffic.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) flood_rate: usize,
+}
+
+pub(crate) fn config(url: &str) -> Config {
+    Config {
+        db: DbArgs {
+            database_url: url.to_owned(),
+        },
+        serve: ServeArgs {
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            edge_addr: "127.0.0.1:0".parse().unwrap(),
+            public_edge_url: None,
+            edge_pepper: Some(format!("bench-pepper-{}", "0123456789abcdef0123456789abcdef")),
+            trusted_proxies: vec![],
+            pbkdf2_concurrency: 2,
+            bootstrap_token: Some("kla_bench_bootstrap_token_0123456789".into()),
+            // Seeding 10 000 keys at 600 000 iterations would take 13 minutes of hashing that the
+            // edge never repeats (it verifies with HMAC); the count is stored in each hash.
+            pbkdf2_iterations: 10_000,
+            expiry_check_seconds: 3600.0,
+        },
+    }
+}

@@ -1,0 +1,160 @@
+//! Driving wrk from a second process and reading its report; the server's CPU per request.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wrk {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) non_2xx: u64,
+}
+pub(crate) fn to_ms(value: &str) -> f64 {
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_alphabetic()).unwrap_or(value.len()));
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+pub(crate) fn parse_wrk(out: &str) -> Wrk {
+    let mut w = Wrk {
+        rps: 0.0,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        non_2xx: 0,
+    };
+    for line in out.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            w.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix("50%") {
+            w.p50_ms = to_ms(v.trim());
+        } else if let Some(v) = line.strip_prefix("99%") {
+            w.p99_ms = to_ms(v.trim());
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            w.non_2xx = v.trim().parse().unwrap_or(0);
+        }
+    }
+    w
+}
+pub(crate) fn wrk(
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    script: Option<&std::path::Path>,
+    headers: &[(&str, &str)],
+) -> Wrk {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        "1",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+        "--latency",
+    ]);
+    for (k, v) in headers {
+        cmd.args(["-H", &format!("{k}: {v}")]);
+    }
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    cmd.arg(url);
+    let out = cmd.output().expect("wrk (apt-get install wrk)");
+    assert!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+/// The server's CPU time per request in µs over a wrk run (its usage writer included).
+pub(crate) fn per_request(cpu: Duration, run: &Wrk, seconds: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / (run.rps * seconds as f64).max(1.0)
+}
+/// One line of the results table.
+pub(crate) fn row(label: &str, run: &Wrk, cpu: Option<f64>) {
+    let cpu = cpu.map(|c| format!("{c:.1} µs")).unwrap_or_default();
+    println!(
+        "| {label} | {:.0} | {:.3} ms | {:.3} ms | {cpu} |",
+        run.rps, run.p50_ms, run.p99_ms
+    );
+}
+/// One bare-204 run and the `/auth` run right after it.
+pub(crate) struct Pair {
+    pub(crate) ping: Wrk,
+    pub(crate) auth: Wrk,
+    pub(crate) ping_cpu: f64,
+    pub(crate) auth_cpu: f64,
+}
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+/// The run with the median throughput.
+pub(crate) fn median_run(runs: impl Iterator<Item = Wrk>) -> Wrk {
+    let mut v: Vec<Wrk> = runs.collect();
+    v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    v[v.len() / 2]
+}
+/// A wrk script that sends `GET path` with these headers. With `keys`, each request presents the
+/// next key (`Authorization: Bearer`), starting at a random one per connection. Each connection
+/// waits `delay_ms` between requests (0: as fast as it can; a fixed rate otherwise).
+pub(crate) fn wrk_script(
+    dir: &std::path::Path,
+    name: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    keys: &[String],
+    delay_ms: u64,
+) -> anyhow::Result<std::path::PathBuf> {
+    let fixed: Vec<String> = headers.iter().map(|(k, v)| format!("[{k:?}] = {v:?}")).collect();
+    let fixed = fixed.join(", ");
+    let mut lua = if keys.is_empty() {
+        format!(
+            r#"local req = wrk.format("GET", {path:?}, {{ {fixed} }})
+request = function() return req end
+"#
+        )
+    } else {
+        let file = dir.join(format!("{name}.keys"));
+        std::fs::write(&file, keys.join("\n"))?;
+        format!(
+            r#"local keys = {{}}
+for line in io.lines({:?}) do keys[#keys + 1] = line end
+local i = math.random(#keys)
+request = function()
+  i = i % #keys + 1
+  local headers = {{ {fixed} }}
+  headers["Authorization"] = "Bearer " .. keys[i]
+  return wrk.format("GET", {path:?}, headers)
+end
+"#,
+            file.display().to_string()
+        )
+    };
+    if delay_ms > 0 {
+        lua.push_str(&format!("delay = function() return {delay_ms} end\n"));
+    }
+    let script = dir.join(format!("{name}.lua"));
+    std::fs::write(&script, lua)?;
+    Ok(script)
+}
+/// This process's CPU time so far (user + system), from /proc.
+pub(crate) fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat(5); here indices 11 and 12. Ticks are 1/100 s.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
