@@ -240,6 +240,20 @@ async fn bad_input(app: TestApp) -> TestApp {
         )
         .await;
     assert_eq!(too_long.error_code(), "invalid_grace_period");
+    // Replacing one IP list keeps the other; the merged rules are checked by the key itself.
+    let too_many: Vec<String> = (0..257).map(|i| format!("10.1.{}.{}", i / 256, i % 256)).collect();
+    let crowded = app
+        .patch(
+            &format!("/v1/keys/{}", grace["id"].as_str().unwrap()),
+            json!({ "ip_block": too_many }),
+        )
+        .await;
+    assert_eq!(
+        (crowded.status, crowded.error_code()),
+        (StatusCode::BAD_REQUEST, "invalid_ip_rule"),
+        "{:?}",
+        crowded.body
+    );
     assert_eq!(after_create, before + 1, "only the valid create wrote an event");
     assert_eq!(app.event_count().await, after_create);
     app

@@ -6,14 +6,12 @@ use keyledger_commands::Database;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{corrupt, json, ms, touched, Applied, Decoded, States};
+use super::{corrupt, json, ms, Applied, FoldedKeys};
 use crate::rows::{self, Cell};
 use crate::ProjectionError;
-use cqrs_es::Aggregate;
 use keyledger_domain::api_key::{ExpiryWarning, IssuedKey};
-use keyledger_domain::{ApiKey, ApiKeyEvent};
+use keyledger_domain::ApiKey;
 use sqlx::AnyConnection;
-use std::collections::HashMap;
 
 const INTO: &str = "api_keys (key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
      expires_at_ms, status, expiry_stage, created_at_ms, updated_at_ms, revoked_at_ms, position, state)";
@@ -59,24 +57,9 @@ fn row(key: &IssuedKey, state: &ApiKey, position: i64) -> Vec<Cell> {
 }
 
 pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
-    let ids = touched(events, |e| match e.decoded {
-        Decoded::Key(_) => Some(e.logged.aggregate_id.clone()),
-        _ => None,
-    });
-    if ids.is_empty() {
+    let Some(FoldedKeys { states, issued_at, .. }) = FoldedKeys::fold(conn, "api_keys", events).await? else {
         return Ok(());
-    }
-    let mut states: States<ApiKey> = States::load(conn, "api_keys", "key_id", ids).await?;
-    let mut issued_at: HashMap<&str, i64> = HashMap::new();
-    for e in events {
-        let Decoded::Key(event) = &e.decoded else { continue };
-        if matches!(event, ApiKeyEvent::KeyIssued { .. }) {
-            issued_at.insert(&e.logged.aggregate_id, e.logged.position);
-        }
-        if let Some(state) = states.get_mut(&e.logged.aggregate_id) {
-            state.apply(event.clone());
-        }
-    }
+    };
     let rows = states
         .into_iter()
         .filter_map(|(id, state)| {

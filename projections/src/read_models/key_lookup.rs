@@ -1,16 +1,13 @@
 //! `key_lookup`: the edge's hot lookup, one row per presentable secret (a rotated key has two
 //! until the old secret's grace deadline), derived from the key's folded state.
 
-use super::{json, ms, touched, Applied, Decoded, States};
+use super::{json, ms, Applied, FoldedKeys};
 use crate::rows::{self, Cell};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use keyledger_domain::api_key::IssuedKey;
 use keyledger_domain::key_format::{LookupId, SecretHash};
-use keyledger_domain::ApiKey;
 use sqlx::AnyConnection;
-use std::collections::HashMap;
 
 const INTO: &str = "key_lookup (lookup_id, key_id, tenant, environment, secret_hash, valid_until_ms, status, scopes, \
      rate_limits, ip_allow, ip_block, expires_at_ms, position, state)";
@@ -25,28 +22,18 @@ pub fn secrets(key: &IssuedKey) -> impl Iterator<Item = (&LookupId, &SecretHash,
 }
 
 pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
-    let ids = touched(events, |e| match e.decoded {
-        Decoded::Key(_) => Some(e.logged.aggregate_id.clone()),
-        _ => None,
-    });
-    if ids.is_empty() {
+    let Some(FoldedKeys {
+        ids, states, last_at, ..
+    }) = FoldedKeys::fold(conn, "key_lookup", events).await?
+    else {
         return Ok(());
-    }
-    let mut states: States<ApiKey> = States::load(conn, "key_lookup", "key_id", ids.clone()).await?;
-    let mut last: HashMap<&str, i64> = HashMap::new();
-    for e in events {
-        let Decoded::Key(event) = &e.decoded else { continue };
-        last.insert(&e.logged.aggregate_id, e.logged.position);
-        if let Some(state) = states.get_mut(&e.logged.aggregate_id) {
-            state.apply(event.clone());
-        }
-    }
+    };
     // A key's rows are replaced as a whole: a rotation drops the oldest secret.
     rows::delete_where_in(conn, "key_lookup", "key_id", &ids).await?;
     let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(ids.len());
     for (id, state) in states.into_iter() {
         let Some(key) = state.issued() else { continue };
-        let position = last.get(id.as_str()).copied().unwrap_or(0);
+        let position = last_at.get(&id).copied().unwrap_or(0);
         let state = json(&state);
         for (lookup_id, hash, valid_until) in secrets(key) {
             rows.push(vec![

@@ -168,3 +168,49 @@ pub(crate) fn touched(events: &[Applied], pick: impl Fn(&Applied) -> Option<Stri
         .filter(|id| seen.insert(id.clone()))
         .collect()
 }
+
+/// The keys a batch touches, folded: their states as stored in `table`, with the batch's key
+/// events applied by the domain's fold. Both key read models start here.
+pub(crate) struct FoldedKeys {
+    /// Touched key ids, in first-touched order.
+    pub(crate) ids: Vec<String>,
+    pub(crate) states: States<ApiKey>,
+    /// Position of each key's `KeyIssued`, for keys issued in this batch.
+    pub(crate) issued_at: std::collections::HashMap<String, i64>,
+    /// Position of each key's last event in this batch.
+    pub(crate) last_at: std::collections::HashMap<String, i64>,
+}
+
+impl FoldedKeys {
+    pub(crate) async fn fold(
+        conn: &mut AnyConnection,
+        table: &str,
+        events: &[Applied],
+    ) -> Result<Option<Self>, ProjectionError> {
+        let ids = touched(events, |e| match e.decoded {
+            Decoded::Key(_) => Some(e.logged.aggregate_id.clone()),
+            _ => None,
+        });
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let mut folded = FoldedKeys {
+            states: States::load(conn, table, "key_id", ids.clone()).await?,
+            ids,
+            issued_at: Default::default(),
+            last_at: Default::default(),
+        };
+        for e in events {
+            let Decoded::Key(event) = &e.decoded else { continue };
+            let id = &e.logged.aggregate_id;
+            if matches!(event, ApiKeyEvent::KeyIssued { .. }) {
+                folded.issued_at.insert(id.clone(), e.logged.position);
+            }
+            folded.last_at.insert(id.clone(), e.logged.position);
+            if let Some(state) = folded.states.get_mut(id) {
+                state.apply(event.clone());
+            }
+        }
+        Ok(Some(folded))
+    }
+}
