@@ -84,6 +84,7 @@ impl Application {
         // A large backlog (a new node on a long log, read models just migrated) takes as long
         // as it takes: say how far it is instead of giving up.
         let head = keyledger_commands::log::head(db.pool()).await?;
+        let mut previous = None;
         loop {
             match state.catchup.wait_for(head, Duration::from_secs(10)).await {
                 Ok(()) => break,
@@ -93,11 +94,22 @@ impl Application {
                         .into_values()
                         .min()
                         .unwrap_or(0);
-                    tracing::info!(
-                        position = at,
-                        head,
-                        "read models are catching up; serving once they have"
-                    );
+                    if previous == Some(at) {
+                        // A runner that fails on every batch (an event it cannot read, say) logs
+                        // why each time; point there rather than promising progress.
+                        tracing::warn!(
+                            position = at,
+                            head,
+                            "read models have not advanced in 10 s; the projection errors above say why"
+                        );
+                    } else {
+                        tracing::info!(
+                            position = at,
+                            head,
+                            "read models are catching up; serving once they have"
+                        );
+                    }
+                    previous = Some(at);
                 }
                 Err(e) => return Err(e.into()),
             }
