@@ -142,7 +142,7 @@ impl CommandBus {
             },
         };
         if loaded.state.issued().is_some() {
-            return self.replayed(ctx, key_id).await;
+            return self.replayed(ctx, loaded).await;
         }
         let key = secrets::generate_key(req.environment);
         let secret_hash = self.hash(key.expose().to_owned()).await?;
@@ -174,16 +174,26 @@ impl CommandBus {
             Err(CommandError::Key(ApiKeyError::KeyAlreadyIssued) | CommandError::Conflict)
                 if req.idempotency_key.is_some() =>
             {
-                self.replayed(ctx, key_id).await
+                let winner = self.load::<ApiKey>(&key_id.to_string()).await?;
+                self.replayed(ctx, winner).await
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn replayed(&self, ctx: &CommandContext, key_id: Uuid) -> Result<Committed<IssueOutcome>, CommandError> {
-        let loaded = self.load_key(ctx, key_id).await?;
-        let key = loaded.state.issued().cloned().ok_or(CommandError::NotFound("key"))?;
-        self.committed(IssueOutcome::Replayed(Box::new(key)), None).await
+    /// The key an earlier create with the same idempotency key made, as already loaded.
+    async fn replayed(
+        &self,
+        ctx: &CommandContext,
+        loaded: Loaded<ApiKey>,
+    ) -> Result<Committed<IssueOutcome>, CommandError> {
+        match loaded.state.issued() {
+            Some(key) if ctx.actor.may_access(&key.tenant) => {
+                let key = Box::new(key.clone());
+                self.committed(IssueOutcome::Replayed(key), None).await
+            }
+            _ => Err(CommandError::NotFound("key")),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %key_id), err)]
