@@ -8,6 +8,7 @@ pub mod read_models;
 mod rows;
 pub mod runner;
 mod sql;
+mod statistics;
 pub mod usage;
 
 pub use error::ProjectionError;

@@ -88,6 +88,17 @@ impl ReadModel {
         }
     }
 
+    /// The tables its projector reads back by lists of ids while it applies a batch: their plans
+    /// depend on the planner's statistics (see `statistics`).
+    pub(crate) fn looked_up(self) -> &'static [&'static str] {
+        match self {
+            ReadModel::KeyList => &["api_keys"],
+            ReadModel::KeyLookup => &["key_lookup"],
+            ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
+            ReadModel::AdminTokens | ReadModel::Audit => &[],
+        }
+    }
+
     pub fn parse(name: &str) -> Result<ReadModel, ProjectionError> {
         ReadModel::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
             let known: Vec<&str> = ReadModel::ALL.iter().map(|m| m.name()).collect();
