@@ -1,6 +1,9 @@
 //! Crash safety of the read models: a `keyledger` killed with SIGKILL while it projects, live or
 //! in a rebuild, leaves read models that, once it runs again, equal a fresh rebuild of the log.
 
+#[path = "../../tests/support/backlog.rs"]
+mod backlog;
+
 use serde_json::{json, Value};
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Column, Row, SqlitePool};
@@ -102,27 +105,10 @@ async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
     let template: Value = serde_json::from_str(&payload).unwrap();
     let before = lowest_checkpoint(&db).await;
     let mut tx = db.begin().await.unwrap();
-    for chunk in (0..SEEDED_KEYS).collect::<Vec<_>>().chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
-        );
-        let mut rows = Vec::new();
-        for &i in chunk {
-            let key_id = uuid::Uuid::from_u128(0x00c0_ffee_0000_0000 + i as u128).to_string();
-            let mut issued = template.clone();
-            issued["KeyIssued"]["key_id"] = json!(key_id);
-            issued["KeyIssued"]["lookup_id"] = json!(format!("{i:012}"));
-            let mut limits = template["KeyIssued"]["rate_limits"].clone();
-            limits["per_minute"] = json!(100 + i % 50);
-            let changed =
-                json!({ "KeyRateLimitsChanged": { "rate_limits": limits, "at": template["KeyIssued"]["at"] } });
-            rows.push((key_id.clone(), 1, "KeyIssued", issued.to_string()));
-            rows.push((key_id, 2, "KeyRateLimitsChanged", changed.to_string()));
-        }
-        for (i, _) in rows.iter().enumerate() {
-            sql.push_str(if i == 0 { "" } else { ", " });
-            sql.push_str("('ApiKey', ?, ?, ?, '1.0', ?, ?)");
-        }
+    let keys: Vec<usize> = (0..SEEDED_KEYS).collect();
+    for chunk in keys.chunks(backlog::KEYS_PER_INSERT) {
+        let rows = backlog::rows(&template, 0x00c0_ffee_0000_0000, chunk);
+        let sql = backlog::insert_sql(rows.len(), false);
         let mut query = sqlx::query(&sql);
         for (id, sequence, event_type, payload) in rows {
             query = query

@@ -1,4 +1,5 @@
 use keyledger_projections::{rebuild, ReadModel};
+use keyledger_tests::backlog;
 use keyledger_tests::{both, TestApp};
 use serde_json::json;
 use sqlx::{Column, Row};
@@ -89,6 +90,7 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
 /// Keys written straight into the log, two events each, cloned from the one the API created: a
 /// backlog of more than one batch.
 const BACKLOG_KEYS: usize = 7_000;
+const BACKLOG_BASE: u128 = 0xba0c_1090_0000_0000;
 
 async fn write_backlog(app: &TestApp) -> i64 {
     let pool = app.state.db.pool();
@@ -99,40 +101,11 @@ async fn write_backlog(app: &TestApp) -> i64 {
     .await
     .unwrap();
     let template: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    let json = match app.state.db.backend() {
-        keyledger_commands::Backend::Postgres => "CAST({} AS json)",
-        keyledger_commands::Backend::Sqlite => "{}",
-    };
+    let postgres = app.state.db.backend() == keyledger_commands::Backend::Postgres;
     let keys: Vec<usize> = (0..BACKLOG_KEYS).collect();
-    for chunk in keys.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
-        );
-        let mut rows = Vec::new();
-        for &i in chunk {
-            let key_id = uuid::Uuid::from_u128(0xba0c_1090_0000_0000 + i as u128).to_string();
-            let mut issued = template.clone();
-            issued["KeyIssued"]["key_id"] = json!(key_id);
-            issued["KeyIssued"]["lookup_id"] = json!(format!("bl{i:010}"));
-            let mut limits = template["KeyIssued"]["rate_limits"].clone();
-            limits["per_minute"] = json!(100 + i % 50);
-            let changed =
-                json!({ "KeyRateLimitsChanged": { "rate_limits": limits, "at": template["KeyIssued"]["at"] } });
-            rows.push((key_id.clone(), 1i64, "KeyIssued", issued.to_string()));
-            rows.push((key_id, 2, "KeyRateLimitsChanged", changed.to_string()));
-        }
-        for (i, _) in rows.iter().enumerate() {
-            let n = i * 5;
-            sql.push_str(if i == 0 { "" } else { ", " });
-            sql.push_str(&format!(
-                "('ApiKey', ${}, ${}, ${}, '1.0', {}, {})",
-                n + 1,
-                n + 2,
-                n + 3,
-                json.replace("{}", &format!("${}", n + 4)),
-                json.replace("{}", &format!("${}", n + 5)),
-            ));
-        }
+    for chunk in keys.chunks(backlog::KEYS_PER_INSERT) {
+        let rows = backlog::rows(&template, BACKLOG_BASE, chunk);
+        let sql = backlog::insert_sql(rows.len(), postgres);
         let mut query = sqlx::query(&sql);
         for (id, sequence, event_type, payload) in rows {
             query = query
@@ -166,7 +139,7 @@ async fn backlog(app: TestApp) -> TestApp {
     assert_eq!(rows("key_lookup"), BACKLOG_KEYS + 1);
     assert_eq!(rows("audit_log") as i64, head, "one audit entry per event");
     let last = BACKLOG_KEYS - 1;
-    let key = uuid::Uuid::from_u128(0xba0c_1090_0000_0000 + last as u128);
+    let key = backlog::key_id(BACKLOG_BASE, last);
     let shown = app.get(&format!("/v1/keys/{key}")).await;
     assert_eq!(
         shown.body["rate_limits"]["per_minute"],

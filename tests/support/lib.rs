@@ -7,6 +7,8 @@ use keyledger_api::{Application, Config};
 use keyledger_commands::clock::OffsetClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+pub mod backlog;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
