@@ -4,7 +4,9 @@
 //! on PostgreSQL, where appends also queue on the advisory lock that orders the global log. One
 //! appender task per process therefore takes every append waiting when it is free and commits
 //! them together in one transaction, each with its own expected-version check: a conflict fails
-//! that append alone. Nothing is acknowledged before its transaction has committed.
+//! that append alone. Usually that is one INSERT of every event waiting; only a group with a
+//! conflict in it is redone one append at a time. Nothing is acknowledged before its transaction
+//! has committed.
 
 use crate::{Backend, CommandError, Database, StoreError};
 use cqrs_es::persist::SerializedEvent;
@@ -61,44 +63,16 @@ async fn run(db: Database, mut pending: mpsc::Receiver<Append>) {
 /// Commits `group` in one transaction and answers each append.
 async fn commit(db: &Database, group: Vec<Append>) {
     let _turn = db.write_turn().await;
-    let mut outcomes: Vec<Result<(), CommandError>> = Vec::with_capacity(group.len());
-    let result = async {
-        let mut tx = db.pool().begin().await?;
-        let savepoints = db.backend() == Backend::Postgres;
-        for append in &group {
-            // On PostgreSQL a failed statement fails its transaction, unless it ran under a
-            // savepoint; SQLite undoes only the failed statement.
-            if savepoints {
-                sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
-            }
-            match insert(&mut tx, db.backend(), &append.events).await {
-                Ok(()) => {
-                    if savepoints {
-                        sqlx::query("RELEASE SAVEPOINT append").execute(&mut *tx).await?;
-                    }
-                    outcomes.push(Ok(()));
-                }
-                Err(e) if is_conflict(&e) => {
-                    if savepoints {
-                        sqlx::query("ROLLBACK TO SAVEPOINT append").execute(&mut *tx).await?;
-                    }
-                    outcomes.push(Err(CommandError::Conflict));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let position = crate::log::head(&mut *tx).await.map_err(|e| match e {
-            StoreError::Database(e) => e,
-            other => sqlx::Error::Protocol(other.to_string()),
-        })?;
-        tx.commit().await?;
-        Ok::<i64, sqlx::Error>(position)
-    }
-    .await;
+    let result = match together(db, &group).await {
+        Ok(Some(position)) => Ok(group.iter().map(|_| Ok(position)).collect()),
+        // Some append conflicted, and nothing was committed: find out which, one at a time.
+        Ok(None) => one_by_one(db, &group).await,
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(position) => {
+        Ok(outcomes) => {
             for (append, outcome) in group.into_iter().zip(outcomes) {
-                let _ = append.done.send(outcome.map(|()| position));
+                let _ = append.done.send(outcome);
             }
         }
         Err(e) => {
@@ -112,34 +86,124 @@ async fn commit(db: &Database, group: Vec<Append>) {
     }
 }
 
+/// The usual case, in three statements: every event of the group in one INSERT that skips rows
+/// whose stream position is taken. `None` when some were (a conflict): then nothing is
+/// committed, since skipping one event of an append could let its next one in.
+async fn together(db: &Database, group: &[Append]) -> Result<Option<i64>, sqlx::Error> {
+    let events: Vec<&SerializedEvent> = group.iter().flat_map(|a| &a.events).collect();
+    let mut tx = db.pool().begin().await?;
+    let inserted = match insert(
+        &mut tx,
+        db.backend(),
+        &events,
+        " ON CONFLICT DO NOTHING RETURNING sequence",
+    )
+    .await
+    {
+        Ok(rows) => rows.len(),
+        // Two appends of the group claiming the same stream position.
+        Err(e) if is_conflict(&e) => 0,
+        Err(e) => return Err(e),
+    };
+    if inserted != events.len() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let position = head(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Some(position))
+}
+
+/// Each append of `group` with its own expected-version check: a conflict fails that append
+/// alone.
+async fn one_by_one(db: &Database, group: &[Append]) -> Result<Vec<Result<i64, CommandError>>, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    let savepoints = db.backend() == Backend::Postgres;
+    for append in group {
+        // On PostgreSQL a failed statement fails its transaction, unless it ran under a
+        // savepoint; SQLite undoes only the failed statement.
+        if savepoints {
+            sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
+        }
+        let events: Vec<&SerializedEvent> = append.events.iter().collect();
+        match insert(&mut tx, db.backend(), &events, "").await {
+            Ok(_) => {
+                if savepoints {
+                    sqlx::query("RELEASE SAVEPOINT append").execute(&mut *tx).await?;
+                }
+                outcomes.push(true);
+            }
+            Err(e) if is_conflict(&e) => {
+                if savepoints {
+                    sqlx::query("ROLLBACK TO SAVEPOINT append").execute(&mut *tx).await?;
+                }
+                outcomes.push(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let position = head(&mut tx).await?;
+    tx.commit().await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|ok| if ok { Ok(position) } else { Err(CommandError::Conflict) })
+        .collect())
+}
+
+/// The log's head as this transaction sees it: at or after everything it appended.
+async fn head(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    crate::log::head(&mut *conn).await.map_err(|e| match e {
+        StoreError::Database(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
+
 fn is_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-async fn insert(conn: &mut AnyConnection, backend: Backend, events: &[SerializedEvent]) -> Result<(), sqlx::Error> {
-    // PostgreSQL's columns are json: text parameters need a cast there (and only there: SQLite
-    // would read CAST(... AS json) as a number).
-    let sql = match backend {
-        Backend::Postgres => {
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json))"
+/// Inserts `events` in one statement followed by `tail`; returns what a `RETURNING` tail
+/// returned.
+async fn insert(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[&SerializedEvent],
+    tail: &str,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    let mut sql = String::from(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+    );
+    for i in 0..events.len() {
+        let n = i * 7;
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        // PostgreSQL's columns are json: text parameters need a cast there (and only there:
+        // SQLite would read CAST(... AS json) as a number).
+        match backend {
+            Backend::Postgres => sql.push_str(&format!(
+                "${}, ${}, ${}, ${}, ${}, CAST(${} AS json), CAST(${} AS json))",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7
+            )),
+            Backend::Sqlite => sql.push_str("?, ?, ?, ?, ?, ?, ?)"),
         }
-        Backend::Sqlite => {
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        }
-    };
+    }
+    sql.push_str(tail);
+    let mut query = sqlx::query(&sql);
     for event in events {
-        sqlx::query(sql)
+        query = query
             .bind(event.aggregate_type.as_str())
             .bind(event.aggregate_id.as_str())
             .bind(event.sequence as i64)
             .bind(event.event_type.as_str())
             .bind(event.event_version.as_str())
             .bind(event.payload.to_string())
-            .bind(event.metadata.to_string())
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.metadata.to_string());
     }
-    Ok(())
+    query.fetch_all(&mut *conn).await
 }
