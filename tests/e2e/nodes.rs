@@ -58,6 +58,34 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
         (&json!("third"), &json!(["FILES_READ"]), &json!(7))
     );
 
+    // A decides on its own copy of a key without reading the stream; what B did since is not
+    // lost. A no-op on A's stale copy (the name it last saw) is checked and redone:
+    let other = a.create_key(json!({ "name": "as a saw it" })).await;
+    let other = format!("/v1/keys/{}", other["id"].as_str().unwrap());
+    assert_eq!(
+        a.patch(&other, json!({ "scopes": ["FILES_READ"] })).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        b.patch(&other, json!({ "name": "renamed on b" })).await.status,
+        StatusCode::OK
+    );
+    let back = a.patch(&other, json!({ "name": "as a saw it" })).await;
+    assert_eq!(back.body["name"], "as a saw it", "{:?}", back.body);
+    assert_eq!(b.get(&other).await.body["name"], "as a saw it");
+    // and a change of a key B has revoked since is refused.
+    assert_eq!(
+        b.post(&format!("{other}/revoke"), json!({})).await.status,
+        StatusCode::OK
+    );
+    let late = a.patch(&other, json!({ "name": "too late" })).await;
+    assert_eq!(
+        (late.status, late.error_code()),
+        (StatusCode::CONFLICT, "key_not_active"),
+        "{:?}",
+        late.body
+    );
+
     // A key revoked through A is refused by B's edge promptly (LISTEN/NOTIFY wakes B's copy).
     app_edge_propagation(&a, &b).await;
 
@@ -79,8 +107,8 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
     let audit = b.get("/v1/audit?action=KeyRevoked").await;
     assert_eq!(
         audit.body["data"].as_array().unwrap().len(),
-        2,
-        "the propagation check's revocation and this one"
+        3,
+        "the stale-copy check's revocation, the propagation check's and this one"
     );
     b.finish().await;
 }

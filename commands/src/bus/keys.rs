@@ -77,7 +77,7 @@ impl CommandBus {
 
     /// The key as the actor may see it, loaded once for a command.
     async fn load_key(&self, ctx: &CommandContext, key_id: Uuid) -> Result<Loaded<ApiKey>, CommandError> {
-        let loaded = self.load::<ApiKey>(&key_id.to_string()).await?;
+        let loaded = self.load_for_command::<ApiKey>(&key_id.to_string()).await?;
         match loaded.state.issued() {
             Some(key) if ctx.actor.may_access(&key.tenant) => Ok(loaded),
             _ => Err(CommandError::NotFound("key")),
@@ -139,6 +139,7 @@ impl CommandBus {
             None => Loaded {
                 state: ApiKey::default(),
                 version: 0,
+                checked: true,
             },
         };
         if loaded.state.issued().is_some() {

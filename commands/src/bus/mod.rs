@@ -97,6 +97,9 @@ pub struct StoredEvent<E> {
 struct Loaded<A> {
     state: A,
     version: usize,
+    /// Read up to the stream's end just now; `false`: this node's last copy, not checked
+    /// against the stream (another node may have moved it on).
+    checked: bool,
 }
 
 /// The state a command left, and where its events are in the log (`None`: it appended none).
@@ -205,7 +208,11 @@ impl CommandBus {
     /// last sight of it plus the events appended since, or from the whole stream.
     async fn load<A: Aggregate + Clone + 'static>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
         let (state, version) = self.states.get::<A>(id).unwrap_or_default();
-        let mut loaded = Loaded { state, version };
+        let mut loaded = Loaded {
+            state,
+            version,
+            checked: true,
+        };
         let later = self
             .db
             .events()
@@ -225,21 +232,67 @@ impl CommandBus {
         Ok(loaded)
     }
 
+    /// For a command: this node's last copy of the aggregate without a read, if it has one
+    /// ([`Self::decide`] confirms anything decided on it that the append did not check).
+    async fn load_for_command<A: Aggregate + Clone + 'static>(&self, id: &str) -> Result<Loaded<A>, CommandError> {
+        match self.states.get::<A>(id) {
+            Some((state, version)) => Ok(Loaded {
+                state,
+                version,
+                checked: false,
+            }),
+            None => self.load(id).await,
+        }
+    }
+
     /// Runs `command` against the loaded state and appends what it decided (possibly nothing),
     /// expecting the stream to be still at the version it was loaded at: a concurrent writer
-    /// makes this a [`CommandError::Conflict`], never a lost update.
+    /// makes this a [`CommandError::Conflict`], never a lost update. On a copy that was not
+    /// checked, the append's version check catches a stale copy; a refusal, a no-op or a
+    /// conflict is confirmed by reading the stream, and decided again if it had moved on.
     async fn decide<A>(
         &self,
         id: &str,
         loaded: Loaded<A>,
         command: A::Command,
         metadata: HashMap<String, String>,
-        refused: impl FnOnce(A::Error) -> CommandError,
+        refused: impl Fn(A::Error) -> CommandError + Copy,
+    ) -> Result<Decided<A>, CommandError>
+    where
+        A: Aggregate<Services = ()> + Clone + 'static,
+        A::Command: Clone,
+    {
+        if loaded.checked {
+            return self.attempt(id, loaded, command, metadata, refused).await;
+        }
+        let version = loaded.version;
+        let first = self
+            .attempt(id, loaded, command.clone(), metadata.clone(), refused)
+            .await;
+        if matches!(&first, Ok(Decided { position: Some(_), .. })) {
+            return first;
+        }
+        let conflicted = matches!(&first, Err(CommandError::Conflict));
+        self.states.forget::<A>(id);
+        let fresh = self.load::<A>(id).await?;
+        if !conflicted && fresh.version == version {
+            return first;
+        }
+        self.attempt(id, fresh, command, metadata, refused).await
+    }
+
+    async fn attempt<A>(
+        &self,
+        id: &str,
+        loaded: Loaded<A>,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+        refused: impl Fn(A::Error) -> CommandError,
     ) -> Result<Decided<A>, CommandError>
     where
         A: Aggregate<Services = ()> + Clone + 'static,
     {
-        let Loaded { mut state, version } = loaded;
+        let Loaded { mut state, version, .. } = loaded;
         let sink = EventSink::default();
         state.handle(command, &(), &sink).await.map_err(refused)?;
         let events = sink.collect().await;
