@@ -62,21 +62,9 @@ impl Application {
             Some(secret) => Pepper::from_secret(secret).map_err(anyhow::Error::msg)?,
             None => Pepper::load_or_create(&config.data_dir().join("edge-pepper"))?,
         });
-        // The edge's own copy of keys and endpoints: a snapshot of the read models, then the log.
-        let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
-        tasks.push(cache.spawn_tail(watch.clone()));
         let hasher = SecretHasher::new(config.serve.pbkdf2_iterations);
         let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone()).with_pepper(pepper.clone());
-        let state = AppState {
-            auth: Authenticator::new(db.clone(), clock.clone()),
-            catchup: Catchup::new(db.clone(), watch.clone()),
-            bus: bus.clone(),
-            db: db.clone(),
-            clock,
-            metrics: telemetry::metrics_handle(),
-            edge_url: config.edge_url(),
-            edge: cache,
-        };
+        let catchup = Catchup::new(db.clone(), watch.clone());
 
         let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;
         // Start serving only once the read models know every event so far (the bootstrap token
@@ -86,7 +74,7 @@ impl Application {
         let head = keyledger_commands::log::head(db.pool()).await?;
         let mut previous = None;
         loop {
-            match state.catchup.wait_for(head, Duration::from_secs(10)).await {
+            match catchup.wait_for(head, Duration::from_secs(10)).await {
                 Ok(()) => break,
                 Err(keyledger_projections::ProjectionError::CatchupTimeout(_)) => {
                     let at = keyledger_projections::runner::checkpoints(&db)
@@ -114,6 +102,22 @@ impl Application {
                 Err(e) => return Err(e.into()),
             }
         }
+
+        // The edge's own copy of keys and endpoints: a snapshot of the read models, then the log.
+        // Taken once they have caught up, so that on a long backlog the edge does not fold the
+        // same events again on the same core while they do.
+        let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
+        tasks.push(cache.spawn_tail(watch.clone()));
+        let state = AppState {
+            auth: Authenticator::new(db.clone(), clock.clone()),
+            catchup,
+            bus: bus.clone(),
+            db: db.clone(),
+            clock,
+            metrics: telemetry::metrics_handle(),
+            edge_url: config.edge_url(),
+            edge: cache,
+        };
 
         tasks.push(scheduler::spawn(
             state.clone(),
