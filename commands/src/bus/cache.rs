@@ -42,10 +42,4 @@ impl States {
             inner.put((A::TYPE, id.to_owned()), (Arc::new(state.clone()), version));
         }
     }
-
-    pub(super) fn forget<A: Aggregate>(&self, id: &str) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.pop(&(A::TYPE, id.to_owned()));
-        }
-    }
 }

@@ -93,6 +93,11 @@ pub struct StoredEvent<E> {
     pub metadata: EventMetadata,
 }
 
+/// The error for an event of `A`'s stream `id` that does not decode.
+fn corrupt<A: Aggregate>(id: &str, sequence: usize) -> impl Fn(serde_json::Error) -> StoreError + Copy + '_ {
+    move |e| StoreError::Corrupt(format!("{} {id} event {sequence}: {e}", A::TYPE))
+}
+
 /// An aggregate folded from its stream, and the version an append after it expects.
 struct Loaded<A> {
     state: A,
@@ -190,8 +195,7 @@ impl CommandBus {
         serialized
             .into_iter()
             .map(|s| {
-                let corrupt =
-                    |e: serde_json::Error| StoreError::Corrupt(format!("{} {id} event {}: {e}", A::TYPE, s.sequence));
+                let corrupt = corrupt::<A>(id, s.sequence);
                 let event = serde_json::from_value(s.payload).map_err(corrupt)?;
                 let metadata = log::metadata_from_value(s.metadata).map_err(corrupt)?;
                 Ok(StoredEvent {
@@ -223,8 +227,7 @@ impl CommandBus {
             return Ok(loaded);
         }
         for s in later {
-            let event = serde_json::from_value(s.payload)
-                .map_err(|e| StoreError::Corrupt(format!("{} {id} event {}: {e}", A::TYPE, s.sequence)))?;
+            let event = serde_json::from_value(s.payload).map_err(corrupt::<A>(id, s.sequence))?;
             loaded.version = s.sequence;
             loaded.state.apply(event);
         }
@@ -273,7 +276,6 @@ impl CommandBus {
             return first;
         }
         let conflicted = matches!(&first, Err(CommandError::Conflict));
-        self.states.forget::<A>(id);
         let fresh = self.load::<A>(id).await?;
         if !conflicted && fresh.version == version {
             return first;
@@ -322,11 +324,10 @@ impl CommandBus {
                 self.states.put(id, &state, version + events.len());
                 position
             }
-            Err(e) => {
-                // Someone else appended first (or the store failed): read the stream next time.
-                self.states.forget::<A>(id);
-                return Err(e);
-            }
+            // Someone else appended first (or the store failed). The kept copy stays: events are
+            // never changed, so it is still the stream up to its version, and the next load reads
+            // only what came after it.
+            Err(e) => return Err(e),
         };
         Ok(Decided {
             state,
