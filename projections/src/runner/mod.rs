@@ -9,7 +9,6 @@ mod step;
 
 pub use catchup::Catchup;
 
-use crate::statistics::Statistics;
 use crate::{ProjectionError, ReadModel};
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{log, Backend, Database};
@@ -46,7 +45,6 @@ impl ProjectionRunner {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let mut failures = 0u32;
-        let mut statistics = Statistics::default();
         let mut batches = Batches::default();
         // Where the log stood when the read models last had all of it; `None` forces a look
         // (at start, after a failure, and on the safety-net timer, for appends this node was
@@ -62,11 +60,6 @@ impl ProjectionRunner {
                 continue;
             }
             let stepped = step(&self.db, &ReadModel::ALL, &mut batches, &self.wake).await;
-            if let Ok(Step::Advanced { applied, .. }) = &stepped {
-                if let Err(e) = statistics.applied(&self.db, &ReadModel::ALL, *applied).await {
-                    tracing::warn!(error = %e, "cannot analyse the read models' tables");
-                }
-            }
             match stepped {
                 Ok(Step::Advanced { full: true, .. }) => {
                     failures = 0;
@@ -139,14 +132,10 @@ pub async fn rebuild(
     let head = log::head(db.pool()).await?;
     progress(0, head);
     let watch = LogWatch::default();
-    let mut statistics = Statistics::default();
     let mut batches = Batches::default();
     loop {
         match step(db, models, &mut batches, &watch).await? {
-            Step::Advanced { position, applied, .. } => {
-                statistics.applied(db, models, applied).await?;
-                progress(position, head.max(position))
-            }
+            Step::Advanced { position, .. } => progress(position, head.max(position)),
             Step::Idle(position) => return Ok(position),
             Step::Busy => tokio::time::sleep(Duration::from_millis(50)).await,
         }

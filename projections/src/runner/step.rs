@@ -2,6 +2,7 @@
 //! it to each model with its checkpoint in the same transaction.
 
 use crate::read_models::{decode, Applied};
+use crate::statistics::Statistics;
 use crate::{ProjectionError, ReadModel};
 use keyledger_commands::wake::{LogWatch, PROJECTED_CHANNEL};
 use keyledger_commands::{log, Backend, Database};
@@ -16,12 +17,13 @@ use sqlx::{Any, AnyConnection, Executor, Row};
 const BATCH: i64 = 10_000;
 const BACKLOG_BATCH: i64 = 50_000;
 
-/// The size of the next batch, and (in a backlog on PostgreSQL) the next batch itself, read and
-/// decoded while the current one is being written.
+/// The size of the next batch, (in a backlog on PostgreSQL) the next batch itself, read and
+/// decoded while the current one is being written, and when the tables it fills are next analysed.
 #[derive(Default)]
 pub(super) struct Batches {
     grown: Option<i64>,
     ahead: Option<Ahead>,
+    statistics: Statistics,
 }
 
 struct Ahead {
@@ -185,6 +187,12 @@ pub(super) async fn step(
 ) -> Result<Step, ProjectionError> {
     let stepped = advance(db, models, batches, watch).await;
     batches.after(matches!(stepped, Ok(Step::Advanced { full: true, .. })));
+    if let Ok(Step::Advanced { applied, .. }) = &stepped {
+        // The batch is committed either way: a failed ANALYZE costs plans, not data.
+        if let Err(e) = batches.statistics.applied(db, models, *applied).await {
+            tracing::warn!(error = %e, "cannot analyse the read models' tables");
+        }
+    }
     stepped
 }
 
