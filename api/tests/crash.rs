@@ -109,15 +109,7 @@ async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
     for chunk in keys.chunks(backlog::KEYS_PER_INSERT) {
         let rows = backlog::rows(&template, 0x00c0_ffee_0000_0000, chunk);
         let sql = backlog::insert_sql(rows.len(), false);
-        let mut query = sqlx::query(&sql);
-        for (id, sequence, event_type, payload) in rows {
-            query = query
-                .bind(id)
-                .bind(sequence)
-                .bind(event_type)
-                .bind(payload)
-                .bind(metadata.clone());
-        }
+        let query = backlog::bind(sqlx::query(&sql), rows, &metadata);
         query.execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();

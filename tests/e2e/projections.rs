@@ -106,15 +106,7 @@ async fn write_backlog(app: &TestApp) -> i64 {
     for chunk in keys.chunks(backlog::KEYS_PER_INSERT) {
         let rows = backlog::rows(&template, BACKLOG_BASE, chunk);
         let sql = backlog::insert_sql(rows.len(), postgres);
-        let mut query = sqlx::query(&sql);
-        for (id, sequence, event_type, payload) in rows {
-            query = query
-                .bind(id)
-                .bind(sequence)
-                .bind(event_type)
-                .bind(payload)
-                .bind(metadata.clone());
-        }
+        let query = backlog::bind(sqlx::query(&sql), rows, &metadata);
         query.execute(pool).await.unwrap();
     }
     app.event_count().await

@@ -60,3 +60,25 @@ pub fn insert_sql(count: usize, postgres: bool) -> String {
     }
     sql
 }
+
+/// Binds `rows` to a query made from [`insert_sql`], each with `metadata`.
+pub fn bind<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    rows: Vec<Row>,
+    metadata: &str,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (id, sequence, event_type, payload) in rows {
+        query = query
+            .bind(id)
+            .bind(sequence)
+            .bind(event_type.to_owned())
+            .bind(payload)
+            .bind(metadata.to_owned());
+    }
+    query
+}
