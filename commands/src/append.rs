@@ -86,8 +86,8 @@ async fn commit(db: &Database, group: Vec<Append>) {
     }
 }
 
-/// The usual case, in three statements: every event of the group in one INSERT that skips rows
-/// whose stream position is taken. `None` when some were (a conflict): then nothing is
+/// The usual case: every event of the group in one INSERT that skips rows whose stream
+/// position is taken, and the commit. `None` when some were (a conflict): then nothing is
 /// committed, since skipping one event of an append could let its next one in.
 async fn together(db: &Database, group: &[Append]) -> Result<Option<i64>, sqlx::Error> {
     let events: Vec<&SerializedEvent> = group.iter().flat_map(|a| &a.events).collect();
@@ -96,20 +96,31 @@ async fn together(db: &Database, group: &[Append]) -> Result<Option<i64>, sqlx::
         &mut tx,
         db.backend(),
         &events,
-        " ON CONFLICT DO NOTHING RETURNING sequence",
+        " ON CONFLICT DO NOTHING RETURNING global_position",
     )
     .await
     {
-        Ok(rows) => rows.len(),
+        Ok(rows) => rows,
         // Two appends of the group claiming the same stream position.
-        Err(e) if is_conflict(&e) => 0,
+        Err(e) if is_conflict(&e) => Vec::new(),
         Err(e) => return Err(e),
     };
-    if inserted != events.len() {
+    if inserted.len() != events.len() {
         tx.rollback().await?;
         return Ok(None);
     }
-    let position = head(&mut tx).await?;
+    let position = match db.backend() {
+        // Drawn by a BEFORE trigger: the rows returned carry their positions.
+        Backend::Postgres => {
+            let mut last = 0;
+            for row in &inserted {
+                last = last.max(sqlx::Row::try_get::<i64, _>(row, "global_position")?);
+            }
+            last
+        }
+        // Set by an AFTER trigger, which RETURNING does not see; the head is one in-process read.
+        Backend::Sqlite => head(&mut tx).await?,
+    };
     tx.commit().await?;
     Ok(Some(position))
 }
