@@ -24,16 +24,37 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Waits until read models, and this node's edge, include `position`: after a revocation
-    /// returns, this node's edge already refuses the key. A timeout is logged, not failed.
+    /// Waits until read models, and this node's edge, include `position`: for commands whose
+    /// answer is read back from a read model, or whose effect a next request's authentication
+    /// reads (admin tokens). A timeout is logged, not failed.
     pub async fn settle(&self, position: i64) {
         if let Err(e) = self.catchup.wait_for(position, CATCHUP_TIMEOUT).await {
             tracing::warn!(error = %e, "read models are lagging behind a command");
         }
+        self.settle_edge(position).await;
+    }
+
+    /// Waits until this node's edge includes `position`: after a revocation returns, this
+    /// node's edge already refuses the key. Read models are not waited for: a read waits for
+    /// them instead ([`Self::fresh`]), so a command answers at the speed of its append.
+    pub async fn settle_edge(&self, position: i64) {
         let mut edge = self.edge.subscribe();
         let caught_up = tokio::time::timeout(CATCHUP_TIMEOUT, edge.wait_for(|applied| *applied >= position)).await;
         if !matches!(caught_up, Ok(Ok(_))) {
             tracing::warn!(position, "the edge is lagging behind a command");
+        }
+    }
+
+    /// Read-your-writes for reads of shared read models: waits until they include everything
+    /// committed before the read began, on any node. A lag past the timeout is logged and the
+    /// read goes on; an unreachable database is an error.
+    pub async fn fresh(&self) -> Result<(), keyledger_projections::ProjectionError> {
+        match self.catchup.fresh(CATCHUP_TIMEOUT).await {
+            Err(keyledger_projections::ProjectionError::CatchupTimeout(position)) => {
+                tracing::warn!(position, "read models are lagging; answering from what they hold");
+                Ok(())
+            }
+            other => other,
         }
     }
 }

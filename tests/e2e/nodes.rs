@@ -13,7 +13,8 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
     let a = start(db.clone(), OffsetClock::default()).await;
     let b = start(db.clone(), OffsetClock::default()).await;
 
-    // Written on A, read on B at once (B's command answers wait for the shared read models).
+    // Written on A, read on B at once (a read waits until the shared read models include every
+    // command answered before it, on any node).
     let key = a.create_key(json!({ "name": "shared" })).await;
     let id = key["id"].as_str().unwrap().to_owned();
     let on_b = b.get(&format!("/v1/keys/{id}")).await;

@@ -144,7 +144,12 @@ async fn backlog(app: TestApp) -> TestApp {
         .await
         .unwrap();
     assert_eq!(at, head);
-    assert!(batches.len() >= 3, "the backlog took several batches: {batches:?}");
+    // The app's own runner may take over part of the rebuild (as a serving node would): what
+    // counts is that the rebuild went in batches and the models end up equal.
+    assert!(
+        batches.len() >= 2 && batches[1] < head,
+        "the backlog took several batches: {batches:?}"
+    );
     let rebuilt: Vec<_> = futures::future::join_all(tables.iter().map(|t| dump(&app, t))).await;
     assert!(live == rebuilt, "the rebuilt read models equal the live ones");
     app
@@ -157,14 +162,17 @@ async fn key_lookup(app: TestApp) -> TestApp {
         .await;
     let id = key["id"].as_str().unwrap().to_owned();
     let old_lookup = key["prefix"].as_str().unwrap()["ak_live_".len()..].to_owned();
+    // Read as any read of a read model is: once it includes every answered command.
     let rows = |app: &TestApp| {
-        let (pool, id) = (app.state.db.pool().clone(), id.clone());
+        let (state, id) = (app.state.clone(), id.clone());
         async move {
+            state.fresh().await.unwrap();
+            let pool = state.db.pool();
             let rows = sqlx::query(
                 "SELECT lookup_id, status, scopes, ip_allow, secret_hash, valid_until_ms FROM key_lookup WHERE key_id = $1 ORDER BY lookup_id",
             )
             .bind(id)
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await
             .unwrap();
             rows.iter()
@@ -213,4 +221,50 @@ async fn key_lookup(app: TestApp) -> TestApp {
     app.post(&format!("/v1/keys/{id}/revoke"), json!({})).await;
     assert!(rows(&app).await.iter().all(|r| r.1 == "revoked"));
     app
+}
+
+/// A command answers once its events are stored and this node's edge has them, without waiting
+/// for the shared read models; a read waits for those instead, so it still sees the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_answers_before_the_read_models_and_the_next_read_still_sees_it() {
+    use keyledger_commands::clock::OffsetClock;
+    use keyledger_tests::{fresh_database, start, Backend};
+    let Some(db) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let app = start(db, OffsetClock::default()).await;
+    let created = app.create_key(json!({ "name": "held" })).await;
+    let path = format!("/v1/keys/{}", created["id"].as_str().unwrap());
+    let service = app.token_for("default", "service", &["API_MANAGEMENT_READ"]).await;
+
+    // Every read model's checkpoint held, as by another node in the middle of a long batch.
+    let mut hold = app.state.db.pool().begin().await.unwrap();
+    sqlx::query("SELECT name FROM projection_checkpoints FOR UPDATE")
+        .fetch_all(&mut *hold)
+        .await
+        .unwrap();
+
+    let changed = app.patch(&path, json!({ "rate_limits": { "per_minute": 7 } })).await;
+    assert_eq!(changed.status, reqwest::StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(changed.body["rate_limits"]["per_minute"], json!(7));
+    let verdict = app.verify(&service, json!({ "key": created["key"] })).await.body;
+    assert_eq!(
+        verdict["ratelimit"]["limit"],
+        json!(7),
+        "the edge has the change at once: {verdict}"
+    );
+
+    let shown = {
+        let mut read = std::pin::pin!(app.get(&path));
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut read)
+                .await
+                .is_err(),
+            "a read waits while the read models lack an answered command"
+        );
+        hold.rollback().await.unwrap();
+        read.await
+    };
+    assert_eq!(shown.body["rate_limits"]["per_minute"], json!(7), "{:?}", shown.body);
+    app.finish().await;
 }

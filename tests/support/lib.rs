@@ -598,4 +598,14 @@ impl TestApp {
     pub async fn edge_get(&self, path: &str, key: &str) -> Answer {
         self.edge_request(Method::GET, path, Some(key), &[]).await
     }
+
+    /// The edge's verify API, asked by a service holding `token`.
+    pub async fn verify(&self, token: &str, body: Value) -> Answer {
+        let req = self
+            .client
+            .post(self.edge_url("/v1/keys/verify"))
+            .bearer_auth(token)
+            .json(&body);
+        Answer::read(req.send().await.expect("verify request sent")).await
+    }
 }

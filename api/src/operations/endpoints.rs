@@ -91,6 +91,7 @@ async fn find(
 ) -> Result<(Uuid, EndpointRow), ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let endpoint_id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("endpoint"))?;
+    state.fresh().await?;
     match keyledger_projections::endpoints::get_endpoint(&state.db, &endpoint_id.to_string(), tenant.as_str()).await? {
         Some(row) if visible(ctx, &row) => Ok((endpoint_id, row)),
         _ => Err(ApiError::not_found("endpoint")),
@@ -203,6 +204,7 @@ pub async fn list(
         limit: dto::limit(p.limit)?,
         after,
     };
+    state.fresh().await?;
     let page = keyledger_projections::endpoints::list_endpoints(&state.db, &filter).await?;
     Ok(ListResponse {
         data: page.data.into_iter().map(|r| view(ctx, r)).collect(),
@@ -345,6 +347,7 @@ async fn tenant_endpoints(
 ) -> Result<(String, Vec<EndpointRow>), ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let tenant = super::tenant_filter(ctx, tenant)?.unwrap_or_else(|| ctx.actor.tenant.to_string());
+    state.fresh().await?;
     let rows = keyledger_projections::endpoints::enabled_endpoints(&state.db, &tenant).await?;
     Ok((tenant, rows))
 }

@@ -99,7 +99,7 @@ pub async fn create_key(
         expires_at: body.expires_at,
     };
     let committed = state.bus.issue_key(ctx, req).await?;
-    state.settle(committed.position).await;
+    state.settle_edge(committed.position).await;
     let mut view = answer(state, committed.value.key()).await?;
     match committed.value {
         IssueOutcome::Created { secret, .. } => {
@@ -145,6 +145,7 @@ pub async fn list_keys(
         limit: dto::limit(p.limit)?,
         cursor: dto::cursor(p.cursor.as_deref())?,
     };
+    state.fresh().await?;
     let page = keyledger_projections::key_list::list_keys(&state.db, &filter, state.clock.now()).await?;
     let now = state.clock.now();
     Ok(ListResponse {
@@ -168,6 +169,7 @@ pub async fn get_key(
         let k = key.issued().ok_or_else(|| ApiError::not_found("key at that time"))?;
         return Ok(KeyView::of(k, as_of, None, 0));
     }
+    state.fresh().await?;
     let now = state.clock.now();
     match keyledger_projections::key_list::get_key(&state.db, &id.to_string(), now).await? {
         Some(row) if ctx.actor.may_access(&row.key.tenant) => Ok(KeyView::from_row(&row, now)),
@@ -190,7 +192,7 @@ pub async fn update_key(
         ip_block: body.ip_block.map(dto::cidr_rules).transpose()?,
     };
     let committed = state.bus.change_key(ctx, id, req).await?;
-    state.settle(committed.position).await;
+    state.settle_edge(committed.position).await;
     answer(state, &committed.value).await
 }
 
@@ -202,7 +204,7 @@ pub async fn revoke_key(
 ) -> Result<KeyView, ApiError> {
     let id = key_id(id)?;
     let committed = state.bus.revoke_key(ctx, id, reason).await?;
-    state.settle(committed.position).await;
+    state.settle_edge(committed.position).await;
     answer(state, &committed.value).await
 }
 
@@ -221,7 +223,7 @@ pub async fn rotate_key(
         ));
     }
     let committed = state.bus.rotate_key(ctx, id, chrono::Duration::seconds(grace)).await?;
-    state.settle(committed.position).await;
+    state.settle_edge(committed.position).await;
     let (key, secret) = committed.value;
     let mut view = answer(state, &key).await?;
     view.key = Some(secret.expose().to_owned());
@@ -273,6 +275,7 @@ pub async fn list_tokens(
 ) -> Result<ListResponse<TokenView>, ApiError> {
     require(ctx, Permission::TenantAdmin)?;
     let tenant = tenant_filter(ctx, tenant)?;
+    state.fresh().await?;
     let page = keyledger_projections::admin_tokens::list_tokens(
         &state.db,
         tenant.as_deref(),
@@ -290,6 +293,7 @@ pub async fn list_tokens(
 pub async fn delete_token(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(), ApiError> {
     require(ctx, Permission::TenantAdmin)?;
     let token_id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("admin token"))?;
+    state.fresh().await?;
     let row = match keyledger_projections::admin_tokens::get_token(&state.db, &token_id.to_string()).await? {
         Some(r) if !r.deleted && (ctx.actor.is_superuser() || r.tenant == ctx.actor.tenant.as_str()) => r,
         _ => return Err(ApiError::not_found("admin token")),
@@ -344,6 +348,7 @@ pub async fn list_audit(
         limit: dto::limit(p.limit)?,
         cursor: dto::cursor(p.cursor.as_deref())?,
     };
+    state.fresh().await?;
     Ok(ListResponse::from(
         keyledger_projections::audit::list_audit(&state.db, &filter).await?,
     ))

@@ -1,4 +1,5 @@
-//! Read-your-writes: an answer waits until the read models include its command's events.
+//! Read-your-writes: a read of a shared read model waits until the models include every event
+//! committed before it began, so a client that was just answered sees its write on any node.
 
 use super::step;
 use crate::ProjectionError;
@@ -21,6 +22,14 @@ const SAFETY_NET: Duration = Duration::from_secs(1);
 impl Catchup {
     pub fn new(db: Database, watch: LogWatch) -> Self {
         Catchup { db, watch }
+    }
+
+    /// Waits until the read models include every event committed before this call (the log's
+    /// head, read now: a write answered by another node counts too). Reads call this, so that
+    /// commands need not wait for the models before answering.
+    pub async fn fresh(&self, timeout: Duration) -> Result<(), ProjectionError> {
+        let head = keyledger_commands::log::head(self.db.pool()).await?;
+        self.wait_for(head, timeout).await
     }
 
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
