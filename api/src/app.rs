@@ -103,13 +103,14 @@ impl Application {
             }
         }
 
-        // The edge's own copy of keys and endpoints: a snapshot of the read models, then the log.
+        // The node's own copy of keys, endpoints and admin tokens: a snapshot of the read models,
+        // then the log.
         // Taken once they have caught up, so that on a long backlog the edge does not fold the
         // same events again on the same core while they do.
         let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
         tasks.push(cache.spawn_tail(watch.clone()));
         let state = AppState {
-            auth: Authenticator::new(db.clone(), clock.clone()),
+            auth: Authenticator::new(db.clone(), clock.clone(), cache.clone()),
             catchup,
             bus: bus.clone(),
             db: db.clone(),

@@ -6,11 +6,15 @@
 //! them together in one transaction, each with its own expected-version check: a conflict fails
 //! that append alone. Usually that is one INSERT of every event waiting; only a group with a
 //! conflict in it is redone one append at a time. Nothing is acknowledged before its transaction
-//! has committed.
+//! has committed. A committed group's events, with their positions, are handed to this node's
+//! log readers ([`LogWatch::announce_events`]), which then need not read them back.
 
+use crate::log::{self, LoggedEvent};
+use crate::wake::LogWatch;
 use crate::{Backend, CommandError, Database, StoreError};
 use cqrs_es::persist::SerializedEvent;
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -29,9 +33,9 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn spawn(db: Database) -> Self {
+    pub fn spawn(db: Database, watch: LogWatch) -> Self {
         let (queue, pending) = mpsc::channel(1_024);
-        tokio::spawn(run(db, pending).instrument(tracing::info_span!("appender")));
+        tokio::spawn(run(db, watch, pending).instrument(tracing::info_span!("appender")));
         Appender { queue }
     }
 
@@ -45,7 +49,7 @@ impl Appender {
     }
 }
 
-async fn run(db: Database, mut pending: mpsc::Receiver<Append>) {
+async fn run(db: Database, watch: LogWatch, mut pending: mpsc::Receiver<Append>) {
     while let Some(first) = pending.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -55,16 +59,25 @@ async fn run(db: Database, mut pending: mpsc::Receiver<Append>) {
             }
         }
         let size = group.len();
-        commit(&db, group).await;
+        commit(&db, &watch, group).await;
         metrics::histogram!("keyledger_appends_per_commit").record(size as f64);
     }
 }
 
 /// Commits `group` in one transaction and answers each append.
-async fn commit(db: &Database, group: Vec<Append>) {
-    let _turn = db.write_turn().await;
+async fn commit(db: &Database, watch: &LogWatch, mut group: Vec<Append>) {
+    let turn = db.write_turn().await;
     let result = match together(db, &group).await {
-        Ok(Some(position)) => Ok(group.iter().map(|_| Ok(position)).collect()),
+        Ok(Some(positions)) => {
+            drop(turn);
+            let last = positions.iter().copied().max().unwrap_or(0);
+            // Handed over before anyone is answered, so that a reader woken by an answer finds them.
+            watch.announce_events(logged(&mut group, &positions));
+            for append in group {
+                let _ = append.done.send(Ok(last));
+            }
+            return;
+        }
         // Some append conflicted, and nothing was committed: find out which, one at a time.
         Ok(None) => one_by_one(db, &group).await,
         Err(e) => Err(e),
@@ -86,17 +99,40 @@ async fn commit(db: &Database, group: Vec<Append>) {
     }
 }
 
+/// A committed group's events as the log holds them, taken out of the group (its appends are
+/// answered with the position alone). An event whose metadata does not read back is left out:
+/// readers then read the log from that position.
+fn logged(group: &mut [Append], positions: &[i64]) -> Vec<LoggedEvent> {
+    let events = group.iter_mut().flat_map(|a| std::mem::take(&mut a.events));
+    events
+        .zip(positions)
+        .map_while(|(e, &position)| {
+            Some(LoggedEvent {
+                position,
+                metadata: log::metadata_from_value(e.metadata).ok()?,
+                aggregate_type: e.aggregate_type,
+                aggregate_id: e.aggregate_id,
+                sequence: e.sequence as i64,
+                event_type: e.event_type,
+                event_version: e.event_version,
+                payload: e.payload,
+            })
+        })
+        .collect()
+}
+
 /// The usual case: every event of the group in one INSERT that skips rows whose stream
-/// position is taken, and the commit. `None` when some were (a conflict): then nothing is
-/// committed, since skipping one event of an append could let its next one in.
-async fn together(db: &Database, group: &[Append]) -> Result<Option<i64>, sqlx::Error> {
+/// position is taken, and the commit. Returns each event's position, in the group's order;
+/// `None` when some row was skipped (a conflict): then nothing is committed, since skipping one
+/// event of an append could let its next one in.
+async fn together(db: &Database, group: &[Append]) -> Result<Option<Vec<i64>>, sqlx::Error> {
     let events: Vec<&SerializedEvent> = group.iter().flat_map(|a| &a.events).collect();
     let mut tx = db.pool().begin().await?;
     let inserted = match insert(
         &mut tx,
         db.backend(),
         &events,
-        " ON CONFLICT DO NOTHING RETURNING global_position",
+        " ON CONFLICT DO NOTHING RETURNING aggregate_type, aggregate_id, sequence, global_position",
     )
     .await
     {
@@ -109,20 +145,38 @@ async fn together(db: &Database, group: &[Append]) -> Result<Option<i64>, sqlx::
         tx.rollback().await?;
         return Ok(None);
     }
-    let position = match db.backend() {
+    let positions = match db.backend() {
         // Drawn by a BEFORE trigger: the rows returned carry their positions.
         Backend::Postgres => {
-            let mut last = 0;
+            let mut drawn = HashMap::with_capacity(inserted.len());
             for row in &inserted {
-                last = last.max(sqlx::Row::try_get::<i64, _>(row, "global_position")?);
+                let at: i64 = sqlx::Row::try_get(row, "global_position")?;
+                let aggregate_type: String = sqlx::Row::try_get(row, "aggregate_type")?;
+                let aggregate_id: String = sqlx::Row::try_get(row, "aggregate_id")?;
+                let sequence: i64 = sqlx::Row::try_get(row, "sequence")?;
+                drawn.insert((aggregate_type, aggregate_id, sequence), at);
             }
-            last
+            events
+                .iter()
+                .map(|e| {
+                    let row = (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence as i64);
+                    drawn
+                        .get(&row)
+                        .copied()
+                        .ok_or_else(|| sqlx::Error::Protocol(format!("no position returned for {} {}", row.1, row.2)))
+                })
+                .collect::<Result<Vec<_>, _>>()?
         }
-        // Set by an AFTER trigger, which RETURNING does not see; the head is one in-process read.
-        Backend::Sqlite => head(&mut tx).await?,
+        // Set by an AFTER trigger, which RETURNING does not see. SQLite has one writer and the
+        // trigger runs row by row, so the group's positions are the ones just below the head.
+        Backend::Sqlite => {
+            let head = head(&mut tx).await?;
+            let first = head - events.len() as i64 + 1;
+            (first..=head).collect()
+        }
     };
     tx.commit().await?;
-    Ok(Some(position))
+    Ok(Some(positions))
 }
 
 /// Each append of `group` with its own expected-version check: a conflict fails that append

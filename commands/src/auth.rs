@@ -1,4 +1,4 @@
-//! Authenticating admin tokens against the admin-token read model.
+//! Authenticating admin tokens against this node's copy of them.
 
 use crate::clock::Clock;
 use crate::secrets::{self, SecretHasher};
@@ -15,22 +15,45 @@ use uuid::Uuid;
 /// write per admin request would be wasted I/O.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
+/// A live admin token, as authentication needs it.
+#[derive(Debug, Clone)]
+pub struct TokenEntry {
+    pub token_id: Uuid,
+    pub tenant: TenantId,
+    pub permissions: BTreeSet<Permission>,
+    pub scopes: ScopeGrant,
+    pub secret_hash: SecretHash,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Where authentication finds a live token by its fingerprint: this node's copy of the admin
+/// tokens, folded from the log like the edge's keys (a deleted token is gone from it).
+pub trait TokenDirectory: Send + Sync {
+    fn token(&self, fingerprint: &str) -> Option<Arc<TokenEntry>>;
+}
+
 /// Checks presented admin tokens. PBKDF2 runs once per token per process; later requests compare
 /// a SHA-256 digest of the token (constant time) against the one remembered after that success.
-/// The read model is consulted on every request, so a deleted token stops working at once.
+/// Tokens are found in this node's copy, without a query: a deletion answered by this node has
+/// reached it before the answer, and one made on another node reaches it as soon as that node's
+/// commit is announced (the same path that carries key revocations to every edge). A token the
+/// copy does not know is looked for in the read model: it may have been made on another node a
+/// moment ago.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
     clock: Arc<dyn Clock>,
+    tokens: Arc<dyn TokenDirectory>,
     verified: Arc<Mutex<HashMap<Uuid, [u8; 32]>>>,
     last_used: Arc<Mutex<HashMap<Uuid, i64>>>,
 }
 
 impl Authenticator {
-    pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(db: Database, clock: Arc<dyn Clock>, tokens: Arc<dyn TokenDirectory>) -> Self {
         Authenticator {
             db,
             clock,
+            tokens,
             verified: Default::default(),
             last_used: Default::default(),
         }
@@ -42,39 +65,47 @@ impl Authenticator {
             return Err(CommandError::Unauthenticated);
         }
         let fingerprint = secrets::fingerprint(presented);
-        let row = sqlx::query(
-            "SELECT token_id, tenant, permissions, scopes, secret_hash, expires_at_ms, deleted_at_ms \
-             FROM admin_tokens WHERE fingerprint = $1",
-        )
-        .bind(fingerprint.as_str())
-        .fetch_optional(self.db.pool())
-        .await?;
-        let Some(row) = row else {
-            return Err(CommandError::Unauthenticated);
+        let token = match self.tokens.token(fingerprint.as_str()) {
+            Some(token) => token,
+            None => match self.stored(fingerprint.as_str()).await? {
+                Some(token) => Arc::new(token),
+                None => return Err(CommandError::Unauthenticated),
+            },
         };
-        let token_id: String = row.try_get("token_id")?;
-        let token_id = Uuid::parse_str(&token_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now_ms = self.clock.now().timestamp_millis();
-        let deleted: Option<i64> = row.try_get("deleted_at_ms")?;
-        let expires: Option<i64> = row.try_get("expires_at_ms")?;
-        if deleted.is_some() || expires.is_some_and(|e| e <= now_ms) {
+        if token.expires_at_ms.is_some_and(|e| e <= now_ms) {
             return Err(CommandError::Unauthenticated);
         }
-        let hash = SecretHash::from_phc(row.try_get("secret_hash")?);
-        self.verify(token_id, &hash, presented).await?;
-        self.touch(token_id, now_ms);
-
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("admin token {token_id}: {e}"));
-        let tenant: String = row.try_get("tenant")?;
-        let permissions: BTreeSet<Permission> =
-            serde_json::from_str(&row.try_get::<String, _>("permissions")?).map_err(corrupt)?;
-        let scopes: ScopeGrant = serde_json::from_str(&row.try_get::<String, _>("scopes")?).map_err(corrupt)?;
+        self.verify(token.token_id, &token.secret_hash, presented).await?;
+        self.touch(token.token_id, now_ms);
         Ok(Actor {
-            token_id: Some(token_id),
-            tenant: TenantId::try_from(tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            permissions,
-            scopes,
+            token_id: Some(token.token_id),
+            tenant: token.tenant.clone(),
+            permissions: token.permissions.clone(),
+            scopes: token.scopes.clone(),
         })
+    }
+
+    /// A live token this node's copy does not have yet: made on another node a moment ago.
+    async fn stored(&self, fingerprint: &str) -> Result<Option<TokenEntry>, CommandError> {
+        let row = sqlx::query(
+            "SELECT token_id, tenant, permissions, scopes, secret_hash, expires_at_ms \
+             FROM admin_tokens WHERE fingerprint = $1 AND deleted_at_ms IS NULL",
+        )
+        .bind(fingerprint)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token_id: String = row.try_get("token_id")?;
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("admin token {token_id}: {e}"));
+        Ok(Some(TokenEntry {
+            token_id: Uuid::parse_str(&token_id).map_err(|e| corrupt(&e))?,
+            tenant: TenantId::try_from(row.try_get::<String, _>("tenant")?).map_err(|e| corrupt(&e))?,
+            permissions: serde_json::from_str(&row.try_get::<String, _>("permissions")?).map_err(|e| corrupt(&e))?,
+            scopes: serde_json::from_str(&row.try_get::<String, _>("scopes")?).map_err(|e| corrupt(&e))?,
+            secret_hash: SecretHash::from_phc(row.try_get("secret_hash")?),
+            expires_at_ms: row.try_get("expires_at_ms")?,
+        }))
     }
 
     async fn verify(&self, token_id: Uuid, hash: &SecretHash, presented: &str) -> Result<(), CommandError> {

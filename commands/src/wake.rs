@@ -1,12 +1,15 @@
 //! Waking log readers at once when events are appended, and waiters once read models include
 //! them, instead of polling.
 //!
-//! In-process, the command bus announces each commit and the projection runner each batch.
-//! Across nodes sharing PostgreSQL, the append trigger's `pg_notify` and the runner's reach every
-//! node's listener at commit.
+//! In-process, the appender announces each commit with its events and the projection runner
+//! each batch. Across nodes sharing PostgreSQL, the append trigger's `pg_notify` and the
+//! runner's reach every node's listener at commit.
 
+use crate::log::LoggedEvent;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -14,19 +17,31 @@ pub const CHANNEL: &str = "keyledger_events";
 /// Carries the position every shared read model has reached, sent by the active runner.
 pub const PROJECTED_CHANNEL: &str = "keyledger_projected";
 
+/// Events this node appended lately, kept for its log readers.
+const RECENT: usize = 4_096;
+
 /// The highest log position this node has heard of, and the position all shared read models
 /// are known to include. Readers `subscribe()` and wait for a change.
+///
+/// It also keeps the events this node appended lately, so that a reader whose position they
+/// follow takes them from memory instead of reading them back from the database: on a busy
+/// node, that read was one more statement per command.
 #[derive(Clone)]
 pub struct LogWatch {
     tx: watch::Sender<i64>,
     projected: watch::Sender<i64>,
+    recent: Arc<Mutex<BTreeMap<i64, LoggedEvent>>>,
 }
 
 impl Default for LogWatch {
     fn default() -> Self {
         let (tx, _) = watch::channel(0);
         let (projected, _) = watch::channel(0);
-        LogWatch { tx, projected }
+        LogWatch {
+            tx,
+            projected,
+            recent: Default::default(),
+        }
     }
 }
 
@@ -44,6 +59,38 @@ fn raise(sender: &watch::Sender<i64>, position: i64) {
 impl LogWatch {
     pub fn announce(&self, position: i64) {
         raise(&self.tx, position);
+    }
+
+    /// Events this node has just committed, with their positions: kept for readers, then
+    /// announced.
+    pub fn announce_events(&self, events: Vec<LoggedEvent>) {
+        let Some(last) = events.iter().map(|e| e.position).max() else {
+            return;
+        };
+        if let Ok(mut recent) = self.recent.lock() {
+            for event in events {
+                recent.insert(event.position, event);
+            }
+            while recent.len() > RECENT {
+                recent.pop_first();
+            }
+        }
+        self.announce(last);
+    }
+
+    /// The events right after `position` that this node appended lately, up to `limit`, as long
+    /// as they follow each other without a gap: a gap is someone else's event (another node's, or
+    /// a position an aborted append used up) that only the log has.
+    pub fn recent_after(&self, position: i64, limit: usize) -> Vec<LoggedEvent> {
+        let Ok(recent) = self.recent.lock() else {
+            return Vec::new();
+        };
+        (position + 1..)
+            .zip(recent.range(position + 1..))
+            .take_while(|(next, (at, _))| *at == next)
+            .take(limit)
+            .map(|(_, (_, event))| event.clone())
+            .collect()
     }
 
     /// Every shared read model includes the log up to `position`.
@@ -101,5 +148,46 @@ async fn listen(pool: &PgPool, watch: &LogWatch) -> Result<(), sqlx::Error> {
             (_, Ok(position)) => watch.announce(position),
             (_, Err(_)) => watch.nudge(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(position: i64) -> LoggedEvent {
+        LoggedEvent {
+            position,
+            aggregate_type: "ApiKey".into(),
+            aggregate_id: "k".into(),
+            sequence: position,
+            event_type: "KeyChanged".into(),
+            event_version: "1.0".into(),
+            payload: serde_json::Value::Null,
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn recent_events_are_handed_out_only_without_a_gap() {
+        let watch = LogWatch::default();
+        watch.announce_events(vec![event(3), event(4)]);
+        watch.announce_events(vec![event(6)]);
+        assert_eq!(watch.head(), 6);
+        let positions =
+            |after, limit| -> Vec<i64> { watch.recent_after(after, limit).iter().map(|e| e.position).collect() };
+        assert_eq!(positions(2, 10), [3, 4], "5 is someone else's: only the log has it");
+        assert_eq!(positions(2, 1), [3]);
+        assert!(positions(1, 10).is_empty(), "2 is not known here");
+        assert_eq!(positions(5, 10), [6]);
+        assert!(positions(6, 10).is_empty());
+    }
+
+    #[test]
+    fn the_oldest_recent_events_make_room() {
+        let watch = LogWatch::default();
+        watch.announce_events((1..=RECENT as i64 + 10).map(event).collect());
+        assert!(watch.recent_after(0, 10).is_empty());
+        assert_eq!(watch.recent_after(10, 1)[0].position, 11);
     }
 }

@@ -19,7 +19,7 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
     let id = key["id"].as_str().unwrap().to_owned();
     let on_b = b.get(&format!("/v1/keys/{id}")).await;
     assert_eq!(on_b.status, StatusCode::OK);
-    let (_, token) = b
+    let (token_id, token) = b
         .create_token(
             &b.token,
             json!({ "name": "made on b", "permissions": ["API_MANAGEMENT_READ"] }),
@@ -30,6 +30,15 @@ async fn two_nodes_sharing_postgres_serve_one_consistent_state() {
         StatusCode::OK,
         "a token made on B works on A"
     );
+    // Each node authenticates from its own copy of the tokens: a deletion on A is refused by A
+    // at once, and reaches B's copy through the log.
+    let deleted = a.delete_as(&a.token, &format!("/v1/admin-tokens/{token_id}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
+    assert_eq!(a.get_as(&token, "/v1/keys").await.status, StatusCode::UNAUTHORIZED);
+    eventually("a token deleted on A is refused by B", || async {
+        b.get_as(&token, "/v1/keys").await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
 
     // Concurrent edits across nodes still never lose an update.
     let path = format!("/v1/keys/{id}");

@@ -127,7 +127,7 @@ pub struct CommandBus {
 impl CommandBus {
     pub fn new(db: Database, hasher: SecretHasher, clock: Arc<dyn Clock>, watch: LogWatch) -> Self {
         CommandBus {
-            appender: Appender::spawn(db.clone()),
+            appender: Appender::spawn(db.clone(), watch.clone()),
             states: cache::States::default(),
             db,
             hasher,

@@ -1,4 +1,5 @@
-//! The auth edge's node-local copy of the key lookup and the endpoint catalogue.
+//! The node-local copy of the key lookup and the endpoint catalogue (for the auth edge) and of
+//! the admin tokens (for authenticating admin requests).
 //!
 //! Every node loads a snapshot of the shared read models at start (rows and their checkpoints,
 //! read in one consistent transaction), then applies the global log from there itself, woken at
@@ -6,12 +7,14 @@
 //! projection, and a restarted node serves known keys at once.
 
 mod entries;
+mod tokens;
 pub use entries::{EndpointEntry, IdentityHeaders, KeyEntry, Verifier};
 
 use crate::catalogue::{RouteTable, RouteTarget};
 use crate::read_models::{decode, key_secrets, Decoded};
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
+use keyledger_commands::auth::{TokenDirectory, TokenEntry};
 use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::verifiers;
 use keyledger_commands::wake::LogWatch;
@@ -76,7 +79,16 @@ pub struct EdgeCache {
     pepper_id: String,
     keys: RwLock<Keys>,
     endpoints: RwLock<Endpoints>,
+    tokens: RwLock<tokens::Tokens>,
     position: watch::Sender<i64>,
+}
+
+/// Where each part of the snapshot stands: events up to there are in it already.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    keys: i64,
+    endpoints: i64,
+    tokens: i64,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ProjectionError {
@@ -103,6 +115,11 @@ impl EdgeCache {
             Some(r) => r.try_get("position")?,
             None => 0,
         };
+        let token_position: i64 = match checkpoint("admin_tokens").fetch_optional(&mut *tx).await? {
+            Some(r) => r.try_get("position")?,
+            None => 0,
+        };
+        let token_rows = sqlx::query(tokens::SNAPSHOT).fetch_all(&mut *tx).await?;
         let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup")
             .fetch_all(&mut *tx)
             .await?;
@@ -135,17 +152,27 @@ impl EdgeCache {
             }
         }
         endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
-        let start = key_position.min(endpoint_position);
+        let mut tokens = tokens::Tokens::default();
+        for row in &token_rows {
+            tokens.load(row)?;
+        }
+        let start = key_position.min(endpoint_position).min(token_position);
         let (position, _) = watch::channel(start);
         let cache = Arc::new(EdgeCache {
             db,
             pepper_id: pepper_id.to_owned(),
             keys: RwLock::new(keys),
             endpoints: RwLock::new(endpoints),
+            tokens: RwLock::new(tokens),
             position,
         });
-        // Events between the two checkpoints belong to one table only.
-        cache.catch_up(Some((key_position, endpoint_position))).await?;
+        // Events between the checkpoints belong to some of the tables only.
+        let snapshot = Snapshot {
+            keys: key_position,
+            endpoints: endpoint_position,
+            tokens: token_position,
+        };
+        cache.catch_up(Some(snapshot), None).await?;
         Ok(cache)
     }
 
@@ -192,21 +219,40 @@ impl EdgeCache {
         endpoints.by_id.get(&target.endpoint_id).cloned()
     }
 
-    /// Applies the log up to its head. `skip_until` = (keys, endpoints) positions already in the
-    /// snapshot.
-    async fn catch_up(&self, skip_until: Option<(i64, i64)>) -> Result<(), ProjectionError> {
+    /// Applies the log up to its head. `skip_until`: where the snapshot stands. With `announced`, events this node appended are taken from memory, and the
+    /// log is not read once the position announced to the watch is reached; without, the log
+    /// is read until it has nothing more.
+    async fn catch_up(
+        &self,
+        skip_until: Option<Snapshot>,
+        announced: Option<&LogWatch>,
+    ) -> Result<(), ProjectionError> {
+        let skip = skip_until.unwrap_or(Snapshot {
+            keys: 0,
+            endpoints: 0,
+            tokens: 0,
+        });
         loop {
             let from = self.position();
-            let events = log::read_after(self.db.pool(), from, 1_000).await?;
+            let recent = announced.map(|w| w.recent_after(from, 1_000)).unwrap_or_default();
+            let events = match announced {
+                _ if !recent.is_empty() => recent,
+                Some(watch) if watch.head() <= from => return Ok(()),
+                _ => log::read_after(self.db.pool(), from, 1_000).await?,
+            };
             let Some(last) = events.last().map(|e| e.position) else {
                 return Ok(());
             };
             let mut routes_changed = false;
             for event in &events {
-                let (keys_at, endpoints_at) = skip_until.unwrap_or((0, 0));
                 match decode(event)? {
-                    Decoded::Key(e) if event.position > keys_at => self.apply_key(event, &e),
-                    Decoded::Endpoint(e) if event.position > endpoints_at => {
+                    Decoded::Key(e) if event.position > skip.keys => self.apply_key(event, &e),
+                    Decoded::Token(e) if event.position > skip.tokens => {
+                        if let Ok(mut tokens) = self.tokens.write() {
+                            tokens.apply(&e);
+                        }
+                    }
+                    Decoded::Endpoint(e) if event.position > skip.endpoints => {
                         self.apply_endpoint(&e);
                         routes_changed = true;
                     }
@@ -252,19 +298,32 @@ impl EdgeCache {
         tokio::spawn(
             async move {
                 let mut woken = wake.subscribe();
+                // Whether the position announced to the watch can be trusted to be the log's
+                // head: not at start, nor after a nudge (a lost listener connection) or the
+                // safety-net timeout, when the log itself is read.
+                let mut trusted = false;
                 loop {
-                    woken.mark_unchanged();
-                    if let Err(e) = cache.catch_up(None).await {
+                    let heard = *woken.borrow_and_update();
+                    let applied = cache.catch_up(None, trusted.then_some(&wake)).await;
+                    if let Err(e) = applied {
                         tracing::error!(error = %e, "edge cache could not apply the log; retrying");
                         tokio::time::sleep(Duration::from_millis(500)).await;
+                        trusted = false;
                         continue;
                     }
                     // The watch wakes us at once; the timeout is a safety net.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), woken.changed()).await;
+                    let changed = tokio::time::timeout(Duration::from_secs(2), woken.changed()).await;
+                    trusted = matches!(changed, Ok(Ok(()))) && *woken.borrow() > heard;
                 }
             }
             .instrument(tracing::info_span!("edge_cache")),
         )
+    }
+}
+
+impl TokenDirectory for EdgeCache {
+    fn token(&self, fingerprint: &str) -> Option<Arc<TokenEntry>> {
+        self.tokens.read().ok()?.get(fingerprint)
     }
 }
 
