@@ -118,6 +118,7 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             edge_url: config.edge_url(),
             edge: cache,
+            key_usage: keyledger_projections::usage::KeyUsageReader::spawn(db.clone()),
         };
 
         tasks.push(scheduler::spawn(

@@ -21,6 +21,8 @@ pub struct AppState {
     pub edge_url: String,
     /// This node's edge copy of keys and endpoints.
     pub edge: Arc<keyledger_projections::edge_cache::EdgeCache>,
+    /// Keys' usage for command answers, read together for answers given at once.
+    pub key_usage: keyledger_projections::usage::KeyUsageReader,
 }
 
 impl AppState {

@@ -647,6 +647,25 @@ async fn usage(app: TestApp) -> TestApp {
         "the key's own requests, allowed and denied"
     );
     assert!(listed["last_used_at"].is_string());
+    // Command answers carry the same figures, each its own key's, also when answered together.
+    let idle = app.create_key(json!({ "name": "idle" })).await;
+    assert_eq!(idle["total_requests"], 0);
+    let (used_path, idle_path) = (
+        format!("/v1/keys/{}", created["id"].as_str().unwrap()),
+        format!("/v1/keys/{}", idle["id"].as_str().unwrap()),
+    );
+    let (used, unused) = tokio::join!(
+        app.patch(&used_path, json!({ "name": "renamed" })),
+        app.patch(&idle_path, json!({ "name": "still idle" }))
+    );
+    assert_eq!(
+        (&used.body["total_requests"], &used.body["last_used_at"]),
+        (&json!(10), &listed["last_used_at"])
+    );
+    assert_eq!(
+        (&unused.body["total_requests"], &unused.body["last_used_at"]),
+        (&json!(0), &serde_json::Value::Null)
+    );
     assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;

@@ -54,7 +54,7 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 /// The answer for a key as a command left it, with its usage (not an event: read from where GET
 /// and the list take it).
 async fn answer(state: &AppState, key: &IssuedKey) -> Result<KeyView, ApiError> {
-    let (last_used_at, requests) = keyledger_projections::usage::key_usage(&state.db, &key.id.to_string()).await?;
+    let (last_used_at, requests) = state.key_usage.get(key.id.to_string()).await?;
     Ok(KeyView::of(key, state.clock.now(), last_used_at, requests))
 }
 

@@ -1,7 +1,9 @@
 //! Usage ingestion: every edge decision becomes a record, written in batches off the request path.
 
 mod encode;
+mod key_usage;
 mod subjects;
+pub use key_usage::{KeyUsage, KeyUsageReader};
 
 use crate::edge_cache::{EndpointEntry, KeyEntry};
 use crate::ProjectionError;
@@ -202,24 +204,6 @@ async fn flush(
 fn dropped(records: usize, error: &dyn std::fmt::Display) {
     tracing::error!(%error, records, "usage records dropped: they could not be written");
     metrics::counter!("keyledger_usage_records_dropped_total").increment(records as u64);
-}
-
-/// A key's last use and request count from the edge's usage records.
-pub async fn key_usage(
-    db: &keyledger_commands::Database,
-    key_id: &str,
-) -> Result<(Option<chrono::DateTime<chrono::Utc>>, i64), ProjectionError> {
-    let row = sqlx::query("SELECT last_used_at_ms, requests FROM key_usage WHERE key_id = $1")
-        .bind(key_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => (
-            crate::sql::opt_time(sqlx::Row::try_get(&r, "last_used_at_ms")?),
-            sqlx::Row::try_get(&r, "requests")?,
-        ),
-        None => (None, 0),
-    })
 }
 
 #[cfg(test)]
