@@ -4,8 +4,9 @@
 use crate::read_models::{decode, Applied};
 use crate::statistics::Statistics;
 use crate::{ProjectionError, ReadModel};
+use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::wake::{LogWatch, PROJECTED_CHANNEL};
-use keyledger_commands::{log, Backend, Database};
+use keyledger_commands::{Backend, Database};
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// Events in a batch: a batch is one transaction, and much of its cost is per aggregate it
@@ -51,13 +52,21 @@ impl Batches {
         self.grown = full.then(|| self.next_size());
     }
 
-    /// The batch after `from`, read ahead if it was.
+    /// The batch after `from`: read ahead if it was, or the events this node appended that
+    /// follow `from` (handed over by the appender), or read from the log.
     async fn read<'c>(
         &mut self,
         executor: impl Executor<'c, Database = Any>,
         from: i64,
+        watch: &LogWatch,
     ) -> Result<Vec<Applied>, ProjectionError> {
         let size = self.size();
+        if self.ahead.is_none() {
+            let recent = watch.recent_after(from, size as usize);
+            if !recent.is_empty() {
+                return recent.into_iter().map(applied).collect();
+            }
+        }
         match self.ahead.take() {
             Some(mut ahead) if ahead.from == from && ahead.size == size => (&mut ahead.events).await.map_err(|e| {
                 ProjectionError::Store(keyledger_commands::StoreError::EventStore(format!(
@@ -84,13 +93,15 @@ async fn read<'c>(
     log::read_after(executor, from, size)
         .await?
         .into_iter()
-        .map(|logged| {
-            Ok(Applied {
-                decoded: decode(&logged)?,
-                logged,
-            })
-        })
+        .map(applied)
         .collect()
+}
+
+fn applied(logged: LoggedEvent) -> Result<Applied, ProjectionError> {
+    Ok(Applied {
+        decoded: decode(&logged)?,
+        logged,
+    })
 }
 
 pub(super) enum Step {
@@ -226,8 +237,8 @@ async fn advance(
         return Ok(Step::Busy);
     };
     let events = match claims.as_mut_slice() {
-        [(tx, _)] => batches.read(&mut **tx, from).await?,
-        _ => batches.read(db.pool(), from).await?,
+        [(tx, _)] => batches.read(&mut **tx, from, watch).await?,
+        _ => batches.read(db.pool(), from, watch).await?,
     };
     let Some(last) = events.last().map(|e| e.logged.position) else {
         let mut conn = db.pool().acquire().await?;
