@@ -83,9 +83,6 @@ pub struct EdgeCache {
     position: watch::Sender<i64>,
 }
 
-/// How long the tail waits for events this node appended to be handed over before reading them.
-const HANDOVER: Duration = Duration::from_millis(1);
-
 /// Where each part of the snapshot stands: events up to there are in it already.
 #[derive(Clone, Copy)]
 struct Snapshot {
@@ -237,14 +234,7 @@ impl EdgeCache {
         });
         loop {
             let from = self.position();
-            let mut recent = announced.map(|w| w.recent_after(from, 1_000)).unwrap_or_default();
-            if let Some(watch) = announced.filter(|w| recent.is_empty() && w.head() > from) {
-                // On PostgreSQL the trigger's notification of this node's own commit can arrive
-                // just before the appender hands the events over: give it that moment before
-                // reading them back.
-                tokio::time::sleep(HANDOVER).await;
-                recent = watch.recent_after(from, 1_000);
-            }
+            let recent = announced.map(|w| w.recent_after(from, 1_000)).unwrap_or_default();
             let events = match announced {
                 _ if !recent.is_empty() => recent,
                 Some(watch) if watch.head() <= from => return Ok(()),
