@@ -151,7 +151,23 @@ async fn backlog(app: TestApp) -> TestApp {
         "the backlog took several batches: {batches:?}"
     );
     let rebuilt: Vec<_> = futures::future::join_all(tables.iter().map(|t| dump(&app, t))).await;
-    assert!(live == rebuilt, "the rebuilt read models equal the live ones");
+    let differ: Vec<String> = tables
+        .iter()
+        .zip(live.iter().zip(&rebuilt))
+        .filter(|(_, (l, r))| l != r)
+        .map(|(t, (l, r))| {
+            let first = l.iter().zip(r.iter()).find(|(a, b)| a != b);
+            format!(
+                "{t}: {} rows live, {} rebuilt; first difference {first:?}",
+                l.len(),
+                r.len()
+            )
+        })
+        .collect();
+    assert!(
+        live == rebuilt,
+        "the rebuilt read models equal the live ones: {differ:?}"
+    );
     app
 }
 

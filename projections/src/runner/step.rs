@@ -241,6 +241,11 @@ async fn advance(
         _ => batches.read(db.pool(), from, watch).await?,
     };
     let Some(last) = events.last().map(|e| e.logged.position) else {
+        // Nothing after the models this step could claim; a model another worker holds may still
+        // be in the middle of a batch, so the log is not done until every model is claimed here.
+        if claims.iter().map(|(_, c)| c.len()).sum::<usize>() < models.len() {
+            return Ok(Step::Busy);
+        }
         let mut conn = db.pool().acquire().await?;
         let reached = projected(&mut conn).await?;
         watch.announce_projected(reached);
