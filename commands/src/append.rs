@@ -50,14 +50,7 @@ impl Appender {
 }
 
 async fn run(db: Database, watch: LogWatch, mut pending: mpsc::Receiver<Append>) {
-    while let Some(first) = pending.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match pending.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = crate::group::next(&mut pending, MAX_GROUP).await {
         let size = group.len();
         commit(&db, &watch, group).await;
         metrics::histogram!("keyledger_appends_per_commit").record(size as f64);

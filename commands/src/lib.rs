@@ -8,6 +8,7 @@ pub mod bus;
 pub mod clock;
 mod database;
 mod error;
+pub mod group;
 pub mod log;
 pub mod secrets;
 mod store;

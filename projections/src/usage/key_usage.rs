@@ -46,14 +46,7 @@ impl KeyUsageReader {
 }
 
 async fn run(db: Database, mut wanted: mpsc::Receiver<Wanted>) {
-    while let Some(first) = wanted.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match wanted.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = keyledger_commands::group::next(&mut wanted, MAX_BATCH).await {
         match read(&db, &batch).await {
             Ok(found) => {
                 for w in batch {
