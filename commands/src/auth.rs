@@ -3,10 +3,10 @@
 use crate::clock::Clock;
 use crate::secrets::{self, SecretHasher};
 use crate::{CommandError, Database, StoreError};
+use futures::future::BoxFuture;
 use keyledger_domain::key_format::SecretHash;
 use keyledger_domain::{Actor, Permission, ScopeGrant, TenantId};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -27,18 +27,17 @@ pub struct TokenEntry {
 }
 
 /// Where authentication finds a live token by its fingerprint: this node's copy of the admin
-/// tokens, folded from the log like the edge's keys (a deleted token is gone from it).
+/// tokens, folded from the log like the edge's keys (a deleted token is gone from it), and for a
+/// token the copy lacks, the read model (it may have been made on another node a moment ago).
 pub trait TokenDirectory: Send + Sync {
-    fn token(&self, fingerprint: &str) -> Option<Arc<TokenEntry>>;
+    fn token<'a>(&'a self, fingerprint: &'a str) -> BoxFuture<'a, Result<Option<Arc<TokenEntry>>, StoreError>>;
 }
 
 /// Checks presented admin tokens. PBKDF2 runs once per token per process; later requests compare
 /// a SHA-256 digest of the token (constant time) against the one remembered after that success.
 /// Tokens are found in this node's copy, without a query: a deletion answered by this node has
 /// reached it before the answer, and one made on another node reaches it as soon as that node's
-/// commit is announced (the same path that carries key revocations to every edge). A token the
-/// copy does not know is looked for in the read model: it may have been made on another node a
-/// moment ago.
+/// commit is announced (the same path that carries key revocations to every edge).
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
@@ -65,12 +64,8 @@ impl Authenticator {
             return Err(CommandError::Unauthenticated);
         }
         let fingerprint = secrets::fingerprint(presented);
-        let token = match self.tokens.token(fingerprint.as_str()) {
-            Some(token) => token,
-            None => match self.stored(fingerprint.as_str()).await? {
-                Some(token) => Arc::new(token),
-                None => return Err(CommandError::Unauthenticated),
-            },
+        let Some(token) = self.tokens.token(fingerprint.as_str()).await? else {
+            return Err(CommandError::Unauthenticated);
         };
         let now_ms = self.clock.now().timestamp_millis();
         if token.expires_at_ms.is_some_and(|e| e <= now_ms) {
@@ -84,28 +79,6 @@ impl Authenticator {
             permissions: token.permissions.clone(),
             scopes: token.scopes.clone(),
         })
-    }
-
-    /// A live token this node's copy does not have yet: made on another node a moment ago.
-    async fn stored(&self, fingerprint: &str) -> Result<Option<TokenEntry>, CommandError> {
-        let row = sqlx::query(
-            "SELECT token_id, tenant, permissions, scopes, secret_hash, expires_at_ms \
-             FROM admin_tokens WHERE fingerprint = $1 AND deleted_at_ms IS NULL",
-        )
-        .bind(fingerprint)
-        .fetch_optional(self.db.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let token_id: String = row.try_get("token_id")?;
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("admin token {token_id}: {e}"));
-        Ok(Some(TokenEntry {
-            token_id: Uuid::parse_str(&token_id).map_err(|e| corrupt(&e))?,
-            tenant: TenantId::try_from(row.try_get::<String, _>("tenant")?).map_err(|e| corrupt(&e))?,
-            permissions: serde_json::from_str(&row.try_get::<String, _>("permissions")?).map_err(|e| corrupt(&e))?,
-            scopes: serde_json::from_str(&row.try_get::<String, _>("scopes")?).map_err(|e| corrupt(&e))?,
-            secret_hash: SecretHash::from_phc(row.try_get("secret_hash")?),
-            expires_at_ms: row.try_get("expires_at_ms")?,
-        }))
     }
 
     async fn verify(&self, token_id: Uuid, hash: &SecretHash, presented: &str) -> Result<(), CommandError> {

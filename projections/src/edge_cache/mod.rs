@@ -11,14 +11,15 @@ mod tokens;
 pub use entries::{EndpointEntry, IdentityHeaders, KeyEntry, Verifier};
 
 use crate::catalogue::{RouteTable, RouteTarget};
-use crate::read_models::{decode, key_secrets, Decoded};
-use crate::ProjectionError;
+use crate::read_models::{admin_tokens, decode, key_secrets, Decoded};
+use crate::{ProjectionError, ReadModel};
 use cqrs_es::Aggregate;
+use futures::future::BoxFuture;
 use keyledger_commands::auth::{TokenDirectory, TokenEntry};
 use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::verifiers;
 use keyledger_commands::wake::LogWatch;
-use keyledger_commands::{Backend, Database};
+use keyledger_commands::{Backend, Database, StoreError};
 use keyledger_domain::endpoint::RegisteredEndpoint;
 use keyledger_domain::route::HttpMethod;
 use keyledger_domain::{ApiKey, ApiKeyEvent, EndpointEvent};
@@ -84,7 +85,7 @@ pub struct EdgeCache {
 }
 
 /// Where each part of the snapshot stands: events up to there are in it already.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Snapshot {
     keys: i64,
     endpoints: i64,
@@ -105,21 +106,12 @@ impl EdgeCache {
                 .execute(&mut *tx)
                 .await?;
         }
-        let checkpoint =
-            |name: &'static str| sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1").bind(name);
-        let key_position: i64 = match checkpoint("key_lookup").fetch_optional(&mut *tx).await? {
-            Some(r) => r.try_get("position")?,
-            None => 0,
+        let snapshot = Snapshot {
+            keys: checkpoint(&mut tx, ReadModel::KeyLookup).await?,
+            endpoints: checkpoint(&mut tx, ReadModel::Endpoints).await?,
+            tokens: checkpoint(&mut tx, ReadModel::AdminTokens).await?,
         };
-        let endpoint_position: i64 = match checkpoint("endpoints").fetch_optional(&mut *tx).await? {
-            Some(r) => r.try_get("position")?,
-            None => 0,
-        };
-        let token_position: i64 = match checkpoint("admin_tokens").fetch_optional(&mut *tx).await? {
-            Some(r) => r.try_get("position")?,
-            None => 0,
-        };
-        let token_rows = sqlx::query(tokens::SNAPSHOT).fetch_all(&mut *tx).await?;
+        let live_tokens = admin_tokens::live_tokens(&mut tx).await?;
         let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup")
             .fetch_all(&mut *tx)
             .await?;
@@ -153,10 +145,10 @@ impl EdgeCache {
         }
         endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
         let mut tokens = tokens::Tokens::default();
-        for row in &token_rows {
-            tokens.load(row)?;
+        for (fingerprint, entry) in live_tokens {
+            tokens.insert(fingerprint, entry);
         }
-        let start = key_position.min(endpoint_position).min(token_position);
+        let start = snapshot.keys.min(snapshot.endpoints).min(snapshot.tokens);
         let (position, _) = watch::channel(start);
         let cache = Arc::new(EdgeCache {
             db,
@@ -167,12 +159,7 @@ impl EdgeCache {
             position,
         });
         // Events between the checkpoints belong to some of the tables only.
-        let snapshot = Snapshot {
-            keys: key_position,
-            endpoints: endpoint_position,
-            tokens: token_position,
-        };
-        cache.catch_up(Some(snapshot), None).await?;
+        cache.catch_up(snapshot, None).await?;
         Ok(cache)
     }
 
@@ -219,19 +206,11 @@ impl EdgeCache {
         endpoints.by_id.get(&target.endpoint_id).cloned()
     }
 
-    /// Applies the log up to its head. `skip_until`: where the snapshot stands. With `announced`, events this node appended are taken from memory, and the
-    /// log is not read once the position announced to the watch is reached; without, the log
-    /// is read until it has nothing more.
-    async fn catch_up(
-        &self,
-        skip_until: Option<Snapshot>,
-        announced: Option<&LogWatch>,
-    ) -> Result<(), ProjectionError> {
-        let skip = skip_until.unwrap_or(Snapshot {
-            keys: 0,
-            endpoints: 0,
-            tokens: 0,
-        });
+    /// Applies the log up to its head, skipping what the snapshot already holds. With
+    /// `announced`, events this node appended are taken from memory, and the log is not read
+    /// once the position announced to the watch is reached; without, the log is read until it
+    /// has nothing more.
+    async fn catch_up(&self, skip: Snapshot, announced: Option<&LogWatch>) -> Result<(), ProjectionError> {
         loop {
             let from = self.position();
             let recent = announced.map(|w| w.recent_after(from, 1_000)).unwrap_or_default();
@@ -304,7 +283,7 @@ impl EdgeCache {
                 let mut trusted = false;
                 loop {
                     let heard = *woken.borrow_and_update();
-                    let applied = cache.catch_up(None, trusted.then_some(&wake)).await;
+                    let applied = cache.catch_up(Snapshot::default(), trusted.then_some(&wake)).await;
                     if let Err(e) = applied {
                         tracing::error!(error = %e, "edge cache could not apply the log; retrying");
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -322,9 +301,32 @@ impl EdgeCache {
 }
 
 impl TokenDirectory for EdgeCache {
-    fn token(&self, fingerprint: &str) -> Option<Arc<TokenEntry>> {
-        self.tokens.read().ok()?.get(fingerprint)
+    fn token<'a>(&'a self, fingerprint: &'a str) -> BoxFuture<'a, Result<Option<Arc<TokenEntry>>, StoreError>> {
+        let known = self.tokens.read().ok().and_then(|t| t.get(fingerprint));
+        Box::pin(async move {
+            if known.is_some() {
+                return Ok(known);
+            }
+            // Made on another node a moment ago, or no token at all.
+            match admin_tokens::live_token(&self.db, fingerprint).await {
+                Ok(token) => Ok(token.map(Arc::new)),
+                Err(ProjectionError::Store(e)) => Err(e),
+                Err(e) => Err(StoreError::Corrupt(e.to_string())),
+            }
+        })
     }
+}
+
+/// A read model's checkpoint, as the snapshot's transaction sees it.
+async fn checkpoint(tx: &mut sqlx::AnyConnection, model: ReadModel) -> Result<i64, ProjectionError> {
+    let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
+        .bind(model.name())
+        .fetch_optional(tx)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("position")?,
+        None => 0,
+    })
 }
 
 fn build_routes(endpoints: &HashMap<String, Arc<EndpointEntry>>) -> RouteTable {

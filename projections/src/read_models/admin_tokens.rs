@@ -8,9 +8,13 @@ use sqlx::Row;
 use super::{json, ms, Applied, Decoded};
 use crate::rows::{self, Cell};
 use crate::ProjectionError;
-use keyledger_domain::AdminTokenEvent;
+use keyledger_commands::auth::TokenEntry;
+use keyledger_commands::StoreError;
+use keyledger_domain::key_format::SecretHash;
+use keyledger_domain::{AdminTokenEvent, TenantId};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
+use uuid::Uuid;
 
 const INTO: &str = "admin_tokens (token_id, tenant, name, permissions, scopes, fingerprint, secret_hash, \
      expires_at_ms, created_at_ms, deleted_at_ms, position)";
@@ -72,6 +76,40 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
 }
 
 // ---- queries ----
+
+const LIVE: &str = "SELECT token_id, tenant, permissions, scopes, fingerprint, secret_hash, expires_at_ms \
+     FROM admin_tokens WHERE deleted_at_ms IS NULL";
+
+/// A live token's row as authentication needs it, with its fingerprint.
+fn live_entry(r: &AnyRow) -> Result<(String, TokenEntry), ProjectionError> {
+    let id: String = r.try_get("token_id")?;
+    let corrupt =
+        |e: &dyn std::fmt::Display| ProjectionError::Store(StoreError::Corrupt(format!("admin token {id}: {e}")));
+    let entry = TokenEntry {
+        token_id: Uuid::parse_str(&id).map_err(|e| corrupt(&e))?,
+        tenant: TenantId::try_from(r.try_get::<String, _>("tenant")?).map_err(|e| corrupt(&e))?,
+        permissions: parse_json(&r.try_get::<String, _>("permissions")?, "permissions")?,
+        scopes: parse_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
+        secret_hash: SecretHash::from_phc(r.try_get("secret_hash")?),
+        expires_at_ms: r.try_get("expires_at_ms")?,
+    };
+    Ok((r.try_get("fingerprint")?, entry))
+}
+
+/// Every live token with its fingerprint (the node copy's snapshot).
+pub(crate) async fn live_tokens(conn: &mut AnyConnection) -> Result<Vec<(String, TokenEntry)>, ProjectionError> {
+    let rows = sqlx::query(LIVE).fetch_all(conn).await?;
+    rows.iter().map(live_entry).collect()
+}
+
+/// The live token with `fingerprint`, if any.
+pub(crate) async fn live_token(db: &Database, fingerprint: &str) -> Result<Option<TokenEntry>, ProjectionError> {
+    let row = sqlx::query(&format!("{LIVE} AND fingerprint = $1"))
+        .bind(fingerprint)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.as_ref().map(live_entry).transpose()?.map(|(_, entry)| entry))
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRow {
