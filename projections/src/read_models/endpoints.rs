@@ -53,9 +53,9 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
     }
     let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(ids.len());
     let mut disabled: Vec<Vec<Cell>> = Vec::new();
-    for (id, state) in states.into_iter() {
-        let Some(e) = &state else { continue };
-        let (route, position) = seen.get(&id).copied().unwrap_or(("", 0));
+    for (id, state) in states.iter() {
+        let Some(e) = state else { continue };
+        let (route, position) = seen.get(id).copied().unwrap_or(("", 0));
         let s = &e.spec;
         rows.push(vec![
             id.as_str().into(),

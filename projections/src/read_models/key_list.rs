@@ -6,7 +6,7 @@ use keyledger_commands::Database;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{corrupt, json, ms, Applied, FoldedKeys};
+use super::{corrupt, json, ms, Applied, FoldedKeys, Shared};
 use crate::rows::{self, Cell};
 use crate::ProjectionError;
 use keyledger_domain::api_key::{ExpiryWarning, IssuedKey};
@@ -56,16 +56,20 @@ fn row(key: &IssuedKey, state: &ApiKey, position: i64) -> Vec<Cell> {
     ]
 }
 
-pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
-    let Some(FoldedKeys { states, issued_at, .. }) = FoldedKeys::fold(conn, "api_keys", events).await? else {
+pub(super) async fn apply(
+    conn: &mut AnyConnection,
+    events: &[Applied],
+    shared: &mut Shared,
+) -> Result<(), ProjectionError> {
+    let Some(FoldedKeys { states, issued_at, .. }) = shared.keys(conn, "api_keys", events).await? else {
         return Ok(());
     };
     let rows = states
-        .into_iter()
+        .iter()
         .filter_map(|(id, state)| {
             let key = state.issued()?;
             // Keys issued before this batch keep the position their row already has.
-            Some(row(key, &state, issued_at.get(id.as_str()).copied().unwrap_or(0)))
+            Some(row(key, state, issued_at.get(id.as_str()).copied().unwrap_or(0)))
         })
         .collect();
     rows::insert(conn, INTO, UPSERT, rows).await

@@ -108,11 +108,16 @@ impl ReadModel {
 
     /// Applies `events` (in log order, all after this model's checkpoint) in the caller's
     /// transaction.
-    pub(crate) async fn apply(self, conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+    pub(crate) async fn apply(
+        self,
+        conn: &mut AnyConnection,
+        events: &[Applied],
+        shared: &mut Shared,
+    ) -> Result<(), ProjectionError> {
         match self {
             ReadModel::AdminTokens => admin_tokens::apply(conn, events).await,
-            ReadModel::KeyList => key_list::apply(conn, events).await,
-            ReadModel::KeyLookup => key_lookup::apply(conn, events).await,
+            ReadModel::KeyList => key_list::apply(conn, events, shared).await,
+            ReadModel::KeyLookup => key_lookup::apply(conn, events, shared).await,
             ReadModel::Audit => audit::apply(conn, events).await,
             ReadModel::Endpoints => endpoints::apply(conn, events).await,
         }
@@ -157,16 +162,17 @@ impl<S: Default + serde::de::DeserializeOwned> States<S> {
         Ok(States { order: ids, by_id })
     }
 
+    pub(crate) fn get(&self, id: &str) -> Option<&S> {
+        self.by_id.get(id)
+    }
+
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut S> {
         self.by_id.get_mut(id)
     }
 
     /// The states in first-touched order.
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = (String, S)> {
-        let mut by_id = self.by_id;
-        self.order
-            .into_iter()
-            .filter_map(move |id| by_id.remove(&id).map(|s| (id, s)))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &S)> {
+        self.order.iter().filter_map(|id| self.by_id.get(id).map(|s| (id, s)))
     }
 }
 
@@ -185,6 +191,8 @@ pub(crate) fn touched(events: &[Applied], pick: impl Fn(&Applied) -> Option<Stri
 pub(crate) struct FoldedKeys {
     /// Touched key ids, in first-touched order.
     pub(crate) ids: Vec<String>,
+    /// The stored states before the batch, of the keys that had one.
+    pub(crate) before: std::collections::HashMap<String, ApiKey>,
     pub(crate) states: States<ApiKey>,
     /// Position of each key's `KeyIssued`, for keys issued in this batch.
     pub(crate) issued_at: std::collections::HashMap<String, i64>,
@@ -205,8 +213,15 @@ impl FoldedKeys {
         if ids.is_empty() {
             return Ok(None);
         }
+        let states: States<ApiKey> = States::load(conn, table, "key_id", ids.clone()).await?;
+        let before = states
+            .iter()
+            .filter(|(_, state)| state.issued().is_some())
+            .map(|(id, state)| (id.clone(), state.clone()))
+            .collect();
         let mut folded = FoldedKeys {
-            states: States::load(conn, table, "key_id", ids.clone()).await?,
+            states,
+            before,
             ids,
             issued_at: Default::default(),
             last_at: Default::default(),
@@ -223,5 +238,31 @@ impl FoldedKeys {
             }
         }
         Ok(Some(folded))
+    }
+}
+
+/// What the models applied in one transaction share: the key list and the key lookup stand at
+/// the same position almost always, so the keys a batch touches are loaded and folded once for
+/// both (each model's stored states are the same fold of the same events).
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The first position of the events folded, and the fold.
+    keys: Option<(i64, Option<FoldedKeys>)>,
+}
+
+impl Shared {
+    /// The keys `events` touch, folded; loaded from `table` unless already folded from the same
+    /// position in this transaction.
+    pub(crate) async fn keys<'s>(
+        &'s mut self,
+        conn: &mut AnyConnection,
+        table: &str,
+        events: &[Applied],
+    ) -> Result<Option<&'s FoldedKeys>, ProjectionError> {
+        let first = events.first().map(|e| e.logged.position).unwrap_or(0);
+        if !matches!(&self.keys, Some((at, _)) if *at == first) {
+            self.keys = Some((first, FoldedKeys::fold(conn, table, events).await?));
+        }
+        Ok(self.keys.as_ref().and_then(|(_, folded)| folded.as_ref()))
     }
 }
