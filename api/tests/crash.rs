@@ -1,12 +1,15 @@
 //! Crash safety of the read models: a `keyledger` killed with SIGKILL while it projects, live or
 //! in a rebuild, leaves read models that, once it runs again, equal a fresh rebuild of the log.
+//! On SQLite and on PostgreSQL.
 
 #[path = "../../tests/support/backlog.rs"]
 mod backlog;
+#[path = "../../tests/support/postgres.rs"]
+mod postgres;
 
 use serde_json::{json, Value};
-use sqlx::sqlite::SqlitePoolOptions;
-use sqlx::{Column, Row, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Column, Row};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,17 +28,60 @@ const TABLES: [&str; 6] = [
     "endpoint_tenant_settings",
 ];
 
-fn keyledger(dir: &tempfile::TempDir) -> Command {
+/// A store a test kills servers over: SQLite in the server's default data directory under
+/// `dir`, or a fresh PostgreSQL database.
+struct Store {
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl Store {
+    async fn sqlite() -> Store {
+        Store {
+            dir: tempfile::tempdir().unwrap(),
+            postgres: None,
+        }
+    }
+
+    /// `None` (with a printed reason) when PostgreSQL is unreachable and not required.
+    async fn postgres() -> Option<Store> {
+        Some(Store {
+            dir: tempfile::tempdir().unwrap(),
+            postgres: Some(postgres::create_database().await?),
+        })
+    }
+
+    fn url(&self) -> String {
+        match &self.postgres {
+            Some((url, _)) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.dir.path().join("keyledger-data/keyledger.db").display()
+            ),
+        }
+    }
+
+    async fn drop(self) {
+        if let Some((_, name)) = &self.postgres {
+            postgres::drop_database(name).await;
+        }
+    }
+}
+
+fn keyledger(dir: &Store) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir.path())
-        .env_remove("KEYLEDGER_DATABASE_URL")
+    match &dir.postgres {
+        Some((url, _)) => cmd.env("KEYLEDGER_DATABASE_URL", url),
+        None => cmd.env_remove("KEYLEDGER_DATABASE_URL"),
+    };
+    cmd.current_dir(dir.dir.path())
         .env("KEYLEDGER_BOOTSTRAP_TOKEN", TOKEN)
         .env("KEYLEDGER_PBKDF2_ITERATIONS", "1000")
         .env("RUST_LOG", "warn");
     cmd
 }
 
-fn spawn_serve(dir: &tempfile::TempDir) -> Child {
+fn spawn_serve(dir: &Store) -> Child {
     keyledger(dir)
         .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -75,15 +121,19 @@ fn stop(mut child: Child, signal: &str) {
     child.wait().expect("wait");
 }
 
-async fn pool(dir: &tempfile::TempDir) -> SqlitePool {
-    let url = format!("sqlite://{}", dir.path().join("keyledger-data/keyledger.db").display());
-    SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap()
+async fn pool(dir: &Store) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&dir.url())
+        .await
+        .unwrap()
 }
 
 /// Issues one key through the real command path, then appends `SEEDED_KEYS` more keys (an
 /// issue and a rate-limit change each) straight to the log, shaped like it. Returns the log's
 /// head before and after the seeding.
-async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
+async fn store_with_many_events(dir: &Store) -> (i64, i64) {
     let mut child = spawn_serve(dir);
     let addr = admin_address(&mut child);
     let created = reqwest::Client::new()
@@ -97,23 +147,24 @@ async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
     stop(child, "-TERM");
 
     let db = pool(dir).await;
-    let (payload, metadata): (String, String) =
-        sqlx::query_as("SELECT payload, metadata FROM events WHERE event_type = 'KeyIssued'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
+    let (payload, metadata): (String, String) = sqlx::query_as(
+        "SELECT CAST(payload AS TEXT), CAST(metadata AS TEXT) FROM events WHERE event_type = 'KeyIssued'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
     let template: Value = serde_json::from_str(&payload).unwrap();
     let before = lowest_checkpoint(&db).await;
     let mut tx = db.begin().await.unwrap();
     let keys: Vec<usize> = (0..SEEDED_KEYS).collect();
     for chunk in keys.chunks(backlog::KEYS_PER_INSERT) {
         let rows = backlog::rows(&template, 0x00c0_ffee_0000_0000, chunk);
-        let sql = backlog::insert_sql(rows.len(), false);
+        let sql = backlog::insert_sql(rows.len(), dir.postgres.is_some());
         let query = backlog::bind(sqlx::query(&sql), rows, &metadata);
         query.execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
-    let head: i64 = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+    let head: i64 = sqlx::query_scalar("SELECT CAST(MAX(global_position) AS BIGINT) FROM events")
         .fetch_one(&db)
         .await
         .unwrap();
@@ -122,8 +173,8 @@ async fn store_with_many_events(dir: &tempfile::TempDir) -> (i64, i64) {
 }
 
 /// The lowest checkpoint of the shared read models.
-async fn lowest_checkpoint(db: &SqlitePool) -> i64 {
-    sqlx::query_scalar("SELECT COALESCE(MIN(position), 0) FROM projection_checkpoints")
+async fn lowest_checkpoint(db: &AnyPool) -> i64 {
+    sqlx::query_scalar("SELECT CAST(COALESCE(MIN(position), 0) AS BIGINT) FROM projection_checkpoints")
         .fetch_one(db)
         .await
         .unwrap_or(0)
@@ -131,7 +182,7 @@ async fn lowest_checkpoint(db: &SqlitePool) -> i64 {
 
 /// SIGKILLs `child` once the read models are part-way through the log (past `after`, short of
 /// `head`), and says where they were.
-async fn kill_part_way(dir: &tempfile::TempDir, mut child: Child, after: i64, head: i64) -> i64 {
+async fn kill_part_way(dir: &Store, mut child: Child, after: i64, head: i64) -> i64 {
     let db = pool(dir).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = 0;
@@ -154,10 +205,21 @@ async fn kill_part_way(dir: &tempfile::TempDir, mut child: Child, after: i64, he
 }
 
 /// Every row of the read models, as text, sorted.
-async fn read_models(dir: &tempfile::TempDir) -> Vec<Vec<Vec<String>>> {
+async fn read_models(dir: &Store) -> Vec<Vec<Vec<String>>> {
     let db = pool(dir).await;
     let mut all = Vec::new();
     for table in TABLES {
+        if dir.postgres.is_some() {
+            // The Any driver reads few of PostgreSQL's types; the row as text is exact.
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
+                .fetch_all(&db)
+                .await
+                .unwrap();
+            let mut text: Vec<Vec<String>> = rows.into_iter().map(|(row,)| vec![row]).collect();
+            text.sort();
+            all.push(text);
+            continue;
+        }
         let rows = sqlx::query(&format!("SELECT * FROM {table}"))
             .fetch_all(&db)
             .await
@@ -184,7 +246,7 @@ async fn read_models(dir: &tempfile::TempDir) -> Vec<Vec<Vec<String>>> {
 
 /// Starts the server again, lets it finish projecting, stops it, and checks the read models
 /// against a fresh rebuild of the whole log.
-async fn recovered_equals_fresh_rebuild(dir: &tempfile::TempDir, head: i64) {
+async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
     let mut child = spawn_serve(dir);
     admin_address(&mut child);
     stop(child, "-TERM");
@@ -203,20 +265,30 @@ async fn recovered_equals_fresh_rebuild(dir: &tempfile::TempDir, head: i64) {
     );
 }
 
-#[tokio::test]
-async fn a_server_killed_while_projecting_recovers_read_models_equal_to_a_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
+async fn server_killed_while_projecting(dir: Store) {
     let (before, head) = store_with_many_events(&dir).await;
     // The server projects the seeded events at start, before it listens.
     let child = spawn_serve(&dir);
     kill_part_way(&dir, child, before, head).await;
     recovered_equals_fresh_rebuild(&dir, head).await;
+    dir.drop().await;
+}
+
+#[tokio::test]
+async fn a_server_killed_while_projecting_recovers_read_models_equal_to_a_rebuild() {
+    server_killed_while_projecting(Store::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_server_killed_while_projecting_recovers_read_models_equal_to_a_rebuild() {
+    if let Some(store) = Store::postgres().await {
+        server_killed_while_projecting(store).await;
+    }
 }
 
 /// Kills `keyledger projections rebuild <names>` once it is part-way through the log, and checks
 /// the read models once a server has finished the job.
-async fn rebuild_killed_part_way(names: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
+async fn rebuild_killed_part_way(dir: Store, names: &[&str]) {
     let (_, head) = store_with_many_events(&dir).await;
     // Every read model has the whole log; the rebuild sets some of them back.
     let mut child = spawn_serve(&dir);
@@ -238,16 +310,31 @@ async fn rebuild_killed_part_way(names: &[&str]) {
     db.close().await;
     kill_part_way(&dir, rebuild, 0, head).await;
     recovered_equals_fresh_rebuild(&dir, head).await;
+    dir.drop().await;
 }
 
 #[tokio::test]
 async fn a_rebuild_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
-    rebuild_killed_part_way(&[]).await;
+    rebuild_killed_part_way(Store::sqlite().await, &[]).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_rebuild_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
+    if let Some(store) = Store::postgres().await {
+        rebuild_killed_part_way(store, &[]).await;
+    }
 }
 
 /// The server then finds one read model far behind the others: it must bring that one up
 /// without moving the others back (which would apply their events twice).
 #[tokio::test]
 async fn a_rebuild_of_one_read_model_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
-    rebuild_killed_part_way(&["key_list"]).await;
+    rebuild_killed_part_way(Store::sqlite().await, &["key_list"]).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_rebuild_of_one_read_model_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
+    if let Some(store) = Store::postgres().await {
+        rebuild_killed_part_way(store, &["key_list"]).await;
+    }
 }

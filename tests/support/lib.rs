@@ -8,6 +8,7 @@ use keyledger_commands::clock::OffsetClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 pub mod backlog;
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,14 +37,7 @@ where
 
 /// Where the tests find PostgreSQL's maintenance database.
 pub fn postgres_admin_url() -> String {
-    std::env::var("KEYLEDGER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// CI (and anyone who sets KEYLEDGER_REQUIRE_POSTGRES=1) must not skip PostgreSQL tests.
-fn postgres_required() -> bool {
-    std::env::var("KEYLEDGER_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
+    postgres::admin_url()
 }
 
 /// A fresh, empty database of the given backend. `None` (with a printed reason) only when
@@ -61,28 +55,7 @@ pub async fn fresh_database(backend: Backend) -> Option<TestDb> {
             })
         }
         Backend::Postgres => {
-            let admin_url = postgres_admin_url();
-            let conn = sqlx::PgPool::connect(&admin_url).await;
-            let pool = match conn {
-                Ok(p) => p,
-                Err(e) if !postgres_required() => {
-                    eprintln!(
-                        "skipping PostgreSQL test: cannot reach {admin_url}: {e} (set KEYLEDGER_TEST_POSTGRES_URL)"
-                    );
-                    return None;
-                }
-                Err(e) => panic!("PostgreSQL is required (CI) but {admin_url} is unreachable: {e}"),
-            };
-            let name = format!("kl_test_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&pool)
-                .await
-                .expect("create test database");
-            pool.close().await;
-            let url = match admin_url.rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => panic!("KEYLEDGER_TEST_POSTGRES_URL must end in /DATABASE"),
-            };
+            let (url, name) = postgres::create_database().await?;
             Some(TestDb {
                 url,
                 backend,
@@ -105,12 +78,7 @@ impl TestDb {
     /// Drops a PostgreSQL test database (SQLite's folder goes with the last clone).
     pub async fn drop_database(&self) {
         if let Some(name) = &self.pg_name {
-            if let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&pool)
-                    .await;
-                pool.close().await;
-            }
+            postgres::drop_database(name).await;
         }
     }
 }
