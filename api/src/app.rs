@@ -126,7 +126,7 @@ impl Application {
             Duration::from_secs_f64(config.serve.expiry_check_seconds),
         ));
 
-        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone());
+        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), state.key_usage.clone());
         let edge = Edge::new(
             state.edge.clone(),
             pepper,

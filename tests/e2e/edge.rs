@@ -666,12 +666,23 @@ async fn usage(app: TestApp) -> TestApp {
         (&unused.body["total_requests"], &unused.body["last_used_at"]),
         (&json!(0), &serde_json::Value::Null)
     );
+    // Answers reuse the figures they read for a moment, but not past this node's next usage
+    // write: once the key's GET shows two more requests, so does the next answer.
+    for _ in 0..2 {
+        assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
+    }
+    eventually("the two requests were never counted", || async {
+        app.get(&used_path).await.body["total_requests"] == 12
+    })
+    .await;
+    let again = app.patch(&used_path, json!({ "name": "renamed again" })).await;
+    assert_eq!(again.body["total_requests"], 12);
     assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
     let db = app.stop().await;
     let app = keyledger_tests::start(db, Default::default()).await;
     let rows = logged(&app).await;
-    assert_eq!(rows.len(), 12);
-    assert_eq!(rows[11].7.as_deref(), Some(read_endpoint.as_str()));
+    assert_eq!(rows.len(), 14);
+    assert_eq!(rows[13].7.as_deref(), Some(read_endpoint.as_str()));
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_subjects")
         .fetch_one(app.state.db.pool())
         .await

@@ -72,7 +72,8 @@ impl UsageRecorder {
 ///
 /// It sleeps between batches rather than waiting on the queue: a writer that woke for every record
 /// would be woken by the edge on every request and commit batches of a handful of records.
-pub fn spawn(db: Database) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
+/// `key_usage` is told of every write, so that it reads the figures again.
+pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<UsageRecord>(QUEUE);
     let handle = tokio::spawn(
         async move {
@@ -105,6 +106,7 @@ pub fn spawn(db: Database) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
                     continue;
                 }
                 (batch, buffer) = flush(&db, &mut subjects, batch, buffer).await;
+                key_usage.written();
             }
         }
         .instrument(tracing::info_span!("usage_writer")),
