@@ -4,8 +4,8 @@
 //! on PostgreSQL, where appends also queue on the advisory lock that orders the global log. One
 //! appender task per process therefore takes every append waiting when it is free and commits
 //! them together in one transaction, each with its own expected-version check: a conflict fails
-//! that append alone. Usually that is one INSERT of every event waiting; only a group with a
-//! conflict in it is redone one append at a time. Nothing is acknowledged before its transaction
+//! that append alone. Usually that is one INSERT of every event waiting (on PostgreSQL, one
+//! statement in all); only a group with a conflict in it is redone one append at a time. Nothing is acknowledged before its transaction
 //! has committed. A committed group's events, with their positions, are handed to this node's
 //! log readers ([`LogWatch::announce_events`]), which then need not read them back.
 
@@ -60,12 +60,13 @@ async fn run(db: Database, watch: LogWatch, mut pending: mpsc::Receiver<Append>)
 /// Commits `group` in one transaction and answers each append.
 async fn commit(db: &Database, watch: &LogWatch, mut group: Vec<Append>) {
     let turn = db.write_turn().await;
+    let appending = watch.appending();
     let result = match together(db, &group).await {
         Ok(Some(positions)) => {
             drop(turn);
             let last = positions.iter().copied().max().unwrap_or(0);
             // Handed over before anyone is answered, so that a reader woken by an answer finds them.
-            watch.announce_events(logged(&mut group, &positions));
+            appending.handed_over(logged(&mut group, &positions));
             for append in group {
                 let _ = append.done.send(Ok(last));
             }
@@ -114,62 +115,63 @@ fn logged(group: &mut [Append], positions: &[i64]) -> Vec<LoggedEvent> {
         .collect()
 }
 
-/// The usual case: every event of the group in one INSERT that skips rows whose stream
-/// position is taken, and the commit. Returns each event's position, in the group's order;
-/// `None` when some row was skipped (a conflict): then nothing is committed, since skipping one
-/// event of an append could let its next one in.
+/// The usual case: every event of the group in one INSERT and its commit. Returns each event's
+/// position, in the group's order; `None` on a conflict (some stream position taken, or claimed
+/// twice in the group), when nothing is committed, since committing the rest of a group could
+/// let an append's next event in without the one before it.
 async fn together(db: &Database, group: &[Append]) -> Result<Option<Vec<i64>>, sqlx::Error> {
     let events: Vec<&SerializedEvent> = group.iter().flat_map(|a| &a.events).collect();
-    let mut tx = db.pool().begin().await?;
-    let inserted = match insert(
-        &mut tx,
-        db.backend(),
-        &events,
-        " ON CONFLICT DO NOTHING RETURNING aggregate_type, aggregate_id, sequence, global_position",
-    )
-    .await
-    {
-        Ok(rows) => rows,
-        // Two appends of the group claiming the same stream position.
-        Err(e) if is_conflict(&e) => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    if inserted.len() != events.len() {
-        tx.rollback().await?;
-        return Ok(None);
-    }
-    let positions = match db.backend() {
-        // Drawn by a BEFORE trigger: the rows returned carry their positions.
+    let conflicted = |e: sqlx::Error| if is_conflict(&e) { Ok(None) } else { Err(e) };
+    match db.backend() {
+        // One statement is its own transaction: a conflict fails all of it, and no BEGIN and
+        // COMMIT travel (they were two of the three round trips of a group). A BEFORE trigger
+        // draws the positions, so the rows returned carry them.
         Backend::Postgres => {
-            let mut drawn = HashMap::with_capacity(inserted.len());
-            for row in &inserted {
-                let at: i64 = sqlx::Row::try_get(row, "global_position")?;
-                let aggregate_type: String = sqlx::Row::try_get(row, "aggregate_type")?;
-                let aggregate_id: String = sqlx::Row::try_get(row, "aggregate_id")?;
-                let sequence: i64 = sqlx::Row::try_get(row, "sequence")?;
-                drawn.insert((aggregate_type, aggregate_id, sequence), at);
+            let mut conn = db.pool().acquire().await?;
+            match insert(&mut conn, db.backend(), &events, RETURNING).await {
+                Ok(rows) => positions(&events, &rows).map(Some),
+                Err(e) => conflicted(e),
             }
-            events
-                .iter()
-                .map(|e| {
-                    let row = (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence as i64);
-                    drawn
-                        .get(&row)
-                        .copied()
-                        .ok_or_else(|| sqlx::Error::Protocol(format!("no position returned for {} {}", row.1, row.2)))
-                })
-                .collect::<Result<Vec<_>, _>>()?
         }
-        // Set by an AFTER trigger, which RETURNING does not see. SQLite has one writer and the
-        // trigger runs row by row, so the group's positions are the ones just below the head.
+        // Positions are set by an AFTER trigger, which RETURNING does not see. SQLite has one
+        // writer and the trigger runs row by row, so the group's positions are the ones just
+        // below the head, read in the same transaction.
         Backend::Sqlite => {
+            let mut tx = db.pool().begin().await?;
+            if let Err(e) = insert(&mut tx, db.backend(), &events, "").await {
+                tx.rollback().await?;
+                return conflicted(e);
+            }
             let head = head(&mut tx).await?;
+            tx.commit().await?;
             let first = head - events.len() as i64 + 1;
-            (first..=head).collect()
+            Ok(Some((first..=head).collect()))
         }
-    };
-    tx.commit().await?;
-    Ok(Some(positions))
+    }
+}
+
+const RETURNING: &str = " RETURNING aggregate_type, aggregate_id, sequence, global_position";
+
+/// Each event's position, from the rows an INSERT returned (in no promised order).
+fn positions(events: &[&SerializedEvent], inserted: &[sqlx::any::AnyRow]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut drawn = HashMap::with_capacity(inserted.len());
+    for row in inserted {
+        let at: i64 = sqlx::Row::try_get(row, "global_position")?;
+        let aggregate_type: String = sqlx::Row::try_get(row, "aggregate_type")?;
+        let aggregate_id: String = sqlx::Row::try_get(row, "aggregate_id")?;
+        let sequence: i64 = sqlx::Row::try_get(row, "sequence")?;
+        drawn.insert((aggregate_type, aggregate_id, sequence), at);
+    }
+    events
+        .iter()
+        .map(|e| {
+            let row = (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence as i64);
+            drawn
+                .get(&row)
+                .copied()
+                .ok_or_else(|| sqlx::Error::Protocol(format!("no position returned for {} {}", row.1, row.2)))
+        })
+        .collect()
 }
 
 /// Each append of `group` with its own expected-version check: a conflict fails that append

@@ -9,6 +9,7 @@ use crate::log::LoggedEvent;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -31,6 +32,8 @@ pub struct LogWatch {
     tx: watch::Sender<i64>,
     projected: watch::Sender<i64>,
     recent: Arc<Mutex<BTreeMap<i64, LoggedEvent>>>,
+    /// Appends of this node between their statement and their hand-over.
+    appending: Arc<AtomicUsize>,
 }
 
 impl Default for LogWatch {
@@ -41,6 +44,30 @@ impl Default for LogWatch {
             tx,
             projected,
             recent: Default::default(),
+            appending: Default::default(),
+        }
+    }
+}
+
+/// Held by the appender from before its statement until it has handed the events over
+/// ([`Appending::handed_over`]); dropped without, it wakes the readers that waited for it.
+pub struct Appending {
+    watch: LogWatch,
+    handed_over: bool,
+}
+
+impl Appending {
+    pub fn handed_over(mut self, events: Vec<LoggedEvent>) {
+        self.watch.announce_events(events);
+        self.handed_over = true;
+    }
+}
+
+impl Drop for Appending {
+    fn drop(&mut self) {
+        self.watch.appending.fetch_sub(1, Ordering::AcqRel);
+        if !self.handed_over {
+            self.watch.nudge();
         }
     }
 }
@@ -75,7 +102,9 @@ impl LogWatch {
                 recent.pop_first();
             }
         }
-        self.announce(last);
+        // Every reader is woken even when PostgreSQL told of the position first: one may be
+        // waiting for these events (see `may_hand_over`).
+        self.tx.send_modify(|seen| *seen = (*seen).max(last));
     }
 
     /// The events right after `position` that this node appended lately, up to `limit`, as long
@@ -91,6 +120,23 @@ impl LogWatch {
             .take(limit)
             .map(|(_, (_, event))| event.clone())
             .collect()
+    }
+
+    /// An append of this node is starting: see [`LogWatch::may_hand_over`].
+    pub fn appending(&self) -> Appending {
+        self.appending.fetch_add(1, Ordering::AcqRel);
+        Appending {
+            watch: self.clone(),
+            handed_over: false,
+        }
+    }
+
+    /// Whether the events after `position` may yet be handed over by an append of this node
+    /// still in flight. PostgreSQL's notification of a commit can reach a reader before the
+    /// appender's hand-over of the same events; a reader that finds them missing waits for the
+    /// hand-over (once: the next change wakes it) rather than reading them back.
+    pub fn may_hand_over(&self, position: i64) -> bool {
+        self.appending.load(Ordering::Acquire) > 0 && self.recent_after(position, 1).is_empty()
     }
 
     /// Every shared read model includes the log up to `position`.
@@ -189,5 +235,33 @@ mod tests {
         watch.announce_events((1..=RECENT as i64 + 10).map(event).collect());
         assert!(watch.recent_after(0, 10).is_empty());
         assert_eq!(watch.recent_after(10, 1)[0].position, 11);
+    }
+
+    #[test]
+    fn a_reader_told_of_an_append_first_is_woken_by_its_hand_over() {
+        let watch = LogWatch::default();
+        let mut reader = watch.subscribe();
+        let appending = watch.appending();
+        // PostgreSQL's notification of the commit comes first.
+        watch.announce(1);
+        assert!(reader.has_changed().unwrap());
+        reader.borrow_and_update();
+        assert!(watch.may_hand_over(0), "the appender has it in hand");
+        appending.handed_over(vec![event(1)]);
+        assert!(reader.has_changed().unwrap(), "woken though the head did not move");
+        assert!(!watch.may_hand_over(0));
+        assert_eq!(watch.recent_after(0, 10).len(), 1);
+    }
+
+    #[test]
+    fn a_failed_append_wakes_its_waiting_readers_and_promises_nothing() {
+        let watch = LogWatch::default();
+        let mut reader = watch.subscribe();
+        reader.borrow_and_update();
+        let appending = watch.appending();
+        assert!(watch.may_hand_over(0));
+        drop(appending);
+        assert!(reader.has_changed().unwrap(), "a waiting reader reads the log instead");
+        assert!(!watch.may_hand_over(0));
     }
 }
