@@ -57,7 +57,7 @@ fn placeholder(sql: &mut String, sqlite: bool, n: usize) {
     }
 }
 
-pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
+fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
@@ -79,93 +79,37 @@ pub(crate) async fn insert(
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
         let mut sql = String::with_capacity(32 + chunk.len() * width * 5);
-        push_insert(&mut sql, sqlite, &mut 0, into, tail, chunk.len(), width);
+        sql.push_str("INSERT INTO ");
+        sql.push_str(into);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..width {
+                n += 1;
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                placeholder(&mut sql, sqlite, n);
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
         // Statement texts vary with the row count: not worth a slot in the prepared-statement cache.
-        let query = bind(sqlx::query(&sql).persistent(false), chunk);
+        let mut query = sqlx::query(&sql).persistent(false);
+        for row in chunk {
+            debug_assert_eq!(row.len(), width);
+            for cell in row {
+                query = match cell {
+                    Cell::Int(v) => query.bind(v),
+                    Cell::Text(v) => query.bind(v),
+                };
+            }
+        }
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// Writes `INSERT INTO <into> VALUES (…), (…) <tail>` for `count` rows of `width` cells, their
-/// placeholders numbered after `n`.
-fn push_insert(sql: &mut String, sqlite: bool, n: &mut usize, into: &str, tail: &str, count: usize, width: usize) {
-    sql.push_str("INSERT INTO ");
-    sql.push_str(into);
-    sql.push_str(" VALUES ");
-    for i in 0..count {
-        sql.push_str(if i == 0 { "(" } else { ", (" });
-        for c in 0..width {
-            *n += 1;
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            placeholder(sql, sqlite, *n);
-        }
-        sql.push(')');
-    }
-    sql.push(' ');
-    sql.push_str(tail);
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-pub(crate) fn bind(mut query: AnyQuery<'_>, rows: Vec<Vec<Cell>>) -> AnyQuery<'_> {
-    for cell in rows.into_iter().flatten() {
-        query = match cell {
-            Cell::Int(v) => query.bind(v),
-            Cell::Text(v) => query.bind(v),
-        };
-    }
-    query
-}
-
-/// Rows the models of a batch write, held until the batch's last statement: on PostgreSQL,
-/// every model's rows and the checkpoint's move go as one statement (one round trip instead of
-/// one per model), where the parameters fit.
-#[derive(Default)]
-pub(crate) struct Deferred {
-    writes: Vec<(&'static str, &'static str, Vec<Vec<Cell>>)>,
-}
-
-/// Parameters of a combined statement, at most: a live batch's rows, not a backlog's.
-const MAX_COMBINED: usize = 20_000;
-
-impl Deferred {
-    /// Holds `INSERT INTO <into> VALUES … <tail>` of `rows` (see [`insert`]).
-    pub(crate) fn insert(&mut self, into: &'static str, tail: &'static str, rows: Vec<Vec<Cell>>) {
-        if !rows.is_empty() {
-            self.writes.push((into, tail, rows));
-        }
-    }
-
-    /// Whether they can go in one statement with `extra` more parameters.
-    pub(crate) fn combine(&self, conn: &AnyConnection, extra: usize) -> bool {
-        let params: usize = self.writes.iter().flat_map(|(_, _, rows)| rows).map(Vec::len).sum();
-        !is_sqlite(conn) && params + extra <= MAX_COMBINED
-    }
-
-    /// Writes `w0 AS (INSERT …), w1 AS (…), ` for a PostgreSQL `WITH`, placeholders numbered
-    /// after `n`; returns the cells to bind, in order.
-    pub(crate) fn push_ctes(self, sql: &mut String, n: &mut usize) -> Vec<Vec<Cell>> {
-        let mut cells = Vec::new();
-        for (i, (into, tail, rows)) in self.writes.into_iter().enumerate() {
-            sql.push_str(&format!("w{i} AS ("));
-            let width = rows.first().map(Vec::len).unwrap_or(0);
-            push_insert(sql, false, n, into, tail, rows.len(), width);
-            sql.push_str("), ");
-            cells.extend(rows);
-        }
-        cells
-    }
-
-    /// Runs each held write on its own.
-    pub(crate) async fn run(self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
-        for (into, tail, rows) in self.writes {
-            insert(conn, into, tail, rows).await?;
-        }
-        Ok(())
-    }
 }
 
 /// `<column> IN (…)` over a JSON array of ids in one parameter: a list of a thousand

@@ -1,16 +1,17 @@
-use super::{ms, Applied, Decoded, Shared};
-use crate::rows::Cell;
+use super::{ms, Applied, Decoded};
+use crate::rows::{self, Cell};
 use crate::sql::{page, parse_json, time, Page, Sql};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
 use keyledger_domain::AdminTokenEvent;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 const INTO: &str = "audit_log (position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, \
      request_id, details)";
 
-pub(super) fn apply(events: &[Applied], shared: &mut Shared) -> Result<(), ProjectionError> {
+pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
     let rows = events
         .iter()
         .map(|e| {
@@ -38,8 +39,7 @@ pub(super) fn apply(events: &[Applied], shared: &mut Shared) -> Result<(), Proje
             ]
         })
         .collect();
-    shared.writes.insert(INTO, "", rows);
-    Ok(())
+    rows::insert(conn, INTO, "", rows).await
 }
 
 /// The event's fields for auditors: the externally tagged payload unwrapped, secret hashes and

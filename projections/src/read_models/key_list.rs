@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{corrupt, json, ms, Applied, FoldedKeys, Shared};
-use crate::rows::Cell;
+use crate::rows::{self, Cell};
 use crate::ProjectionError;
 use keyledger_domain::api_key::{ExpiryWarning, IssuedKey};
 use keyledger_domain::ApiKey;
@@ -64,20 +64,15 @@ pub(super) async fn apply(
     let Some(FoldedKeys { states, issued_at, .. }) = shared.keys(conn, "api_keys", events).await? else {
         return Ok(());
     };
-    // Keys issued in this batch have no row yet: a plain insert, cheaper than PostgreSQL's
-    // upsert (a speculative insertion), and most of a rebuild's rows.
-    let (mut issued, mut changed) = (Vec::new(), Vec::new());
-    for (id, state) in states.iter() {
-        let Some(key) = state.issued() else { continue };
-        match issued_at.get(id.as_str()) {
-            Some(position) => issued.push(row(key, state, *position)),
+    let rows = states
+        .iter()
+        .filter_map(|(id, state)| {
+            let key = state.issued()?;
             // Keys issued before this batch keep the position their row already has.
-            None => changed.push(row(key, state, 0)),
-        }
-    }
-    shared.writes.insert(INTO, "", issued);
-    shared.writes.insert(INTO, UPSERT, changed);
-    Ok(())
+            Some(row(key, state, issued_at.get(id.as_str()).copied().unwrap_or(0)))
+        })
+        .collect();
+    rows::insert(conn, INTO, UPSERT, rows).await
 }
 
 // ---- queries ----

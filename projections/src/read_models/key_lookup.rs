@@ -63,16 +63,13 @@ pub(super) async fn apply(
     if !gone.is_empty() {
         rows::delete_where_in(conn, "key_lookup", "lookup_id", &gone).await?;
     }
-    // Rows of keys that had none are inserted plainly: PostgreSQL's upsert is a speculative
-    // insertion, dearer than an insert, and a rebuild writes mostly new rows.
-    let (mut fresh, mut rows): (Vec<Vec<Cell>>, Vec<Vec<Cell>>) = (Vec::with_capacity(ids.len()), Vec::new());
+    let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(ids.len());
     for (id, state) in states.iter() {
         let Some(key) = state.issued() else { continue };
         let position = last_at.get(id).copied().unwrap_or(0);
         let state = json(state);
         for (lookup_id, hash, valid_until) in secrets(key) {
-            let into = if before.contains_key(id) { &mut rows } else { &mut fresh };
-            into.push(vec![
+            rows.push(vec![
                 lookup_id.as_str().into(),
                 id.as_str().into(),
                 key.tenant.as_str().into(),
@@ -90,7 +87,5 @@ pub(super) async fn apply(
             ]);
         }
     }
-    shared.writes.insert(INTO, "", fresh);
-    shared.writes.insert(INTO, UPSERT, rows);
-    Ok(())
+    rows::insert(conn, INTO, UPSERT, rows).await
 }

@@ -118,7 +118,7 @@ impl ReadModel {
             ReadModel::AdminTokens => admin_tokens::apply(conn, events).await,
             ReadModel::KeyList => key_list::apply(conn, events, shared).await,
             ReadModel::KeyLookup => key_lookup::apply(conn, events, shared).await,
-            ReadModel::Audit => audit::apply(events, shared),
+            ReadModel::Audit => audit::apply(conn, events).await,
             ReadModel::Endpoints => endpoints::apply(conn, events).await,
         }
     }
@@ -243,13 +243,11 @@ impl FoldedKeys {
 
 /// What the models applied in one transaction share: the key list and the key lookup stand at
 /// the same position almost always, so the keys a batch touches are loaded and folded once for
-/// both (each model's stored states are the same fold of the same events); and the rows they
-/// write, held for the batch's last statement.
+/// both (each model's stored states are the same fold of the same events).
 #[derive(Default)]
 pub(crate) struct Shared {
     /// The first position of the events folded, and the fold.
     keys: Option<(i64, Option<FoldedKeys>)>,
-    pub(crate) writes: crate::rows::Deferred,
 }
 
 impl Shared {

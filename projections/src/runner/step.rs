@@ -296,7 +296,7 @@ async fn advance(
 
 /// Applies to each of `claimed` the events it lacks, and moves its checkpoint to `last`;
 /// `announce`: and tells every node (PostgreSQL) that the read models reached `last`, in the
-/// same statement (on PostgreSQL, the rows of a live batch too).
+/// same statement.
 async fn apply(
     conn: &mut AnyConnection,
     claimed: &[(ReadModel, i64)],
@@ -314,37 +314,11 @@ async fn apply(
     }
     // A model already past this batch (the others are catching up after a rebuild of some) stays
     // where it is: moving it back would apply its events twice.
-    let names = names(&claimed.iter().map(|(m, _)| *m).collect::<Vec<_>>());
-    let now = chrono::Utc::now().timestamp_millis();
-    let writes = std::mem::take(&mut shared.writes);
-    if writes.combine(conn, 4) {
-        // The rows, the checkpoint's move and the notification: one statement, one round trip.
-        let mut sql = String::from("WITH ");
-        let mut n = 0;
-        let cells = writes.push_ctes(&mut sql, &mut n);
-        let (at, time) = (n + 1, n + 2);
-        sql.push_str(&format!(
-            "moved AS (UPDATE projection_checkpoints SET position = ${at}, updated_at_ms = ${time} \
-             WHERE name IN ({names}) AND position < ${at} RETURNING name) "
-        ));
-        if announce {
-            sql.push_str(&format!("SELECT pg_notify(${}, ${})", n + 3, n + 4));
-        } else {
-            sql.push_str("SELECT COUNT(*) FROM moved");
-        }
-        let mut query = crate::rows::bind(sqlx::query(&sql).persistent(false), cells)
-            .bind(last)
-            .bind(now);
-        if announce {
-            query = query.bind(PROJECTED_CHANNEL).bind(last.to_string());
-        }
-        query.execute(&mut *conn).await?;
-        return Ok(());
-    }
-    writes.run(conn).await?;
     let moved = format!(
-        "UPDATE projection_checkpoints SET position = $1, updated_at_ms = $2 WHERE name IN ({names}) AND position < $1"
+        "UPDATE projection_checkpoints SET position = $1, updated_at_ms = $2 WHERE name IN ({}) AND position < $1",
+        names(&claimed.iter().map(|(m, _)| *m).collect::<Vec<_>>())
     );
+    let now = chrono::Utc::now().timestamp_millis();
     if announce {
         sqlx::query(&format!(
             "WITH moved AS ({moved} RETURNING name) SELECT pg_notify($3, $4)"
