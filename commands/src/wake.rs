@@ -9,7 +9,7 @@ use crate::log::LoggedEvent;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,6 +34,9 @@ pub struct LogWatch {
     recent: Arc<Mutex<BTreeMap<i64, LoggedEvent>>>,
     /// Appends of this node between their statement and their hand-over.
     appending: Arc<AtomicUsize>,
+    /// The highest position PostgreSQL told of while an append of this node was in flight, held
+    /// back until that append ends (0: none).
+    held: Arc<AtomicI64>,
 }
 
 impl Default for LogWatch {
@@ -45,12 +48,16 @@ impl Default for LogWatch {
             projected,
             recent: Default::default(),
             appending: Default::default(),
+            held: Default::default(),
         }
     }
 }
 
 /// Held by the appender from before its statement until it has handed the events over
-/// ([`Appending::handed_over`]); dropped without, it wakes the readers that waited for it.
+/// ([`Appending::handed_over`]). PostgreSQL's notification of the commit can reach this node
+/// before the hand-over, and a reader woken by it would find the events missing from memory and
+/// read them back from the log: so positions heard meanwhile are held back until the append
+/// ends. Dropped without a hand-over (a conflict, a failure), it wakes readers to read the log.
 pub struct Appending {
     watch: LogWatch,
     handed_over: bool,
@@ -65,7 +72,9 @@ impl Appending {
 
 impl Drop for Appending {
     fn drop(&mut self) {
+        // Counted down first: a position heard from now on is not held (see `heard`).
         self.watch.appending.fetch_sub(1, Ordering::AcqRel);
+        self.watch.release_held();
         if !self.handed_over {
             self.watch.nudge();
         }
@@ -102,9 +111,7 @@ impl LogWatch {
                 recent.pop_first();
             }
         }
-        // Every reader is woken even when PostgreSQL told of the position first: one may be
-        // waiting for these events (see `may_hand_over`).
-        self.tx.send_modify(|seen| *seen = (*seen).max(last));
+        self.announce(last);
     }
 
     /// The events right after `position` that this node appended lately, up to `limit`, as long
@@ -122,7 +129,7 @@ impl LogWatch {
             .collect()
     }
 
-    /// An append of this node is starting: see [`LogWatch::may_hand_over`].
+    /// An append of this node is starting: see [`Appending`].
     pub fn appending(&self) -> Appending {
         self.appending.fetch_add(1, Ordering::AcqRel);
         Appending {
@@ -131,12 +138,21 @@ impl LogWatch {
         }
     }
 
-    /// Whether the events after `position` may yet be handed over by an append of this node
-    /// still in flight. PostgreSQL's notification of a commit can reach a reader before the
-    /// appender's hand-over of the same events; a reader that finds them missing waits for the
-    /// hand-over (once: the next change wakes it) rather than reading them back.
-    pub fn may_hand_over(&self, position: i64) -> bool {
-        self.appending.load(Ordering::Acquire) > 0 && self.recent_after(position, 1).is_empty()
+    /// A position PostgreSQL told of: announced, or held back while an append of this node is in
+    /// flight (it may be that append's own commit; see [`Appending`]).
+    pub fn heard(&self, position: i64) {
+        self.held.fetch_max(position, Ordering::AcqRel);
+        // Checked after holding: an append that ended in between has released before we held.
+        if self.appending.load(Ordering::Acquire) == 0 {
+            self.release_held();
+        }
+    }
+
+    fn release_held(&self) {
+        let held = self.held.swap(0, Ordering::AcqRel);
+        if held > 0 {
+            self.announce(held);
+        }
     }
 
     /// Every shared read model includes the log up to `position`.
@@ -191,7 +207,7 @@ async fn listen(pool: &PgPool, watch: &LogWatch) -> Result<(), sqlx::Error> {
         let note = listener.recv().await?;
         match (note.channel(), note.payload().parse::<i64>()) {
             (PROJECTED_CHANNEL, Ok(position)) => watch.announce_projected(position),
-            (_, Ok(position)) => watch.announce(position),
+            (_, Ok(position)) => watch.heard(position),
             (_, Err(_)) => watch.nudge(),
         }
     }
@@ -241,27 +257,35 @@ mod tests {
     fn a_reader_told_of_an_append_first_is_woken_by_its_hand_over() {
         let watch = LogWatch::default();
         let mut reader = watch.subscribe();
-        let appending = watch.appending();
-        // PostgreSQL's notification of the commit comes first.
-        watch.announce(1);
-        assert!(reader.has_changed().unwrap());
         reader.borrow_and_update();
-        assert!(watch.may_hand_over(0), "the appender has it in hand");
+        let appending = watch.appending();
+        // PostgreSQL's notification of the commit comes first: held back, nobody woken.
+        watch.heard(1);
+        assert!(!reader.has_changed().unwrap());
+        assert_eq!(watch.head(), 0);
         appending.handed_over(vec![event(1)]);
-        assert!(reader.has_changed().unwrap(), "woken though the head did not move");
-        assert!(!watch.may_hand_over(0));
-        assert_eq!(watch.recent_after(0, 10).len(), 1);
+        assert!(reader.has_changed().unwrap(), "woken by the hand-over");
+        assert_eq!(watch.head(), 1);
+        assert_eq!(watch.recent_after(0, 10).len(), 1, "and the events are in memory");
     }
 
     #[test]
-    fn a_failed_append_wakes_its_waiting_readers_and_promises_nothing() {
+    fn a_failed_append_wakes_its_waiting_readers_and_releases_what_it_held() {
         let watch = LogWatch::default();
         let mut reader = watch.subscribe();
         reader.borrow_and_update();
         let appending = watch.appending();
-        assert!(watch.may_hand_over(0));
+        watch.heard(7);
         drop(appending);
         assert!(reader.has_changed().unwrap(), "a waiting reader reads the log instead");
-        assert!(!watch.may_hand_over(0));
+        assert_eq!(watch.head(), 7);
+        assert!(watch.recent_after(0, 10).is_empty());
+    }
+
+    #[test]
+    fn positions_heard_without_an_append_in_flight_are_announced_at_once() {
+        let watch = LogWatch::default();
+        watch.heard(3);
+        assert_eq!(watch.head(), 3);
     }
 }

@@ -159,7 +159,7 @@ impl EdgeCache {
             position,
         });
         // Events between the checkpoints belong to some of the tables only.
-        cache.catch_up(snapshot, None, false).await?;
+        cache.catch_up(snapshot, None).await?;
         Ok(cache)
     }
 
@@ -209,25 +209,18 @@ impl EdgeCache {
     /// Applies the log up to its head, skipping what the snapshot already holds. With
     /// `announced`, events this node appended are taken from memory, and the log is not read
     /// once the position announced to the watch is reached; without, the log is read until it
-    /// has nothing more. Returns `Waiting` (only when `may_wait`) if the next events are this
-    /// node's appender's to hand over, a moment from now: PostgreSQL told of them first.
-    async fn catch_up(
-        &self,
-        skip: Snapshot,
-        announced: Option<&LogWatch>,
-        may_wait: bool,
-    ) -> Result<CaughtUp, ProjectionError> {
+    /// has nothing more.
+    async fn catch_up(&self, skip: Snapshot, announced: Option<&LogWatch>) -> Result<(), ProjectionError> {
         loop {
             let from = self.position();
             let recent = announced.map(|w| w.recent_after(from, 1_000)).unwrap_or_default();
             let events = match announced {
                 _ if !recent.is_empty() => recent,
-                Some(watch) if watch.head() <= from => return Ok(CaughtUp::Done),
-                Some(watch) if may_wait && watch.may_hand_over(from) => return Ok(CaughtUp::Waiting),
+                Some(watch) if watch.head() <= from => return Ok(()),
                 _ => log::read_after(self.db.pool(), from, 1_000).await?,
             };
             let Some(last) = events.last().map(|e| e.position) else {
-                return Ok(CaughtUp::Done);
+                return Ok(());
             };
             let mut routes_changed = false;
             for event in &events {
@@ -288,35 +281,23 @@ impl EdgeCache {
                 // head: not at start, nor after a nudge (a lost listener connection) or the
                 // safety-net timeout, when the log itself is read.
                 let mut trusted = false;
-                let mut waited = false;
                 loop {
                     let heard = *woken.borrow_and_update();
-                    let applied = cache
-                        .catch_up(Snapshot::default(), trusted.then_some(&wake), !waited)
-                        .await;
-                    match applied {
-                        Ok(caught_up) => waited = caught_up == CaughtUp::Waiting,
-                        Err(e) => {
-                            tracing::error!(error = %e, "edge cache could not apply the log; retrying");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            (trusted, waited) = (false, false);
-                            continue;
-                        }
+                    let applied = cache.catch_up(Snapshot::default(), trusted.then_some(&wake)).await;
+                    if let Err(e) = applied {
+                        tracing::error!(error = %e, "edge cache could not apply the log; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        trusted = false;
+                        continue;
                     }
                     // The watch wakes us at once; the timeout is a safety net.
                     let changed = tokio::time::timeout(Duration::from_secs(2), woken.changed()).await;
-                    trusted = matches!(changed, Ok(Ok(()))) && (waited || *woken.borrow() > heard);
+                    trusted = matches!(changed, Ok(Ok(()))) && *woken.borrow() > heard;
                 }
             }
             .instrument(tracing::info_span!("edge_cache")),
         )
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CaughtUp {
-    Done,
-    Waiting,
 }
 
 impl TokenDirectory for EdgeCache {

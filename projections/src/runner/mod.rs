@@ -50,24 +50,15 @@ impl ProjectionRunner {
         // (at start, after a failure, and on the safety-net timer, for appends this node was
         // not told of).
         let mut seen: Option<i64> = None;
-        // Whether the last wake-up was spent waiting for this node's appender (see below).
-        let mut waited = false;
         loop {
             woken.mark_unchanged();
-            let idle = seen.is_some_and(|at| self.wake.head() <= at);
-            // Told of an append (by PostgreSQL) before this node's appender handed it over: its
-            // hand-over is a moment away, and cheaper than reading the events back.
-            let handing_over = !waited && seen.is_some_and(|at| self.wake.may_hand_over(at));
-            if idle || handing_over {
-                // Woken by nothing new (a notification of this node's own batch, say), or by
-                // what the appender is about to hand over.
-                waited = handing_over;
+            if seen.is_some_and(|at| self.wake.head() <= at) {
+                // Woken by nothing new (a notification of this node's own batch, say).
                 let _ = tokio::time::timeout(IDLE_POLL, woken.changed())
                     .await
                     .map_err(|_| seen = None);
                 continue;
             }
-            waited = false;
             let stepped = step(&self.db, &ReadModel::ALL, &mut batches, &self.wake).await;
             match stepped {
                 Ok(Step::Advanced { full: true, .. }) => {
