@@ -36,17 +36,17 @@ struct Wanted {
 #[derive(Clone)]
 pub struct KeyUsageReader {
     queue: mpsc::Sender<Wanted>,
-    read: Arc<Read>,
+    remembered: Arc<Remembered>,
 }
 
-/// What was read, and when, by the count of this node's usage writes at the time.
+/// Figures read, each with when and at which count of this node's usage writes.
 #[derive(Default)]
-struct Read {
+struct Remembered {
     writes: AtomicU64,
     figures: Mutex<HashMap<String, (Instant, u64, KeyUsage)>>,
 }
 
-impl Read {
+impl Remembered {
     fn fresh(&self, key_id: &str) -> Option<KeyUsage> {
         let writes = self.writes.load(Ordering::Acquire);
         let figures = self.figures.lock().unwrap_or_else(|p| p.into_inner());
@@ -55,35 +55,24 @@ impl Read {
             _ => None,
         }
     }
-
-    fn remember(&self, at: Instant, writes: u64, found: &HashMap<String, KeyUsage>, batch: &[Wanted]) {
-        let mut figures = self.figures.lock().unwrap_or_else(|p| p.into_inner());
-        if figures.len() + batch.len() > REMEMBERED {
-            figures.clear();
-        }
-        for w in batch {
-            let usage = found.get(&w.key_id).copied().unwrap_or((None, 0));
-            figures.insert(w.key_id.clone(), (at, writes, usage));
-        }
-    }
 }
 
 impl KeyUsageReader {
     pub fn spawn(db: Database) -> Self {
         let (queue, wanted) = mpsc::channel(1_024);
-        let read = Arc::new(Read::default());
-        tokio::spawn(run(db, wanted, read.clone()).instrument(tracing::info_span!("key_usage_reader")));
-        KeyUsageReader { queue, read }
+        let remembered = Arc::new(Remembered::default());
+        tokio::spawn(run(db, wanted, remembered.clone()).instrument(tracing::info_span!("key_usage_reader")));
+        KeyUsageReader { queue, remembered }
     }
 
     /// This node's usage writer committed: figures read before are stale.
     pub fn written(&self) {
-        self.read.writes.fetch_add(1, Ordering::AcqRel);
+        self.remembered.writes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// `key_id`'s last use and request count from the edge's usage records (none: never used).
     pub async fn get(&self, key_id: String) -> Result<KeyUsage, ProjectionError> {
-        if let Some(usage) = self.read.fresh(&key_id) {
+        if let Some(usage) = self.remembered.fresh(&key_id) {
             return Ok(usage);
         }
         let (answer, answered) = oneshot::channel();
@@ -93,15 +82,19 @@ impl KeyUsageReader {
     }
 }
 
-async fn run(db: Database, mut wanted: mpsc::Receiver<Wanted>, known: Arc<Read>) {
+async fn run(db: Database, mut wanted: mpsc::Receiver<Wanted>, remembered: Arc<Remembered>) {
     while let Some(batch) = keyledger_commands::group::next(&mut wanted, MAX_BATCH).await {
         // Taken before the query: a write committed while it runs makes what it reads stale.
-        let (at, writes) = (Instant::now(), known.writes.load(Ordering::Acquire));
+        let (at, writes) = (Instant::now(), remembered.writes.load(Ordering::Acquire));
         match read(&db, &batch).await {
             Ok(found) => {
-                known.remember(at, writes, &found, &batch);
+                let mut figures = remembered.figures.lock().unwrap_or_else(|p| p.into_inner());
+                if figures.len() + batch.len() > REMEMBERED {
+                    figures.clear();
+                }
                 for w in batch {
                     let usage = found.get(&w.key_id).copied().unwrap_or((None, 0));
+                    figures.insert(w.key_id, (at, writes, usage));
                     let _ = w.answer.send(Ok(usage));
                 }
             }
