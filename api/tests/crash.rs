@@ -36,7 +36,7 @@ struct Store {
 }
 
 impl Store {
-    async fn sqlite() -> Store {
+    fn sqlite() -> Store {
         Store {
             dir: tempfile::tempdir().unwrap(),
             postgres: None,
@@ -276,7 +276,7 @@ async fn server_killed_while_projecting(dir: Store) {
 
 #[tokio::test]
 async fn a_server_killed_while_projecting_recovers_read_models_equal_to_a_rebuild() {
-    server_killed_while_projecting(Store::sqlite().await).await;
+    server_killed_while_projecting(Store::sqlite()).await;
 }
 
 #[tokio::test]
@@ -315,7 +315,7 @@ async fn rebuild_killed_part_way(dir: Store, names: &[&str]) {
 
 #[tokio::test]
 async fn a_rebuild_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
-    rebuild_killed_part_way(Store::sqlite().await, &[]).await;
+    rebuild_killed_part_way(Store::sqlite(), &[]).await;
 }
 
 #[tokio::test]
@@ -329,7 +329,7 @@ async fn on_postgres_a_rebuild_killed_part_way_recovers_read_models_equal_to_a_r
 /// without moving the others back (which would apply their events twice).
 #[tokio::test]
 async fn a_rebuild_of_one_read_model_killed_part_way_recovers_read_models_equal_to_a_rebuild() {
-    rebuild_killed_part_way(Store::sqlite().await, &["key_list"]).await;
+    rebuild_killed_part_way(Store::sqlite(), &["key_list"]).await;
 }
 
 #[tokio::test]

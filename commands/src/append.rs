@@ -5,9 +5,10 @@
 //! appender task per process therefore takes every append waiting when it is free and commits
 //! them together in one transaction, each with its own expected-version check: a conflict fails
 //! that append alone. Usually that is one INSERT of every event waiting (on PostgreSQL, one
-//! statement in all); only a group with a conflict in it is redone one append at a time. Nothing is acknowledged before its transaction
-//! has committed. A committed group's events, with their positions, are handed to this node's
-//! log readers ([`LogWatch::announce_events`]), which then need not read them back.
+//! statement in all); only a group with a conflict in it is redone one append at a time.
+//! Nothing is acknowledged before its transaction has committed. A committed group's events,
+//! with their positions, are handed to this node's log readers ([`crate::wake::Appending`]),
+//! which then need not read them back.
 
 use crate::log::{self, LoggedEvent};
 use crate::wake::LogWatch;

@@ -35,11 +35,6 @@ where
     }
 }
 
-/// Where the tests find PostgreSQL's maintenance database.
-pub fn postgres_admin_url() -> String {
-    postgres::admin_url()
-}
-
 /// A fresh, empty database of the given backend. `None` (with a printed reason) only when
 /// PostgreSQL is unreachable and not required.
 pub async fn fresh_database(backend: Backend) -> Option<TestDb> {
