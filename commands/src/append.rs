@@ -110,7 +110,7 @@ fn logged(group: &mut [Append], positions: &[i64]) -> Vec<LoggedEvent> {
                 sequence: e.sequence as i64,
                 event_type: e.event_type,
                 event_version: e.event_version,
-                payload: e.payload,
+                payload: e.payload.to_string(),
             })
         })
         .collect()

@@ -24,7 +24,9 @@ pub struct LoggedEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: serde_json::Value,
+    /// The event's JSON as stored. Each reader decodes it straight into its own type: a
+    /// `serde_json::Value` on the way cost a rebuild a fifth of its CPU in allocations.
+    pub payload: String,
     pub metadata: EventMetadata,
 }
 
@@ -60,7 +62,6 @@ where
 }
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
-    let payload: String = row.try_get("payload")?;
     let metadata: String = row.try_get("metadata")?;
     let position: i64 = row.try_get("global_position")?;
     Ok(LoggedEvent {
@@ -70,8 +71,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| StoreError::Corrupt(format!("event {position} payload: {e}")))?,
+        payload: row.try_get("payload")?,
         metadata: parse_metadata(&metadata)
             .map_err(|e| StoreError::Corrupt(format!("event {position} metadata: {e}")))?,
     })
@@ -80,19 +80,34 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
 /// cqrs-es stores metadata as a string map; read it leniently so older or foreign events with
 /// missing keys still replay.
 pub fn parse_metadata(raw: &str) -> Result<EventMetadata, serde_json::Error> {
-    metadata_from_value(serde_json::from_str(raw)?)
+    serde_json::from_str::<StoredMetadata>(raw).map(EventMetadata::from)
 }
 
 /// The same, from the JSON value the event store hands out.
 pub fn metadata_from_value(value: serde_json::Value) -> Result<EventMetadata, serde_json::Error> {
-    let map: std::collections::HashMap<String, String> = serde_json::from_value(value)?;
-    Ok(EventMetadata {
-        actor: map.get("actor").cloned().unwrap_or_else(|| "unknown".into()),
-        tenant: map.get("tenant").cloned().unwrap_or_default(),
-        request_id: map.get("request_id").cloned(),
-        time: map
-            .get("time")
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc)),
-    })
+    serde_json::from_value::<StoredMetadata>(value).map(EventMetadata::from)
+}
+
+/// The metadata map's entries this crate writes; others are ignored.
+#[derive(Deserialize)]
+struct StoredMetadata {
+    actor: Option<String>,
+    #[serde(default)]
+    tenant: String,
+    request_id: Option<String>,
+    time: Option<String>,
+}
+
+impl From<StoredMetadata> for EventMetadata {
+    fn from(m: StoredMetadata) -> Self {
+        EventMetadata {
+            actor: m.actor.unwrap_or_else(|| "unknown".into()),
+            tenant: m.tenant,
+            request_id: m.request_id,
+            time: m
+                .time
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
 }

@@ -225,7 +225,7 @@ mod tests {
             sequence: position,
             event_type: "KeyChanged".into(),
             event_version: "1.0".into(),
-            payload: serde_json::Value::Null,
+            payload: "null".into(),
             metadata: Default::default(),
         }
     }

@@ -34,6 +34,18 @@ async fn audit_filters(app: TestApp) -> TestApp {
         "newest first"
     );
     assert!(!all.body.to_string().contains("pbkdf2"), "no hashes in the audit log");
+    // What an entry shows beyond who, what and when comes from its event.
+    let revoked = &all.body["data"][0];
+    assert_eq!(revoked["aggregate_type"], "ApiKey");
+    assert_eq!(revoked["aggregate_id"], k1["id"]);
+    assert_eq!(revoked["tenant"], "default");
+    assert!(
+        revoked["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{revoked}"
+    );
+    let second = &all.body["data"][1]["details"];
+    assert_eq!(second["name"], "two", "the issue's fields: {second}");
+    assert!(second.get("secret_hash").is_none(), "{second}");
 
     let by_writer = app.get(&format!("/v1/audit?actor=admin_token:{writer_id}")).await;
     assert_eq!(by_writer.body["data"].as_array().unwrap().len(), 2);

@@ -1,15 +1,18 @@
-use super::{ms, Applied, Decoded};
+//! `audit_log`: every event for auditors, indexed by tenant, actor and action; the rest of an
+//! entry (aggregate, request id, redacted payload) is read from the event itself.
+
+use super::{corrupt, ms, Applied, Decoded};
 use crate::rows::{self, Cell};
 use crate::sql::{page, parse_json, time, Page, Sql};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
+use keyledger_commands::log::parse_metadata;
 use keyledger_commands::Database;
 use keyledger_domain::AdminTokenEvent;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-const INTO: &str = "audit_log (position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, \
-     request_id, details)";
+const INTO: &str = "audit_log (position, tenant, actor, action, occurred_at_ms)";
 
 pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
     let rows = events
@@ -31,11 +34,7 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
                 logged.metadata.tenant.as_str().into(),
                 logged.metadata.actor.as_str().into(),
                 logged.event_type.as_str().into(),
-                logged.aggregate_type.as_str().into(),
-                logged.aggregate_id.as_str().into(),
                 occurred_at.into(),
-                logged.metadata.request_id.clone().into(),
-                details(&logged.payload).to_string().into(),
             ]
         })
         .collect();
@@ -87,9 +86,11 @@ pub struct AuditFilter {
 
 /// Newest first.
 pub async fn list_audit(db: &Database, f: &AuditFilter) -> Result<Page<AuditRow>, ProjectionError> {
+    // What an entry shows beyond its index columns comes from its event (never changed or removed).
     let mut sql = Sql::new(
-        "SELECT position, tenant, actor, action, aggregate_type, aggregate_id, occurred_at_ms, request_id, details \
-         FROM audit_log WHERE 1 = 1",
+        "SELECT position, tenant, actor, action, occurred_at_ms, e.aggregate_type, e.aggregate_id, \
+         CAST(e.metadata AS TEXT) AS metadata, CAST(e.payload AS TEXT) AS payload \
+         FROM audit_log JOIN events e ON e.global_position = audit_log.position WHERE 1 = 1",
     );
     if let Some(tenant) = &f.tenant {
         sql.push(" AND tenant = ").bind_text(tenant.as_str());
@@ -129,8 +130,10 @@ pub async fn list_audit(db: &Database, f: &AuditFilter) -> Result<Page<AuditRow>
                     aggregate_type: r.try_get("aggregate_type")?,
                     aggregate_id: r.try_get("aggregate_id")?,
                     occurred_at: time(r.try_get("occurred_at_ms")?),
-                    request_id: r.try_get("request_id")?,
-                    details: parse_json(&r.try_get::<String, _>("details")?, "details")?,
+                    request_id: parse_metadata(&r.try_get::<String, _>("metadata")?)
+                        .map_err(|e| corrupt(&format!("event {position} metadata"), e))?
+                        .request_id,
+                    details: details(&parse_json(&r.try_get::<String, _>("payload")?, "an event's payload")?),
                 },
             ))
         })

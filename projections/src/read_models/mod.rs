@@ -16,7 +16,6 @@ use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
 use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
-use serde::Deserialize;
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,11 +47,11 @@ pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
         event_type: event.event_type.clone(),
         reason: e.to_string(),
     };
-    let payload = &event.payload;
+    let payload = event.payload.as_str();
     Ok(match event.aggregate_type.as_str() {
-        t if t == ApiKey::TYPE => Decoded::Key(ApiKeyEvent::deserialize(payload).map_err(undecodable)?),
-        t if t == AdminToken::TYPE => Decoded::Token(AdminTokenEvent::deserialize(payload).map_err(undecodable)?),
-        t if t == Endpoint::TYPE => Decoded::Endpoint(EndpointEvent::deserialize(payload).map_err(undecodable)?),
+        t if t == ApiKey::TYPE => Decoded::Key(serde_json::from_str(payload).map_err(undecodable)?),
+        t if t == AdminToken::TYPE => Decoded::Token(serde_json::from_str(payload).map_err(undecodable)?),
+        t if t == Endpoint::TYPE => Decoded::Endpoint(serde_json::from_str(payload).map_err(undecodable)?),
         _ => Decoded::Other,
     })
 }
