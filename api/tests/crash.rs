@@ -204,6 +204,36 @@ async fn kill_part_way(dir: &Store, mut child: Child, after: i64, head: i64) -> 
     at_kill
 }
 
+/// The read models' query-only indexes: a bulk load from position 0 builds them at the end.
+const QUERY_INDEXES: [&str; 5] = [
+    "api_keys_status_expiry",
+    "api_keys_tenant_position",
+    "audit_log_action",
+    "audit_log_actor",
+    "audit_log_tenant_position",
+];
+
+/// Which of `QUERY_INDEXES` exist, and which wait in `deferred_indexes`.
+async fn query_indexes(dir: &Store) -> (Vec<String>, Vec<String>) {
+    let db = pool(dir).await;
+    let catalogue = if dir.postgres.is_some() {
+        "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    };
+    let existing: Vec<String> = sqlx::query_scalar(catalogue).fetch_all(&db).await.unwrap();
+    let existing = existing
+        .into_iter()
+        .filter(|name| QUERY_INDEXES.contains(&name.as_str()))
+        .collect();
+    let deferred = sqlx::query_scalar("SELECT name FROM deferred_indexes ORDER BY name")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    (existing, deferred)
+}
+
 /// Every row of the read models, as text, sorted.
 async fn read_models(dir: &Store) -> Vec<Vec<Vec<String>>> {
     let db = pool(dir).await;
@@ -253,6 +283,11 @@ async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
     let db = pool(dir).await;
     assert_eq!(lowest_checkpoint(&db).await, head, "caught up after the restart");
     db.close().await;
+    assert_eq!(
+        query_indexes(dir).await,
+        (QUERY_INDEXES.map(String::from).to_vec(), vec![]),
+        "every query index built, none left deferred"
+    );
     let recovered = read_models(dir).await;
     assert_eq!(recovered[0].len(), SEEDED_KEYS + 1, "every key listed once");
 
@@ -262,6 +297,11 @@ async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
         recovered,
         read_models(dir).await,
         "recovered read models equal a fresh rebuild"
+    );
+    assert_eq!(
+        query_indexes(dir).await.1,
+        Vec::<String>::new(),
+        "the rebuild built its indexes"
     );
 }
 
@@ -309,6 +349,17 @@ async fn rebuild_killed_part_way(dir: Store, names: &[&str]) {
     }
     db.close().await;
     kill_part_way(&dir, rebuild, 0, head).await;
+    // Loading from position 0, the models set back drop their query indexes until the head.
+    let (existing, deferred) = query_indexes(&dir).await;
+    let expected: Vec<&str> = match names {
+        [] => QUERY_INDEXES.to_vec(),
+        _ => QUERY_INDEXES
+            .into_iter()
+            .filter(|i| i.starts_with("api_keys"))
+            .collect(),
+    };
+    assert_eq!(deferred, expected, "deferred at the kill");
+    assert_eq!(existing.len(), QUERY_INDEXES.len() - expected.len(), "{existing:?}");
     recovered_equals_fresh_rebuild(&dir, head).await;
     dir.drop().await;
 }

@@ -98,6 +98,17 @@ impl ReadModel {
         }
     }
 
+    /// Indexes of its tables that only its queries use (the projector never reads by them): a
+    /// bulk load builds them at the end (see `runner::deferred`).
+    pub(crate) fn query_indexes(self) -> &'static [&'static str] {
+        match self {
+            ReadModel::KeyList => &["api_keys_tenant_position", "api_keys_status_expiry"],
+            ReadModel::Audit => &["audit_log_tenant_position", "audit_log_actor", "audit_log_action"],
+            // Small tables, or (the key lookup's by key id) read by the projector itself.
+            ReadModel::AdminTokens | ReadModel::KeyLookup | ReadModel::Endpoints => &[],
+        }
+    }
+
     pub fn parse(name: &str) -> Result<ReadModel, ProjectionError> {
         ReadModel::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
             let known: Vec<&str> = ReadModel::ALL.iter().map(|m| m.name()).collect();

@@ -4,18 +4,21 @@
 //! have come, in-process and (PostgreSQL) to every node, so a command's answer waits on a
 //! notification, not a poll.
 
+mod batches;
 mod catchup;
+mod deferred;
 mod step;
 
 pub use catchup::Catchup;
 
 use crate::{ProjectionError, ReadModel};
+use batches::Batches;
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::{log, Backend, Database};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::time::Duration;
-use step::{claim, ensure_checkpoints, names, step, Batches, Step};
+use step::{claim, ensure_checkpoints, names, step, Step};
 use tracing::Instrument;
 
 /// A safety net only: wake-ups arrive through the in-process watch and PostgreSQL NOTIFY.

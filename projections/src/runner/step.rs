@@ -1,108 +1,13 @@
 //! One step of a runner: claim the read models, read the next batch of the log once, and apply
 //! it to each model with its checkpoint in the same transaction.
 
-use crate::read_models::{decode, Applied, Shared};
-use crate::statistics::Statistics;
+use super::batches::{Batches, BATCH};
+use super::deferred;
+use crate::read_models::{Applied, Shared};
 use crate::{ProjectionError, ReadModel};
-use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::wake::{LogWatch, PROJECTED_CHANNEL};
 use keyledger_commands::{Backend, Database};
-use sqlx::{Any, AnyConnection, Executor, Row};
-
-/// Events in a batch: a batch is one transaction, and much of its cost is per aggregate it
-/// touches (and per row it writes again, when a key's events fall in two batches), so a backlog
-/// is applied in few large ones. A batch that came back full doubles the next, up to
-/// `BACKLOG_BATCH`; a caught-up runner's batches are as small as what arrived. On PostgreSQL,
-/// 2 000 events per batch caught up at 4 300 events/s, 10 000 at 20 000 events/s, and 50 000
-/// rebuilt at 37 000 events/s.
-const BATCH: i64 = 10_000;
-const BACKLOG_BATCH: i64 = 50_000;
-
-/// The size of the next batch, (in a backlog on PostgreSQL) the next batch itself, read and
-/// decoded while the current one is being written, and when the tables it fills are next analysed.
-#[derive(Default)]
-pub(super) struct Batches {
-    grown: Option<i64>,
-    ahead: Option<Ahead>,
-    statistics: Statistics,
-}
-
-struct Ahead {
-    from: i64,
-    size: i64,
-    events: tokio::task::JoinHandle<Result<Vec<Applied>, ProjectionError>>,
-}
-
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        self.events.abort();
-    }
-}
-
-impl Batches {
-    fn size(&self) -> i64 {
-        self.grown.unwrap_or(BATCH)
-    }
-
-    fn next_size(&self) -> i64 {
-        (self.size() * 2).min(BACKLOG_BATCH)
-    }
-
-    fn after(&mut self, full: bool) {
-        self.grown = full.then(|| self.next_size());
-    }
-
-    /// The batch after `from`: read ahead if it was, or the events this node appended that
-    /// follow `from` (handed over by the appender), or read from the log.
-    async fn read<'c>(
-        &mut self,
-        executor: impl Executor<'c, Database = Any>,
-        from: i64,
-        watch: &LogWatch,
-    ) -> Result<Vec<Applied>, ProjectionError> {
-        let size = self.size();
-        if self.ahead.is_none() {
-            let recent = watch.recent_after(from, size as usize);
-            if !recent.is_empty() {
-                return recent.into_iter().map(applied).collect();
-            }
-        }
-        match self.ahead.take() {
-            Some(mut ahead) if ahead.from == from && ahead.size == size => (&mut ahead.events).await.map_err(|e| {
-                ProjectionError::Store(keyledger_commands::StoreError::EventStore(format!(
-                    "reading the log ahead failed: {e}"
-                )))
-            })?,
-            _ => read(executor, from, size).await,
-        }
-    }
-
-    fn read_ahead(&mut self, db: &Database, from: i64) {
-        let (db, size) = (db.clone(), self.next_size());
-        let events = tokio::spawn(async move { read(db.pool(), from, size).await });
-        self.ahead = Some(Ahead { from, size, events });
-    }
-}
-
-/// Up to `size` events after `from`, decoded.
-async fn read<'c>(
-    executor: impl Executor<'c, Database = Any>,
-    from: i64,
-    size: i64,
-) -> Result<Vec<Applied>, ProjectionError> {
-    log::read_after(executor, from, size)
-        .await?
-        .into_iter()
-        .map(applied)
-        .collect()
-}
-
-fn applied(logged: LoggedEvent) -> Result<Applied, ProjectionError> {
-    Ok(Applied {
-        decoded: decode(&logged)?,
-        logged,
-    })
-}
+use sqlx::{AnyConnection, Row};
 
 pub(super) enum Step {
     /// Applied events up to `position`; `full`: the batch was as large as asked for, so more
@@ -202,7 +107,10 @@ pub(super) async fn step(
     watch: &LogWatch,
 ) -> Result<Step, ProjectionError> {
     let stepped = advance(db, models, batches, watch).await;
-    batches.after(matches!(stepped, Ok(Step::Advanced { full: true, .. })));
+    match &stepped {
+        Ok(Step::Advanced { full, .. }) => batches.after(true, *full),
+        _ => batches.after(false, false),
+    }
     if let Ok(Step::Advanced { applied, .. }) = &stepped {
         // The batch is committed either way: a failed ANALYZE costs plans, not data.
         if let Err(e) = batches.statistics.applied(db, models, *applied).await {
@@ -223,17 +131,14 @@ async fn advance(
     let _turn = db.write_turn().await;
     // (transaction, models it claimed and where they stood)
     let mut claims = Vec::new();
-    if apart {
-        for model in models {
-            let mut tx = db.derived_pool().begin().await?;
-            let claimed = claim(&mut tx, db.backend(), std::slice::from_ref(model)).await?;
-            if !claimed.is_empty() {
-                claims.push((tx, claimed));
-            }
-        }
+    let groups = if apart {
+        models.iter().map(|m| vec![*m]).collect()
     } else {
+        vec![models.to_vec()]
+    };
+    for group in groups {
         let mut tx = db.derived_pool().begin().await?;
-        let claimed = claim(&mut tx, db.backend(), models).await?;
+        let claimed = claim(&mut tx, db.backend(), &group).await?;
         if !claimed.is_empty() {
             claims.push((tx, claimed));
         }
@@ -245,10 +150,44 @@ async fn advance(
         [(tx, _)] => batches.read(&mut **tx, from, watch).await?,
         _ => batches.read(db.pool(), from, watch).await?,
     };
+    let full = events.len() as i64 >= batch;
+    let mut deferred = match batches.deferred.take() {
+        Some(known) => known,
+        None => deferred::deferred(db.pool()).await?,
+    };
+    // A model's query indexes wait while it loads a backlog from position 0, and are built in
+    // the transaction that brings it to the head: this one, unless the batch came back full.
+    let indexes: Vec<Indexes> = claims
+        .iter()
+        .map(|(_, claimed)| Indexes {
+            defer: claimed
+                .iter()
+                .filter(|(m, p)| full && *p == 0 && !m.query_indexes().is_empty() && !deferred.contains(m))
+                .map(|(m, _)| *m)
+                .collect(),
+            build: claimed
+                .iter()
+                .filter(|(m, _)| !full && deferred.contains(m))
+                .map(|(m, _)| *m)
+                .collect(),
+        })
+        .collect();
+    for change in &indexes {
+        deferred.extend(&change.defer);
+        deferred.retain(|m| !change.build.contains(m));
+    }
+    let claimed = claims.iter().map(|(_, c)| c.len()).sum::<usize>();
     let Some(last) = events.last().map(|e| e.logged.position) else {
+        for ((mut tx, _), change) in claims.into_iter().zip(&indexes) {
+            if !change.build.is_empty() {
+                change.build(&mut tx).await?;
+                tx.commit().await?;
+            }
+        }
+        batches.deferred = Some(deferred);
         // Nothing after the models this step could claim; a model another worker holds may still
         // be in the middle of a batch, so the log is not done until every model is claimed here.
-        if claims.iter().map(|(_, c)| c.len()).sum::<usize>() < models.len() {
+        if claimed < models.len() {
             return Ok(Step::Busy);
         }
         let mut conn = db.pool().acquire().await?;
@@ -256,16 +195,18 @@ async fn advance(
         watch.announce_projected(reached);
         return Ok(Step::Idle(from));
     };
-    if apart && events.len() as i64 >= batch {
+    if apart && full {
         batches.read_ahead(db, last);
     }
-    let all = claims.iter().map(|(_, c)| c.len()).sum::<usize>() == ReadModel::ALL.len();
+    let all = claimed == ReadModel::ALL.len();
     let together = claims.len() == 1;
-    let commits = claims.into_iter().map(|(mut tx, claimed)| {
+    let commits = claims.into_iter().zip(&indexes).map(|((mut tx, claimed), change)| {
         let events = &events;
         async move {
             let announce = together && db.backend() == Backend::Postgres;
+            change.defer(&mut tx, db.backend()).await?;
             apply(&mut tx, &claimed, events, last, announce && all).await?;
+            change.build(&mut tx).await?;
             if announce && !all {
                 let reached = projected(&mut tx).await?;
                 notify(&mut tx, reached).await?;
@@ -275,6 +216,7 @@ async fn advance(
         }
     });
     futures::future::try_join_all(commits).await?;
+    batches.deferred = Some(deferred);
     let reached = if all {
         last
     } else {
@@ -290,8 +232,32 @@ async fn advance(
     Ok(Step::Advanced {
         position: last,
         applied: events.len(),
-        full: events.len() as i64 >= batch,
+        full,
     })
+}
+
+/// What a transaction does to the query indexes of the models it claimed.
+struct Indexes {
+    /// Drop before loading (see `deferred`).
+    defer: Vec<ReadModel>,
+    /// Build, having reached the head.
+    build: Vec<ReadModel>,
+}
+
+impl Indexes {
+    async fn defer(&self, conn: &mut AnyConnection, backend: Backend) -> Result<(), ProjectionError> {
+        for model in &self.defer {
+            deferred::defer(conn, backend, *model).await?;
+        }
+        Ok(())
+    }
+
+    async fn build(&self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
+        for model in &self.build {
+            deferred::restore(conn, *model).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Applies to each of `claimed` the events it lacks, and moves its checkpoint to `last`;

@@ -150,7 +150,11 @@ impl Rebuild {
             self.took.as_secs_f64(),
             self.rate()
         );
-        for (i, (model, took)) in self.models.iter().enumerate() {
+        // A build that rebuilt the models one after another reported each one's end; one pass
+        // over the log reports them all at its end, and a row per model would say nothing.
+        let long = |took: &Duration| took.as_secs_f64() >= 0.05 * self.took.as_secs_f64();
+        let one_by_one = self.models.iter().filter(|(_, took)| long(took)).count() > 1;
+        for (i, (model, took)) in self.models.iter().enumerate().filter(|_| one_by_one) {
             let note = if i == 0 { " (with start-up)" } else { "" };
             println!(
                 "| … {model}{note} | {} | {:.1} | {:.0} |",
