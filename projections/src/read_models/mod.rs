@@ -98,6 +98,20 @@ impl ReadModel {
         }
     }
 
+    /// `models` in groups that each fold on their own: the key list and the key lookup fold the
+    /// same keys (`Shared`), the others share nothing.
+    pub(crate) fn folding_apart(models: &[ReadModel]) -> Vec<Vec<ReadModel>> {
+        let keys = |m: &ReadModel| matches!(m, ReadModel::KeyList | ReadModel::KeyLookup);
+        let mut groups: Vec<Vec<ReadModel>> = Vec::new();
+        for model in models {
+            match groups.iter_mut().find(|g| keys(model) && g.iter().any(keys)) {
+                Some(group) => group.push(*model),
+                None => groups.push(vec![*model]),
+            }
+        }
+        groups
+    }
+
     /// Indexes of its tables that only its queries use (the projector never reads by them): a
     /// bulk load builds them at the end (see `runner::deferred`).
     pub(crate) fn query_indexes(self) -> &'static [&'static str] {

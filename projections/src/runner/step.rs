@@ -96,10 +96,11 @@ pub(super) async fn projected(conn: &mut AnyConnection) -> Result<i64, Projectio
 }
 
 /// Applies the next batch of the log to every model of `models` that this node can claim. Within
-/// a backlog on PostgreSQL, each model gets its own transaction on its own connection, and they
-/// run at once while the next batch is read: the audit log's inserts no longer wait for the key
-/// tables', and the database works on both cores while this process decodes. Otherwise one
-/// transaction holds them all, for one commit per batch.
+/// a backlog on PostgreSQL, the models get transactions of their own on their own connections
+/// (the two key models share one, as they load and fold the same keys), and these run at once
+/// while the next batch is read: the audit log's inserts do not wait for the key tables', and
+/// the database works on both cores while this process decodes. Otherwise one transaction holds
+/// them all, for one commit per batch.
 pub(super) async fn step(
     db: &Database,
     models: &[ReadModel],
@@ -112,10 +113,7 @@ pub(super) async fn step(
         _ => batches.after(false, false),
     }
     if let Ok(Step::Advanced { applied, .. }) = &stepped {
-        // The batch is committed either way: a failed ANALYZE costs plans, not data.
-        if let Err(e) = batches.statistics.applied(db, models, *applied).await {
-            tracing::warn!(error = %e, "cannot analyse the read models' tables");
-        }
+        batches.statistics.applied(db, models, *applied);
     }
     stepped
 }
@@ -132,7 +130,7 @@ async fn advance(
     // (transaction, models it claimed and where they stood)
     let mut claims = Vec::new();
     let groups = if apart {
-        models.iter().map(|m| vec![*m]).collect()
+        ReadModel::folding_apart(models)
     } else {
         vec![models.to_vec()]
     };
