@@ -112,7 +112,9 @@ impl EdgeCache {
             tokens: checkpoint(&mut tx, ReadModel::AdminTokens).await?,
         };
         let live_tokens = admin_tokens::live_tokens(&mut tx).await?;
-        let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup")
+        // A rotated key has a row per secret, each with the key's state: the current secret's
+        // row (no deadline) stands for the key.
+        let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup WHERE valid_until_ms IS NULL")
             .fetch_all(&mut *tx)
             .await?;
         let endpoint_rows = sqlx::query("SELECT endpoint_id, state FROM endpoints")
@@ -124,10 +126,6 @@ impl EdgeCache {
         let mut keys = Keys::default();
         for r in &key_rows {
             let key_id: String = r.try_get("key_id")?;
-            if keys.by_key.contains_key(&key_id) {
-                // A rotated key has a row per secret, each with the key's state.
-                continue;
-            }
             let state: ApiKey = serde_json::from_str(&r.try_get::<String, _>("state")?)
                 .map_err(|e| corrupt(&format!("key {key_id} state"), e))?;
             keys.by_key.insert(key_id.clone(), (state, Vec::new()));
