@@ -23,7 +23,7 @@ use tracing::Instrument;
 const MAX_GROUP: usize = 64;
 
 struct Append {
-    events: Vec<SerializedEvent>,
+    events: Vec<Encoded>,
     done: oneshot::Sender<Result<i64, CommandError>>,
 }
 
@@ -45,6 +45,7 @@ impl Appender {
     pub async fn append(&self, events: Vec<SerializedEvent>) -> Result<i64, CommandError> {
         let (done, answer) = oneshot::channel();
         let gone = || CommandError::Store(StoreError::EventStore("the appender has stopped".into()));
+        let events = events.into_iter().map(Encoded::from).collect();
         self.queue.send(Append { events, done }).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
@@ -94,6 +95,32 @@ async fn commit(db: &Database, watch: &LogWatch, mut group: Vec<Append>) {
     }
 }
 
+/// An event as its row is written: serialised once, in the command's own task rather than the
+/// appender's, and the same text bound in the INSERT and handed over to this node's readers.
+struct Encoded {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+    metadata: String,
+}
+
+impl From<SerializedEvent> for Encoded {
+    fn from(e: SerializedEvent) -> Self {
+        Encoded {
+            payload: e.payload.to_string(),
+            metadata: e.metadata.to_string(),
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence as i64,
+            event_type: e.event_type,
+            event_version: e.event_version,
+        }
+    }
+}
+
 /// A committed group's events as the log holds them, taken out of the group (its appends are
 /// answered with the position alone). An event whose metadata does not read back is left out:
 /// readers then read the log from that position.
@@ -104,13 +131,13 @@ fn logged(group: &mut [Append], positions: &[i64]) -> Vec<LoggedEvent> {
         .map_while(|(e, &position)| {
             Some(LoggedEvent {
                 position,
-                metadata: log::metadata_from_value(e.metadata).ok()?,
+                metadata: log::parse_metadata(&e.metadata).ok()?,
                 aggregate_type: e.aggregate_type,
                 aggregate_id: e.aggregate_id,
-                sequence: e.sequence as i64,
+                sequence: e.sequence,
                 event_type: e.event_type,
                 event_version: e.event_version,
-                payload: e.payload.to_string(),
+                payload: e.payload,
             })
         })
         .collect()
@@ -121,7 +148,7 @@ fn logged(group: &mut [Append], positions: &[i64]) -> Vec<LoggedEvent> {
 /// twice in the group), when nothing is committed, since committing the rest of a group could
 /// let an append's next event in without the one before it.
 async fn together(db: &Database, group: &[Append]) -> Result<Option<Vec<i64>>, sqlx::Error> {
-    let events: Vec<&SerializedEvent> = group.iter().flat_map(|a| &a.events).collect();
+    let events: Vec<&Encoded> = group.iter().flat_map(|a| &a.events).collect();
     let conflicted = |e: sqlx::Error| if is_conflict(&e) { Ok(None) } else { Err(e) };
     match db.backend() {
         // One statement is its own transaction: a conflict fails all of it, and no BEGIN and
@@ -154,7 +181,7 @@ async fn together(db: &Database, group: &[Append]) -> Result<Option<Vec<i64>>, s
 const RETURNING: &str = " RETURNING aggregate_type, aggregate_id, sequence, global_position";
 
 /// Each event's position, from the rows an INSERT returned (in no promised order).
-fn positions(events: &[&SerializedEvent], inserted: &[sqlx::any::AnyRow]) -> Result<Vec<i64>, sqlx::Error> {
+fn positions(events: &[&Encoded], inserted: &[sqlx::any::AnyRow]) -> Result<Vec<i64>, sqlx::Error> {
     let mut drawn = HashMap::with_capacity(inserted.len());
     for row in inserted {
         let at: i64 = sqlx::Row::try_get(row, "global_position")?;
@@ -166,7 +193,7 @@ fn positions(events: &[&SerializedEvent], inserted: &[sqlx::any::AnyRow]) -> Res
     events
         .iter()
         .map(|e| {
-            let row = (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence as i64);
+            let row = (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence);
             drawn
                 .get(&row)
                 .copied()
@@ -187,7 +214,7 @@ async fn one_by_one(db: &Database, group: &[Append]) -> Result<Vec<Result<i64, C
         if savepoints {
             sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
         }
-        let events: Vec<&SerializedEvent> = append.events.iter().collect();
+        let events: Vec<&Encoded> = append.events.iter().collect();
         match insert(&mut tx, db.backend(), &events, "").await {
             Ok(_) => {
                 if savepoints {
@@ -229,7 +256,7 @@ fn is_conflict(e: &sqlx::Error) -> bool {
 async fn insert(
     conn: &mut AnyConnection,
     backend: Backend,
-    events: &[&SerializedEvent],
+    events: &[&Encoded],
     tail: &str,
 ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
     let mut sql = String::from(
@@ -260,11 +287,11 @@ async fn insert(
         query = query
             .bind(event.aggregate_type.as_str())
             .bind(event.aggregate_id.as_str())
-            .bind(event.sequence as i64)
+            .bind(event.sequence)
             .bind(event.event_type.as_str())
             .bind(event.event_version.as_str())
-            .bind(event.payload.to_string())
-            .bind(event.metadata.to_string());
+            .bind(event.payload.as_str())
+            .bind(event.metadata.as_str());
     }
     query.fetch_all(&mut *conn).await
 }
