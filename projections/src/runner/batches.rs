@@ -1,14 +1,13 @@
 //! The batches a runner applies: how large the next is, and (in a backlog on PostgreSQL) the
 //! next one read and decoded while the current one is written.
 
-use crate::read_models::{decode, Applied, ReadModel};
+use crate::read_models::{decode, Applied};
 use crate::statistics::Statistics;
 use crate::ProjectionError;
 use keyledger_commands::log::{self, LoggedEvent};
 use keyledger_commands::wake::LogWatch;
 use keyledger_commands::Database;
 use sqlx::{Any, Executor};
-use std::collections::HashSet;
 
 /// Events in a batch: a batch is one transaction, and much of its cost is per aggregate it
 /// touches (and per row it writes again, when a key's events fall in two batches), so a backlog
@@ -20,16 +19,12 @@ pub(super) const BATCH: i64 = 10_000;
 const BACKLOG_BATCH: i64 = 50_000;
 
 /// The size of the next batch, (in a backlog on PostgreSQL) the next batch itself, read and
-/// decoded while the current one is being written, when the tables it fills are next analysed,
-/// and which models' query indexes wait for the head (see `deferred`).
+/// decoded while the current one is being written, and when the tables it fills are next analysed.
 #[derive(Default)]
 pub(super) struct Batches {
     grown: Option<i64>,
     ahead: Option<Ahead>,
     pub(super) statistics: Statistics,
-    /// `None`: to be read again, because another runner may have changed it since (read at the
-    /// first step, and after any step that was not a caught-up runner's batch).
-    pub(super) deferred: Option<HashSet<ReadModel>>,
 }
 
 struct Ahead {
@@ -53,12 +48,9 @@ impl Batches {
         (self.size() * 2).min(BACKLOG_BATCH)
     }
 
-    /// After a step: `advanced` (events applied), `full` (as many as asked for).
-    pub(super) fn after(&mut self, advanced: bool, full: bool) {
+    /// After a step: `full`, it applied as many events as asked for.
+    pub(super) fn after(&mut self, full: bool) {
         self.grown = full.then(|| self.next_size());
-        if !advanced || full {
-            self.deferred = None;
-        }
     }
 
     /// The batch after `from`: read ahead if it was, or the events this node appended that

@@ -7,12 +7,12 @@
 //!
 //! The definitions come from the database's catalogue (the migrations made them) and are kept in
 //! `deferred_indexes`, in the transaction that drops them: a crash in between leaves them for
-//! whichever runner next brings the model to the head.
+//! whichever runner next brings the model to the head. Each batch's claim of a model says
+//! whether its indexes wait, read under the same lock as its position.
 
 use crate::{ProjectionError, ReadModel};
 use keyledger_commands::Backend;
-use sqlx::{AnyConnection, Executor, Row};
-use std::collections::HashSet;
+use sqlx::{AnyConnection, Row};
 
 /// Drops `model`'s query-only indexes, keeping their definitions.
 pub(super) async fn defer(conn: &mut AnyConnection, backend: Backend, model: ReadModel) -> Result<(), ProjectionError> {
@@ -22,7 +22,9 @@ pub(super) async fn defer(conn: &mut AnyConnection, backend: Backend, model: Rea
         }
         Backend::Sqlite => "SELECT sql AS definition FROM sqlite_master WHERE type = 'index' AND name = $1",
     };
+    let mut dropped = 0;
     for name in model.query_indexes() {
+        // Absent: already deferred (a load that resumed), or dropped by hand.
         let Some(row) = sqlx::query(catalogue).bind(*name).fetch_optional(&mut *conn).await? else {
             continue;
         };
@@ -35,11 +37,15 @@ pub(super) async fn defer(conn: &mut AnyConnection, backend: Backend, model: Rea
             .await?;
         // Index names come from the fixed list in ReadModel::query_indexes.
         sqlx::query(&format!("DROP INDEX {name}")).execute(&mut *conn).await?;
+        dropped += 1;
     }
-    tracing::info!(
-        model = model.name(),
-        "loading in bulk: query indexes deferred to the head"
-    );
+    if dropped > 0 {
+        tracing::info!(
+            model = model.name(),
+            indexes = dropped,
+            "loading in bulk: query indexes deferred to the head"
+        );
+    }
     Ok(())
 }
 
@@ -66,18 +72,4 @@ pub(super) async fn restore(conn: &mut AnyConnection, model: ReadModel) -> Resul
         "query indexes built at the head"
     );
     Ok(())
-}
-
-/// The models whose query indexes are deferred.
-pub(super) async fn deferred<'c>(
-    executor: impl Executor<'c, Database = sqlx::Any>,
-) -> Result<HashSet<ReadModel>, ProjectionError> {
-    let rows = sqlx::query("SELECT DISTINCT model FROM deferred_indexes")
-        .fetch_all(executor)
-        .await?;
-    let mut models = HashSet::new();
-    for row in rows {
-        models.insert(ReadModel::parse(&row.try_get::<String, _>("model")?)?);
-    }
-    Ok(models)
 }

@@ -44,15 +44,25 @@ pub(super) async fn ensure_checkpoints(db: &Database, models: &[ReadModel]) -> R
     Ok(())
 }
 
-/// Locks the checkpoint rows of `models` for the transaction and returns their positions:
+/// A read model a transaction holds, as its checkpoint row says under the lock.
+pub(super) struct Claimed {
+    pub(super) model: ReadModel,
+    pub(super) position: i64,
+    /// Its query indexes wait for the head (see `deferred`).
+    pub(super) deferred: bool,
+}
+
+/// Locks the checkpoint rows of `models` for the transaction and returns where they stand:
 /// only those of the models no other node holds.
 pub(super) async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
     models: &[ReadModel],
-) -> Result<Vec<(ReadModel, i64)>, ProjectionError> {
+) -> Result<Vec<Claimed>, ProjectionError> {
     // Names come from the fixed list of read models, never input.
     let list = names(models);
+    // Read under the same lock as the position, so it is exact whichever node deferred them.
+    let deferred = "(SELECT COUNT(*) FROM deferred_indexes d WHERE d.model = projection_checkpoints.name) AS deferred";
     let rows = match backend {
         Backend::Postgres => {
             // The transaction's commit need not wait for its WAL flush: the rows are derived from
@@ -60,7 +70,7 @@ pub(super) async fn claim(
             // is lost whole and applied again (the events it applied were flushed by their own
             // commit). Set here, in the statement that opens every batch, to cost no round trip.
             sqlx::query(&format!(
-                "SELECT name, position, set_config('synchronous_commit', 'off', true) AS flush \
+                "SELECT name, position, {deferred}, set_config('synchronous_commit', 'off', true) AS flush \
                  FROM projection_checkpoints WHERE name IN ({list}) FOR UPDATE SKIP LOCKED"
             ))
             .fetch_all(&mut *conn)
@@ -70,7 +80,8 @@ pub(super) async fn claim(
             // Writing first takes SQLite's write lock up front (waiting on busy_timeout), so what
             // it reads cannot go stale before our own write.
             sqlx::query(&format!(
-                "UPDATE projection_checkpoints SET position = position WHERE name IN ({list}) RETURNING name, position"
+                "UPDATE projection_checkpoints SET position = position WHERE name IN ({list}) \
+                 RETURNING name, position, {deferred}"
             ))
             .fetch_all(&mut *conn)
             .await?
@@ -78,8 +89,11 @@ pub(super) async fn claim(
     };
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
-        let name: String = row.try_get("name")?;
-        claimed.push((ReadModel::parse(&name)?, row.try_get::<i64, _>("position")?));
+        claimed.push(Claimed {
+            model: ReadModel::parse(&row.try_get::<String, _>("name")?)?,
+            position: row.try_get("position")?,
+            deferred: row.try_get::<i64, _>("deferred")? > 0,
+        });
     }
     Ok(claimed)
 }
@@ -108,10 +122,7 @@ pub(super) async fn step(
     watch: &LogWatch,
 ) -> Result<Step, ProjectionError> {
     let stepped = advance(db, models, batches, watch).await;
-    match &stepped {
-        Ok(Step::Advanced { full, .. }) => batches.after(true, *full),
-        _ => batches.after(false, false),
-    }
+    batches.after(matches!(stepped, Ok(Step::Advanced { full: true, .. })));
     if let Ok(Step::Advanced { applied, .. }) = &stepped {
         batches.statistics.applied(db, models, *applied);
     }
@@ -141,7 +152,7 @@ async fn advance(
             claims.push((tx, claimed));
         }
     }
-    let Some(from) = claims.iter().flat_map(|(_, c)| c).map(|(_, p)| *p).min() else {
+    let Some(from) = claims.iter().flat_map(|(_, c)| c).map(|c| c.position).min() else {
         return Ok(Step::Busy);
     };
     let events = match claims.as_mut_slice() {
@@ -149,10 +160,6 @@ async fn advance(
         _ => batches.read(db.pool(), from, watch).await?,
     };
     let full = events.len() as i64 >= batch;
-    let mut deferred = match batches.deferred.take() {
-        Some(known) => known,
-        None => deferred::deferred(db.pool()).await?,
-    };
     // A model's query indexes wait while it loads a backlog from position 0, and are built in
     // the transaction that brings it to the head: this one, unless the batch came back full.
     let indexes: Vec<Indexes> = claims
@@ -160,20 +167,16 @@ async fn advance(
         .map(|(_, claimed)| Indexes {
             defer: claimed
                 .iter()
-                .filter(|(m, p)| full && *p == 0 && !m.query_indexes().is_empty() && !deferred.contains(m))
-                .map(|(m, _)| *m)
+                .filter(|c| full && c.position == 0 && !c.deferred && !c.model.query_indexes().is_empty())
+                .map(|c| c.model)
                 .collect(),
             build: claimed
                 .iter()
-                .filter(|(m, _)| !full && deferred.contains(m))
-                .map(|(m, _)| *m)
+                .filter(|c| !full && c.deferred)
+                .map(|c| c.model)
                 .collect(),
         })
         .collect();
-    for change in &indexes {
-        deferred.extend(&change.defer);
-        deferred.retain(|m| !change.build.contains(m));
-    }
     let claimed = claims.iter().map(|(_, c)| c.len()).sum::<usize>();
     let Some(last) = events.last().map(|e| e.logged.position) else {
         for ((mut tx, _), change) in claims.into_iter().zip(&indexes) {
@@ -182,7 +185,6 @@ async fn advance(
                 tx.commit().await?;
             }
         }
-        batches.deferred = Some(deferred);
         // Nothing after the models this step could claim; a model another worker holds may still
         // be in the middle of a batch, so the log is not done until every model is claimed here.
         if claimed < models.len() {
@@ -214,7 +216,6 @@ async fn advance(
         }
     });
     futures::future::try_join_all(commits).await?;
-    batches.deferred = Some(deferred);
     let reached = if all {
         last
     } else {
@@ -263,24 +264,24 @@ impl Indexes {
 /// same statement.
 async fn apply(
     conn: &mut AnyConnection,
-    claimed: &[(ReadModel, i64)],
+    claimed: &[Claimed],
     events: &[Applied],
     last: i64,
     announce: bool,
 ) -> Result<(), ProjectionError> {
     let mut shared = Shared::default();
-    for (model, position) in claimed {
+    for c in claimed {
         // Models can stand at different positions (one was rebuilt): each takes what it lacks.
-        let start = events.partition_point(|e| e.logged.position <= *position);
+        let start = events.partition_point(|e| e.logged.position <= c.position);
         if start < events.len() {
-            model.apply(conn, &events[start..], &mut shared).await?;
+            c.model.apply(conn, &events[start..], &mut shared).await?;
         }
     }
     // A model already past this batch (the others are catching up after a rebuild of some) stays
     // where it is: moving it back would apply its events twice.
     let moved = format!(
         "UPDATE projection_checkpoints SET position = $1, updated_at_ms = $2 WHERE name IN ({}) AND position < $1",
-        names(&claimed.iter().map(|(m, _)| *m).collect::<Vec<_>>())
+        names(&claimed.iter().map(|c| c.model).collect::<Vec<_>>())
     );
     let now = chrono::Utc::now().timestamp_millis();
     if announce {
