@@ -708,6 +708,31 @@ async fn restart(app: TestApp) -> TestApp {
     app
 }
 
+// The snapshot a starting node loads has one row per key: a rotated key's retired secret must
+// still come with it, for its grace period.
+both!(a_restarted_node_accepts_both_secrets_of_a_rotated_key, restart_rotated);
+async fn restart_rotated(app: TestApp) -> TestApp {
+    platform(&app).await;
+    let created = app.create_key(json!({ "name": "r", "scopes": ["FILES_READ"] })).await;
+    let (id, old) = (created["id"].as_str().unwrap().to_owned(), key_of(&created));
+    let new = key_of(
+        &app.post(&format!("/v1/keys/{id}/rotate"), json!({ "grace_seconds": 3600 }))
+            .await
+            .body,
+    );
+    let app = app.restart().await;
+    assert_eq!(
+        app.edge_get("/files/1", &old).await.status,
+        StatusCode::OK,
+        "old secret within grace"
+    );
+    assert_eq!(app.edge_get("/files/1", &new).await.status, StatusCode::OK);
+    app.clock.advance(chrono::Duration::hours(2));
+    let late = app.edge_get("/files/1", &old).await;
+    assert_eq!((late.status, code(&late)), (StatusCode::UNAUTHORIZED, "key_expired"));
+    app
+}
+
 /// With no trusted proxy configured, X-Forwarded-For is the client's word and is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_counts_only_from_trusted_proxies() {
