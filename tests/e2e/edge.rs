@@ -159,21 +159,8 @@ async fn lifecycle(app: TestApp) -> TestApp {
     assert_eq!(app.edge_get("/files/1", &old).await.status, StatusCode::OK);
 
     // Rotation with a one-hour grace: both secrets work, then only the new one.
-    let new = key_of(
-        &app.post(&format!("/v1/keys/{id}/rotate"), json!({ "grace_seconds": 3600 }))
-            .await
-            .body,
-    );
-    assert_eq!(
-        app.edge_get("/files/1", &old).await.status,
-        StatusCode::OK,
-        "old secret within grace"
-    );
-    assert_eq!(app.edge_get("/files/1", &new).await.status, StatusCode::OK);
-    app.clock.advance(chrono::Duration::hours(2));
-    let late = app.edge_get("/files/1", &old).await;
-    assert_eq!((late.status, code(&late)), (StatusCode::UNAUTHORIZED, "key_expired"));
-    assert_eq!(app.edge_get("/files/1", &new).await.status, StatusCode::OK);
+    let new = rotate_with_an_hours_grace(&app, &id).await;
+    both_secrets_then_only_the_new(&app, &old, &new).await;
 
     // Past its expiry the key is refused even before the scheduler records it.
     app.clock.advance(chrono::Duration::days(1));
@@ -715,22 +702,33 @@ async fn restart_rotated(app: TestApp) -> TestApp {
     platform(&app).await;
     let created = app.create_key(json!({ "name": "r", "scopes": ["FILES_READ"] })).await;
     let (id, old) = (created["id"].as_str().unwrap().to_owned(), key_of(&created));
-    let new = key_of(
+    let new = rotate_with_an_hours_grace(&app, &id).await;
+    let app = app.restart().await;
+    both_secrets_then_only_the_new(&app, &old, &new).await;
+    app
+}
+
+/// Rotates key `id` with a one-hour grace for its old secret; returns the new key.
+async fn rotate_with_an_hours_grace(app: &TestApp, id: &str) -> String {
+    key_of(
         &app.post(&format!("/v1/keys/{id}/rotate"), json!({ "grace_seconds": 3600 }))
             .await
             .body,
-    );
-    let app = app.restart().await;
+    )
+}
+
+/// Within the grace both secrets pass the edge; two hours on, only the new one.
+async fn both_secrets_then_only_the_new(app: &TestApp, old: &str, new: &str) {
     assert_eq!(
-        app.edge_get("/files/1", &old).await.status,
+        app.edge_get("/files/1", old).await.status,
         StatusCode::OK,
         "old secret within grace"
     );
-    assert_eq!(app.edge_get("/files/1", &new).await.status, StatusCode::OK);
+    assert_eq!(app.edge_get("/files/1", new).await.status, StatusCode::OK);
     app.clock.advance(chrono::Duration::hours(2));
-    let late = app.edge_get("/files/1", &old).await;
+    let late = app.edge_get("/files/1", old).await;
     assert_eq!((late.status, code(&late)), (StatusCode::UNAUTHORIZED, "key_expired"));
-    app
+    assert_eq!(app.edge_get("/files/1", new).await.status, StatusCode::OK);
 }
 
 /// With no trusted proxy configured, X-Forwarded-For is the client's word and is ignored.
