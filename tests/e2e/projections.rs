@@ -185,7 +185,7 @@ async fn key_lookup(app: TestApp) -> TestApp {
             state.fresh().await.unwrap();
             let pool = state.db.pool();
             let rows = sqlx::query(
-                "SELECT lookup_id, status, scopes, ip_allow, secret_hash, valid_until_ms FROM key_lookup WHERE key_id = $1 ORDER BY lookup_id",
+                "SELECT lookup_id, state, secret_hash, valid_until_ms FROM key_lookup WHERE key_id = $1 ORDER BY lookup_id",
             )
             .bind(id)
             .fetch_all(pool)
@@ -193,11 +193,14 @@ async fn key_lookup(app: TestApp) -> TestApp {
             .unwrap();
             rows.iter()
                 .map(|r| {
+                    // Each secret's row carries the key's state, as the edge loads it.
+                    let state: keyledger_domain::ApiKey = serde_json::from_str(&r.get::<String, _>("state")).unwrap();
+                    let key = state.issued().expect("an issued key's row").clone();
                     (
                         r.get::<String, _>("lookup_id"),
-                        r.get::<String, _>("status"),
-                        r.get::<String, _>("scopes"),
-                        r.get::<String, _>("ip_allow"),
+                        key.recorded_status.as_str().to_owned(),
+                        serde_json::to_string(&key.scopes).unwrap(),
+                        serde_json::to_string(&key.ip_rules.allow()).unwrap(),
                         r.get::<String, _>("secret_hash").starts_with("$pbkdf2-sha256$"),
                         r.get::<Option<i64>, _>("valid_until_ms"),
                     )

@@ -13,15 +13,11 @@ use keyledger_domain::api_key::{ExpiryWarning, IssuedKey};
 use keyledger_domain::ApiKey;
 use sqlx::AnyConnection;
 
-const INTO: &str = "api_keys (key_id, tenant, name, environment, prefix, scopes, rate_limits, ip_allow, ip_block, \
-     expires_at_ms, status, expiry_stage, created_at_ms, updated_at_ms, revoked_at_ms, position, state)";
+const INTO: &str = "api_keys (key_id, tenant, expires_at_ms, status, expiry_stage, position, state)";
 
 // The list's order (position of the issue) never changes after the insert.
-const UPSERT: &str = "ON CONFLICT (key_id) DO UPDATE SET name = excluded.name, prefix = excluded.prefix, \
-     scopes = excluded.scopes, rate_limits = excluded.rate_limits, ip_allow = excluded.ip_allow, \
-     ip_block = excluded.ip_block, expires_at_ms = excluded.expires_at_ms, status = excluded.status, \
-     expiry_stage = excluded.expiry_stage, updated_at_ms = excluded.updated_at_ms, \
-     revoked_at_ms = excluded.revoked_at_ms, state = excluded.state";
+const UPSERT: &str = "ON CONFLICT (key_id) DO UPDATE SET expires_at_ms = excluded.expires_at_ms, \
+     status = excluded.status, expiry_stage = excluded.expiry_stage, state = excluded.state";
 
 /// What the expiry scheduler still owes the key.
 fn expiry_stage(key: &IssuedKey) -> &'static str {
@@ -38,19 +34,9 @@ fn row(key: &IssuedKey, state: &ApiKey, position: i64) -> Vec<Cell> {
     vec![
         key.id.to_string().into(),
         key.tenant.as_str().into(),
-        key.name.as_str().into(),
-        key.environment.as_str().into(),
-        key.display_prefix().into(),
-        json(&key.scopes).into(),
-        json(&key.rate_limits).into(),
-        json(&key.ip_rules.allow()).into(),
-        json(&key.ip_rules.block()).into(),
         key.expires_at.map(ms).into(),
         key.recorded_status.as_str().into(),
         expiry_stage(key).into(),
-        ms(key.created_at).into(),
-        ms(key.updated_at).into(),
-        key.revoked_at.map(ms).into(),
         position.into(),
         json(state).into(),
     ]

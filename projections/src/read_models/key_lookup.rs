@@ -10,8 +10,7 @@ use keyledger_domain::key_format::{LookupId, SecretHash};
 use keyledger_domain::ApiKey;
 use sqlx::AnyConnection;
 
-const INTO: &str = "key_lookup (lookup_id, key_id, tenant, environment, secret_hash, valid_until_ms, status, scopes, \
-     rate_limits, ip_allow, ip_block, expires_at_ms, position, state)";
+const INTO: &str = "key_lookup (lookup_id, key_id, secret_hash, valid_until_ms, position, state)";
 
 /// The secrets a key accepts: the current one, and the retired one until its deadline.
 pub fn secrets(key: &IssuedKey) -> impl Iterator<Item = (&LookupId, &SecretHash, Option<DateTime<Utc>>)> {
@@ -23,11 +22,8 @@ pub fn secrets(key: &IssuedKey) -> impl Iterator<Item = (&LookupId, &SecretHash,
 }
 
 // A row's key never changes: a lookup id is drawn for one key.
-const UPSERT: &str = "ON CONFLICT (lookup_id) DO UPDATE SET tenant = excluded.tenant, \
-     environment = excluded.environment, secret_hash = excluded.secret_hash, valid_until_ms = excluded.valid_until_ms, \
-     status = excluded.status, scopes = excluded.scopes, rate_limits = excluded.rate_limits, \
-     ip_allow = excluded.ip_allow, ip_block = excluded.ip_block, expires_at_ms = excluded.expires_at_ms, \
-     position = excluded.position, state = excluded.state";
+const UPSERT: &str = "ON CONFLICT (lookup_id) DO UPDATE SET secret_hash = excluded.secret_hash, \
+     valid_until_ms = excluded.valid_until_ms, position = excluded.position, state = excluded.state";
 
 pub(super) async fn apply(
     conn: &mut AnyConnection,
@@ -72,16 +68,8 @@ pub(super) async fn apply(
             rows.push(vec![
                 lookup_id.as_str().into(),
                 id.as_str().into(),
-                key.tenant.as_str().into(),
-                key.environment.as_str().into(),
                 hash.as_phc().into(),
                 valid_until.map(ms).into(),
-                key.recorded_status.as_str().into(),
-                json(&key.scopes).into(),
-                json(&key.rate_limits).into(),
-                json(&key.ip_rules.allow()).into(),
-                json(&key.ip_rules.block()).into(),
-                key.expires_at.map(ms).into(),
                 position.into(),
                 state.clone().into(),
             ]);
