@@ -96,8 +96,10 @@ pub(crate) async fn insert(
         }
         sql.push(' ');
         sql.push_str(tail);
-        // Statement texts vary with the row count: not worth a slot in the prepared-statement cache.
-        let mut query = sqlx::query(&sql).persistent(false);
+        // A full chunk's text is the same every time: prepared once per connection, the database
+        // parses and plans its thousands of parameters once, not per batch (a quarter of
+        // PostgreSQL's time for these statements). A shorter chunk's text varies with its rows.
+        let mut query = sqlx::query(&sql).persistent(chunk.len() == per_statement);
         for row in chunk {
             debug_assert_eq!(row.len(), width);
             for cell in row {
