@@ -1,7 +1,7 @@
 -- A key's row in the key list and in the key lookup carries the key's folded state, which every
 -- query and the edge's snapshot read. The columns copied out of it (name, scopes, limits, IP
--- rules, dates) were read by nothing and were a third of each row a rebuild writes. What stays
--- beside the state is what a query filters, orders or joins on.
+-- rules, dates) were read by nothing and were about a quarter of each row a rebuild writes.
+-- What stays beside the state is what a query filters, orders or joins on.
 ALTER TABLE api_keys DROP COLUMN name;
 ALTER TABLE api_keys DROP COLUMN environment;
 ALTER TABLE api_keys DROP COLUMN prefix;
