@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::edge::{router as edge_router, Edge};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{rest, scheduler, telemetry};
 use axum::extract::{MatchedPath, Request};
@@ -224,7 +224,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(rest::router())
         .merge(crate::graphql::router(state.clone()))
-        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .with_state(state)
         .merge(docs)
         .layer(axum::middleware::from_fn(record_metrics))

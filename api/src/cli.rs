@@ -177,7 +177,7 @@ async fn import_one(
 ) -> anyhow::Result<crate::rest::endpoint_dto::ImportReport> {
     let committed = import::run(bus, &CommandContext::system(), text, plugin, upstream)
         .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message))?;
     Ok(committed.value)
 }
 

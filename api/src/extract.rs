@@ -1,6 +1,6 @@
 //! Request extractors: our JSON body (errors in our format) and the authenticated admin.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -23,12 +23,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
 fn json_error(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ),
-        other => ApiError::bad_request("invalid_json", other.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(ErrorCode::UnsupportedMediaType, "send Content-Type: application/json")
+        }
+        other => ApiError::new(ErrorCode::InvalidJson, other.body_text()),
     }
 }
 
@@ -46,7 +44,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn query_error(rejection: QueryRejection) -> ApiError {
-    ApiError::bad_request("invalid_query", rejection.body_text())
+    ApiError::new(ErrorCode::InvalidQuery, rejection.body_text())
 }
 
 /// The admin on whose behalf the request runs, from `Authorization: Bearer <admin token>`.
@@ -55,13 +53,8 @@ pub struct Admin(pub CommandContext);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-            )
-        })?;
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <admin token>"))?;
         let actor = state.auth.authenticate(token).await?;
         let request_id = parts
             .headers
@@ -89,12 +82,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
         serde_json::from_slice(&bytes)
             .map(|v| OptionalJson(Some(v)))
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
     }
 }

@@ -3,6 +3,7 @@
 
 use super::limits::RateState;
 use super::{Edge, Seen};
+use crate::error::ErrorCode;
 use axum::http::StatusCode;
 use keyledger_commands::secrets::{SecretHasher, VerifierDigest};
 use keyledger_commands::verifiers;
@@ -55,18 +56,26 @@ impl Code {
         Code::UpstreamUnreachable,
     ];
 
+    /// The error a refusal with this code answers with; `None` for `Valid`, which refuses nothing.
+    pub const fn refusal(self) -> Option<ErrorCode> {
+        match self {
+            Code::Valid => None,
+            Code::InvalidKey => Some(ErrorCode::InvalidKey),
+            Code::KeyRevoked => Some(ErrorCode::KeyRevoked),
+            Code::KeyExpired => Some(ErrorCode::KeyExpired),
+            Code::IpForbidden => Some(ErrorCode::IpForbidden),
+            Code::EndpointNotFound => Some(ErrorCode::EndpointNotFound),
+            Code::InsufficientScope => Some(ErrorCode::InsufficientScope),
+            Code::RateLimited => Some(ErrorCode::RateLimited),
+            Code::UpstreamUnreachable => Some(ErrorCode::UpstreamUnreachable),
+        }
+    }
+
     /// The code in error bodies, usage records and metrics (`invalid_key`); `VALID` when allowed.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            Code::Valid => "VALID",
-            Code::InvalidKey => "invalid_key",
-            Code::KeyRevoked => "key_revoked",
-            Code::KeyExpired => "key_expired",
-            Code::IpForbidden => "ip_forbidden",
-            Code::EndpointNotFound => "endpoint_not_found",
-            Code::InsufficientScope => "insufficient_scope",
-            Code::RateLimited => "rate_limited",
-            Code::UpstreamUnreachable => "upstream_unreachable",
+        match self.refusal() {
+            Some(refusal) => refusal.as_str(),
+            None => "VALID",
         }
     }
 
@@ -87,13 +96,9 @@ impl Code {
 
     /// The status a refusal with this code answers with (200 for `Valid`, which refuses nothing).
     pub const fn status(self) -> StatusCode {
-        match self {
-            Code::Valid => StatusCode::OK,
-            Code::InvalidKey | Code::KeyRevoked | Code::KeyExpired => StatusCode::UNAUTHORIZED,
-            Code::IpForbidden | Code::InsufficientScope => StatusCode::FORBIDDEN,
-            Code::EndpointNotFound => StatusCode::NOT_FOUND,
-            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Code::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
+        match self.refusal() {
+            Some(refusal) => refusal.status(),
+            None => StatusCode::OK,
         }
     }
 }

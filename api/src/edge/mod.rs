@@ -7,7 +7,7 @@ pub mod check;
 pub mod limits;
 mod proxy;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -281,17 +281,10 @@ fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
 }
 
 fn denied_response(d: &Denied) -> Response {
-    let mut response = (
-        d.status(),
-        axum::Json(json!({ "error": { "code": d.code.as_str(), "message": d.message } })),
-    )
-        .into_response();
+    // A denial never carries `Valid`; were one built by mistake, it still answers as an error.
+    let code = d.code.refusal().unwrap_or(ErrorCode::InternalError);
+    let mut response = ApiError::new(code, d.message.clone()).into_response();
     decision_headers(response.headers_mut(), d.rate.clone(), None);
-    if d.status() == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
     response
 }
 
@@ -407,26 +400,18 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
     let caller = match presented_key(&headers) {
         Some(token) => edge.admins.authenticate(token).await.map_err(ApiError::from),
         None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send Authorization: Bearer <admin token>",
         )),
     };
     let caller = match caller {
         Ok(actor) if actor.has(Permission::ApiManagementRead) => actor,
-        Ok(_) => {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "verifying needs API_MANAGEMENT_READ",
-            )
-            .into_response()
-        }
+        Ok(_) => return ApiError::new(ErrorCode::Forbidden, "verifying needs API_MANAGEMENT_READ").into_response(),
         Err(e) => return e.into_response(),
     };
     let body: VerifyBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return ApiError::bad_request("invalid_json", format!("invalid body: {e}")).into_response(),
+        Err(e) => return ApiError::new(ErrorCode::InvalidJson, format!("invalid body: {e}")).into_response(),
     };
     let seen = Seen::new(
         &edge,
@@ -438,11 +423,11 @@ async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: axum::b
     match (&body.method, &body.path) {
         (Some(m), Some(_)) => {
             if let Err(e) = m.parse::<HttpMethod>() {
-                return ApiError::bad_request("invalid_methods", e.to_string()).into_response();
+                return ApiError::new(ErrorCode::InvalidMethods, e.to_string()).into_response();
             }
         }
         (None, None) => {}
-        _ => return ApiError::bad_request("invalid_request", "give both method and path, or neither").into_response(),
+        _ => return ApiError::new(ErrorCode::InvalidRequest, "give both method and path, or neither").into_response(),
     }
     let ask = Ask {
         key: Some(&body.key),

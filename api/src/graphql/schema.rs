@@ -1,4 +1,4 @@
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::operations::endpoints::{self, Action, EndpointListInput};
 use crate::operations::tryout::{TryRequest, TryResult};
 use crate::operations::{self, import, AuditInput, KeyListInput};
@@ -32,8 +32,8 @@ pub struct AuthFailure(pub ApiError);
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| {
-            ext.set("code", e.code);
-            ext.set("status", e.status.as_u16());
+            ext.set("code", e.code.as_str());
+            ext.set("status", e.status().as_u16());
         })
     }
 }
@@ -45,12 +45,7 @@ fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a AppState, &'a C
     }
     match ctx.data_opt::<CommandContext>() {
         Some(command_ctx) => Ok((state, command_ctx)),
-        None => Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send Authorization: Bearer <admin token>",
-        )
-        .into()),
+        None => Err(ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <admin token>").into()),
     }
 }
 

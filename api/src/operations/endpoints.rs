@@ -1,6 +1,6 @@
 //! The endpoint registry: register, change, deprecate, (de)activate, enable per tenant, explore.
 
-use super::{require, ApiError};
+use super::{require, ApiError, ErrorCode};
 use crate::rest::dto::{self, HistoryEntry, ListResponse};
 use crate::rest::endpoint_dto::{CreateEndpointBody, EndpointView, UpdateEndpointBody};
 use crate::state::AppState;
@@ -20,34 +20,34 @@ use std::collections::BTreeSet;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-fn spec_error(field: &'static str) -> impl Fn(SpecError) -> ApiError {
-    move |e| ApiError::bad_request(field, e.to_string())
+fn spec_error(code: ErrorCode) -> impl Fn(SpecError) -> ApiError {
+    move |e| ApiError::new(code, e.to_string())
 }
 
 pub fn methods(raw: Vec<String>) -> Result<BTreeSet<HttpMethod>, ApiError> {
     raw.into_iter()
-        .map(|m| HttpMethod::try_from(m).map_err(|e| ApiError::bad_request("invalid_methods", e.to_string())))
+        .map(|m| HttpMethod::try_from(m).map_err(|e| ApiError::new(ErrorCode::InvalidMethods, e.to_string())))
         .collect()
 }
 
 pub fn path(raw: String) -> Result<PathTemplate, ApiError> {
-    PathTemplate::try_from(raw).map_err(|e| ApiError::bad_request("invalid_path", e.to_string()))
+    PathTemplate::try_from(raw).map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.to_string()))
 }
 
 pub fn plugin(raw: String) -> Result<PluginName, ApiError> {
-    PluginName::try_from(raw).map_err(spec_error("invalid_plugin"))
+    PluginName::try_from(raw).map_err(spec_error(ErrorCode::InvalidPlugin))
 }
 
 pub fn upstream(raw: String) -> Result<UpstreamUrl, ApiError> {
-    UpstreamUrl::try_from(raw).map_err(spec_error("invalid_upstream_url"))
+    UpstreamUrl::try_from(raw).map_err(spec_error(ErrorCode::InvalidUpstreamUrl))
 }
 
 pub fn description(raw: String) -> Result<Description, ApiError> {
-    Description::try_from(raw).map_err(spec_error("invalid_description"))
+    Description::try_from(raw).map_err(spec_error(ErrorCode::InvalidDescription))
 }
 
 pub fn schema(raw: serde_json::Value) -> Result<JsonSchema, ApiError> {
-    JsonSchema::try_from(raw).map_err(spec_error("invalid_schema"))
+    JsonSchema::try_from(raw).map_err(spec_error(ErrorCode::InvalidSchema))
 }
 
 /// Which endpoints the actor may see: superusers everything, tenant admins every active one,
@@ -170,27 +170,26 @@ pub async fn list(
         Some("inactive") if ctx.actor.is_superuser() => Some(false),
         Some("inactive") => {
             return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "only superusers see inactive endpoints",
             ))
         }
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_status",
+            return Err(ApiError::new(
+                ErrorCode::InvalidStatus,
                 format!("status must be active or inactive, got {other:?}"),
             ))
         }
     };
     let method = p
         .method
-        .map(|m| HttpMethod::try_from(m).map_err(|e| ApiError::bad_request("invalid_methods", e.to_string())))
+        .map(|m| HttpMethod::try_from(m).map_err(|e| ApiError::new(ErrorCode::InvalidMethods, e.to_string())))
         .transpose()?;
     let after = match p.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
             keyledger_projections::endpoints::decode_path_cursor(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))?,
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "cursor is not one this API returned"))?,
         ),
     };
     let filter = EndpointFilter {

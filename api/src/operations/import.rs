@@ -1,7 +1,7 @@
 //! Importing a plugin's endpoints from an OpenAPI 3.0 or 3.1 document (JSON or YAML).
 
 use super::endpoints::{description, plugin as parse_plugin, schema, upstream as parse_upstream};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::rest::endpoint_dto::{ImportReport, ImportedOperation};
 use keyledger_commands::{CommandBus, CommandContext, Committed};
 use keyledger_domain::endpoint::{route_stream_id, EndpointSpec, JsonSchema};
@@ -31,25 +31,24 @@ fn invalid(problems: &[String]) -> ApiError {
     } else {
         String::new()
     };
-    ApiError::bad_request("invalid_openapi", format!("{}{suffix}", shown.join("; ")))
+    ApiError::new(ErrorCode::InvalidOpenapi, format!("{}{suffix}", shown.join("; ")))
 }
 
 /// Parses JSON or YAML into a JSON value.
 pub fn parse_text(text: &str) -> Result<Value, ApiError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "document_too_large",
+            ErrorCode::DocumentTooLarge,
             "the document is larger than 8 MiB",
         ));
     }
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         serde_json::from_str(trimmed)
-            .map_err(|e| ApiError::bad_request("invalid_openapi", format!("invalid JSON: {e}")))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidOpenapi, format!("invalid JSON: {e}")))
     } else {
         serde_saphyr::from_str::<Value>(text)
-            .map_err(|e| ApiError::bad_request("invalid_openapi", format!("invalid YAML: {e}")))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidOpenapi, format!("invalid YAML: {e}")))
     }
 }
 
@@ -131,14 +130,14 @@ pub fn operations(doc: &Value, plugin: &str, upstream: &str) -> Result<Vec<Impor
     let upstream = parse_upstream(upstream.to_owned())?;
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
     if !(version.starts_with("3.0") || version.starts_with("3.1")) {
-        return Err(ApiError::bad_request(
-            "invalid_openapi",
+        return Err(ApiError::new(
+            ErrorCode::InvalidOpenapi,
             "not an OpenAPI 3.0 or 3.1 document (\"openapi\" field)",
         ));
     }
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-        return Err(ApiError::bad_request(
-            "invalid_openapi",
+        return Err(ApiError::new(
+            ErrorCode::InvalidOpenapi,
             "the document has no \"paths\"",
         ));
     };
@@ -215,8 +214,8 @@ pub fn operations(doc: &Value, plugin: &str, upstream: &str) -> Result<Vec<Impor
         return Err(invalid(&problems));
     }
     if ops.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_openapi",
+        return Err(ApiError::new(
+            ErrorCode::InvalidOpenapi,
             "the document has no operations to import",
         ));
     }

@@ -1,12 +1,11 @@
 //! What the admin API does, shared by REST and GraphQL: parse the input into domain types, run the
 //! command or query, and shape the answer. Transports only translate.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::rest::dto::{
     self, AuditEntry, CreateKeyBody, CreateTokenBody, HistoryEntry, KeyView, ListResponse, TokenView, UpdateKeyBody,
 };
 use crate::state::AppState;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyledger_commands::bus::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome, IssueTokenRequest};
 use keyledger_commands::CommandContext;
@@ -24,8 +23,7 @@ pub fn require(ctx: &CommandContext, permission: Permission) -> Result<(), ApiEr
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("this action needs the {permission} permission"),
         ))
     }
@@ -39,8 +37,7 @@ pub fn tenant_filter(ctx: &CommandContext, requested: Option<String>) -> Result<
     }
     match requested {
         Some(t) if t != ctx.actor.tenant => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("you cannot read tenant {t}"),
         )),
         _ => Ok(Some(ctx.actor.tenant.to_string())),
@@ -65,8 +62,8 @@ pub fn idempotency_key(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     match raw {
         None => Ok(None),
         Some(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k.to_owned())),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
         )),
     }
@@ -135,7 +132,7 @@ pub async fn list_keys(
         .status
         .map(|s| {
             s.parse::<KeyStatus>()
-                .map_err(|e| ApiError::bad_request("invalid_status", e))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidStatus, e))
         })
         .transpose()?;
     let filter = KeyFilter {
@@ -217,8 +214,8 @@ pub async fn rotate_key(
     let id = key_id(id)?;
     let grace = grace_seconds.unwrap_or(0);
     if !(0..=7 * 86_400).contains(&grace) {
-        return Err(ApiError::bad_request(
-            "invalid_grace_period",
+        return Err(ApiError::new(
+            ErrorCode::InvalidGracePeriod,
             "grace_seconds must be between 0 and 604800",
         ));
     }

@@ -2,7 +2,7 @@
 //! what came back. Until the auth edge exists the request goes straight to the plugin's
 //! upstream, carrying the identity headers the edge will set (never the key itself).
 
-use super::{require, ApiError};
+use super::{require, ApiError, ErrorCode};
 use crate::state::AppState;
 use async_graphql::{InputObject, SimpleObject};
 use keyledger_commands::secrets::SecretHasher;
@@ -87,8 +87,8 @@ async fn identity_by_id(state: &AppState, ctx: &CommandContext, key_id: &str) ->
 }
 
 async fn identity_by_key(state: &AppState, ctx: &CommandContext, raw: &str) -> Result<Identity, ApiError> {
-    let refused = || ApiError::bad_request("invalid_key", "the key is not one of your tenant's keys");
-    let key = PlaintextKey::parse(raw.trim()).map_err(|e| ApiError::bad_request("invalid_key", e.to_string()))?;
+    let refused = || ApiError::new(ErrorCode::InvalidTestKey, "the key is not one of your tenant's keys");
+    let key = PlaintextKey::parse(raw.trim()).map_err(|e| ApiError::new(ErrorCode::InvalidTestKey, e.to_string()))?;
     // This node's copy of the key lookup: current once the command that made the key answered.
     let entry = state.edge.key(key.lookup_id().as_str()).ok_or_else(refused)?;
     let (key_id, hash) = (entry.key_id.clone(), entry.secret_hash.clone());
@@ -110,7 +110,7 @@ fn concrete_path(template: &PathTemplate, params: &BTreeMap<String, String>) -> 
             Segment::Static(text) => path.push_str(text),
             Segment::Param(name) => {
                 let value = params.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
-                    ApiError::bad_request("missing_path_param", format!("give a value for {{{name}}}"))
+                    ApiError::new(ErrorCode::MissingPathParam, format!("give a value for {{{name}}}"))
                 })?;
                 path.push_str(&utf8_percent_encode(value, SEGMENT).to_string());
             }
@@ -128,19 +128,19 @@ pub async fn try_endpoint(
     let endpoint = super::endpoints::get(state, ctx, id, None).await?;
     let method = match (&req.method, endpoint.methods.as_slice()) {
         (Some(m), _) => {
-            HttpMethod::try_from(m.clone()).map_err(|e| ApiError::bad_request("invalid_methods", e.to_string()))?
+            HttpMethod::try_from(m.clone()).map_err(|e| ApiError::new(ErrorCode::InvalidMethods, e.to_string()))?
         }
         (None, [only]) => only.parse().map_err(|_| ApiError::internal("stored method"))?,
         (None, _) => {
-            return Err(ApiError::bad_request(
-                "invalid_methods",
+            return Err(ApiError::new(
+                ErrorCode::InvalidMethods,
                 "choose one of the endpoint's methods",
             ))
         }
     };
     if !endpoint.methods.iter().any(|m| m == method.as_str()) {
-        return Err(ApiError::bad_request(
-            "invalid_methods",
+        return Err(ApiError::new(
+            ErrorCode::InvalidMethods,
             format!("the endpoint does not serve {method}"),
         ));
     }
@@ -152,13 +152,13 @@ pub async fn try_endpoint(
     };
     require(ctx, needed)?;
     if req.body.is_some() && !method.has_body() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             format!("{method} requests carry no body"),
         ));
     }
     let identity = match (&req.key_id, &req.key) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid_key", "give key_id or key, not both")),
+        (Some(_), Some(_)) => return Err(ApiError::new(ErrorCode::InvalidTestKey, "give key_id or key, not both")),
         (Some(id), None) => Some(identity_by_id(state, ctx, id).await?),
         (None, Some(key)) => Some(identity_by_key(state, ctx, key).await?),
         (None, None) => None,
@@ -219,8 +219,7 @@ pub async fn try_endpoint(
     let started = Instant::now();
     let response = request.send().await.map_err(|e| {
         ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_unreachable",
+            ErrorCode::UpstreamUnreachable,
             format!("the upstream did not answer: {e}"),
         )
     })?;
@@ -232,8 +231,7 @@ pub async fn try_endpoint(
         .collect();
     let bytes = response.bytes().await.map_err(|e| {
         ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "upstream_unreachable",
+            ErrorCode::UpstreamUnreachable,
             format!("the upstream's answer broke off: {e}"),
         )
     })?;

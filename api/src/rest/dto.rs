@@ -1,6 +1,6 @@
 //! Request and response bodies of the admin REST API.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use async_graphql::{Enum, InputObject, OutputType, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_domain::api_key::IssuedKey;
@@ -41,8 +41,8 @@ pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     match raw {
         None => Ok(DEFAULT_PAGE),
         Some(l) if (1..=keyledger_projections::MAX_PAGE).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_limit",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidLimit,
             format!("limit must be between 1 and {}", keyledger_projections::MAX_PAGE),
         )),
     }
@@ -53,22 +53,22 @@ pub fn cursor(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
         None | Some("") => Ok(None),
         Some(c) => keyledger_projections::parse_cursor(c)
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")),
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "cursor is not one this API returned")),
     }
 }
 
 pub fn tenant(raw: Option<String>) -> Result<Option<TenantId>, ApiError> {
-    raw.map(|t| TenantId::try_from(t).map_err(|e| ApiError::bad_request("invalid_tenant", e.to_string())))
+    raw.map(|t| TenantId::try_from(t).map_err(|e| ApiError::new(ErrorCode::InvalidTenant, e.to_string())))
         .transpose()
 }
 
 pub fn name(raw: String) -> Result<keyledger_domain::name::Name, ApiError> {
-    keyledger_domain::name::Name::try_from(raw).map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))
+    keyledger_domain::name::Name::try_from(raw).map_err(|e| ApiError::new(ErrorCode::InvalidName, e.to_string()))
 }
 
 pub fn scopes(raw: Vec<String>) -> Result<BTreeSet<Scope>, ApiError> {
     raw.into_iter()
-        .map(|s| Scope::try_from(s).map_err(|e| ApiError::bad_request("invalid_scope", e.to_string())))
+        .map(|s| Scope::try_from(s).map_err(|e| ApiError::new(ErrorCode::InvalidScope, e.to_string())))
         .collect()
 }
 
@@ -80,18 +80,18 @@ pub fn rate_limits(raw: RateLimitsBody) -> Result<RateLimits, ApiError> {
         per_day: raw.per_day,
         burst: raw.burst,
     })
-    .map_err(|e| ApiError::bad_request("invalid_rate_limits", e.to_string()))
+    .map_err(|e| ApiError::new(ErrorCode::InvalidRateLimits, e.to_string()))
 }
 
 pub fn cidr_rules(list: Vec<String>) -> Result<Vec<CidrRule>, ApiError> {
     list.into_iter()
-        .map(|r| CidrRule::try_from(r).map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string())))
+        .map(|r| CidrRule::try_from(r).map_err(|e| ApiError::new(ErrorCode::InvalidIpRule, e.to_string())))
         .collect()
 }
 
 pub fn ip_rules(allow: Vec<String>, block: Vec<String>) -> Result<IpRules, ApiError> {
     IpRules::new(cidr_rules(allow)?, cidr_rules(block)?)
-        .map_err(|e| ApiError::bad_request("invalid_ip_rule", e.to_string()))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidIpRule, e.to_string()))
 }
 
 /// Rate limits as sent by a client; omitted windows take the defaults (60/minute, 3600/hour).
@@ -291,7 +291,7 @@ pub fn permissions(raw: Vec<String>) -> Result<BTreeSet<Permission>, ApiError> {
     raw.iter()
         .map(|p| {
             p.parse::<Permission>()
-                .map_err(|e| ApiError::bad_request("invalid_permissions", e))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidPermissions, e))
         })
         .collect()
 }

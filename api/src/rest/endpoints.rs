@@ -2,7 +2,7 @@
 
 use super::dto::{HistoryEntry, ListResponse};
 use super::endpoint_dto::{CreateEndpointBody, DeprecateBody, EndpointView, ImportReport, UpdateEndpointBody};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Admin, Json, OptionalJson, Query};
 use crate::operations::endpoints::{self, Action, EndpointListInput};
 use crate::operations::import;
@@ -166,7 +166,7 @@ pub async fn import_document(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_openapi", "the document is not UTF-8"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidOpenapi, "the document is not UTF-8"))?;
     let committed = import::run(&state.bus, &ctx, text, &p.plugin, &p.upstream).await?;
     state.settle(committed.position).await;
     Ok(axum::Json(committed.value))

@@ -1,7 +1,7 @@
 //! `/v1/keys`: the key lifecycle.
 
 use super::dto::{CreateKeyBody, HistoryEntry, KeyView, ListResponse, RevokeKeyBody, RotateKeyBody, UpdateKeyBody};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Admin, Json, OptionalJson, Query};
 use crate::operations::{self, KeyListInput};
 use crate::state::AppState;
@@ -32,7 +32,7 @@ pub async fn create(
         .get("idempotency-key")
         .map(|v| {
             v.to_str()
-                .map_err(|_| ApiError::bad_request("invalid_idempotency_key", "not ASCII"))
+                .map_err(|_| ApiError::new(ErrorCode::InvalidIdempotencyKey, "not ASCII"))
         })
         .transpose()?;
     let idem = operations::idempotency_key(idem)?;

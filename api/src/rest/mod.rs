@@ -2,6 +2,7 @@
 
 pub mod admin_tokens;
 pub mod audit;
+mod contract;
 pub mod dto;
 pub mod endpoint_dto;
 pub mod endpoints;
@@ -11,6 +12,7 @@ pub mod keys;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+use contract::ErrorResponses;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -25,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
-    modifiers(&AdminTokenAuth, &UniqueOperationIds),
+    modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses),
     tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
 )]
 pub struct ApiDoc;

@@ -1,0 +1,145 @@
+//! The API's one error type, mapped once to HTTP here (and to GraphQL extensions in graphql/).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyledger_commands::CommandError;
+use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
+use keyledger_projections::ProjectionError;
+
+mod code;
+pub use code::ErrorCode;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Every error answer's body, REST and edge alike.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people: says what to change. Programs branch on `code`.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// Logs the cause once, server-side; the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(ErrorCode::InternalError, "internal error; see the server log")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        use ApiKeyError::*;
+        let code = match &e {
+            KeyAlreadyIssued => ErrorCode::Conflict,
+            KeyNotFound => ErrorCode::NotFound,
+            ScopeNotGrantable { .. } => ErrorCode::ScopeNotGrantable,
+            ExpiryInPast => ErrorCode::InvalidExpiry,
+            KeyNotActive { .. } => ErrorCode::KeyNotActive,
+            KeyAlreadyRevoked => ErrorCode::KeyAlreadyRevoked,
+            GraceOutOfRange => ErrorCode::InvalidGracePeriod,
+            ReasonTooLong => ErrorCode::InvalidReason,
+            IpRules(_) => ErrorCode::InvalidIpRule,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<AdminTokenError> for ApiError {
+    fn from(e: AdminTokenError) -> Self {
+        use AdminTokenError::*;
+        let code = match &e {
+            TokenAlreadyExists { .. } => ErrorCode::TokenAlreadyExists,
+            TokenNotFound => ErrorCode::NotFound,
+            NoPermissions => ErrorCode::InvalidPermissions,
+            PermissionNotGrantable { .. } => ErrorCode::PermissionNotGrantable,
+            ScopeNotGrantable { .. } => ErrorCode::ScopeNotGrantable,
+            TenantNotAllowed { .. } => ErrorCode::Forbidden,
+            ExpiryInPast => ErrorCode::InvalidExpiry,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        use EndpointError::*;
+        let code = match &e {
+            EndpointNotFound => ErrorCode::NotFound,
+            AlreadyRegistered => ErrorCode::Conflict,
+            NoMethods => ErrorCode::InvalidMethods,
+            MethodTaken { .. } => ErrorCode::EndpointConflict,
+            PathShapeChanged { .. } => ErrorCode::InvalidPath,
+            SunsetInPast => ErrorCode::InvalidSunset,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Unauthenticated => ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing, invalid, expired or deleted admin token",
+            ),
+            CommandError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            CommandError::NotFound(what) => ApiError::not_found(what),
+            CommandError::Conflict => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            CommandError::Key(k) => k.into(),
+            CommandError::Token(t) => t.into(),
+            CommandError::Endpoint(e) => e.into(),
+            CommandError::Store(s) => ApiError::internal(s),
+        }
+    }
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(e: ProjectionError) -> Self {
+        ApiError::internal(e)
+    }
+}

@@ -1,0 +1,145 @@
+//! The error answers that follow from an operation's shape, documented by rule in one place: an
+//! authenticated operation can answer 401 and 403, one with a query can answer 400
+//! `invalid_query`, one with a required JSON body 400 `invalid_json` and 415, and any can answer
+//! 500. Every error answer's body is `ErrorBody`, whose `code` lists every `ErrorCode`.
+//! The answers particular to an operation (404, 409, …) stay on its handler.
+
+use crate::error::ErrorBody;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::{Modify, PartialSchema, ToSchema};
+
+pub struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = Vec::new();
+        <ErrorBody as ToSchema>::schemas(&mut schemas);
+        components
+            .schemas
+            .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
+        components.schemas.extend(schemas);
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                document(operation);
+            }
+        }
+    }
+}
+
+fn document(operation: &mut Operation) {
+    let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let queried = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.required == Some(Required::True) && b.content.contains_key("application/json"));
+    let mut add = |status: u16, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| ResponseBuilder::new().description(description).build().into());
+    };
+    if authenticated {
+        add(
+            401,
+            "`unauthorized`: the admin token is missing, invalid, expired or deleted",
+        );
+        add(403, "`forbidden` and the like: the token may not do this");
+    }
+    if queried {
+        add(400, "`invalid_query` and the like: a query parameter is malformed");
+    }
+    if json_body {
+        add(
+            400,
+            "`invalid_json` and the like: the body is not what the operation takes",
+        );
+        add(415, "`unsupported_media_type`: the body is not `application/json`");
+    }
+    add(500, "`internal_error`: the server's log says what failed");
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let error = status.starts_with('4') || status.starts_with('5');
+        if let (true, RefOr::T(response)) = (error, response) {
+            response.content.insert(
+                "application/json".to_owned(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                    .build(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::ErrorCode;
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    fn document() -> Value {
+        serde_json::to_value(crate::rest::ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_error_code_enum_lists_every_code() {
+        let doc = document();
+        let code = &doc["components"]["schemas"]["ErrorCode"];
+        let listed: Vec<&str> = code["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("ErrorCode is not an enum: {code}"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, all);
+    }
+
+    #[test]
+    fn every_operation_documents_its_error_answers_with_the_error_body() {
+        let doc = document();
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                operations += 1;
+                let responses = op["responses"].as_object().unwrap();
+                let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
+                if op.get("security").is_some() {
+                    for status in ["401", "403"] {
+                        assert!(
+                            statuses.contains(&status),
+                            "{method} {path}: no {status} in {statuses:?}"
+                        );
+                    }
+                }
+                assert!(statuses.contains(&"500"), "{method} {path}");
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations > 20, "{operations} operations");
+    }
+}
