@@ -36,7 +36,15 @@ pub struct Application {
     state: AppState,
     router: Router,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    bootstrap_token: Option<String>,
+    bootstrap: Option<Bootstrap>,
+}
+
+/// The superuser token a start on an empty store created.
+pub enum Bootstrap {
+    /// Made up on this start: the only time it can be shown.
+    Generated(String),
+    /// The one configuration gave (`--bootstrap-token`): its owner knows it, so it is not shown.
+    Configured,
 }
 
 impl Application {
@@ -66,7 +74,12 @@ impl Application {
         let bus = CommandBus::new(db.clone(), hasher, clock.clone(), watch.clone()).with_pepper(pepper.clone());
         let catchup = Catchup::new(db.clone(), watch.clone());
 
-        let bootstrap_token = bus.bootstrap(config.serve.bootstrap_token.clone()).await?;
+        let bootstrap = bus.bootstrap(config.serve.bootstrap_token.clone()).await?.map(|token| {
+            match config.serve.bootstrap_token {
+                Some(_) => Bootstrap::Configured,
+                None => Bootstrap::Generated(token),
+            }
+        });
         // Start serving only once the read models know every event so far (the bootstrap token
         // among them), so the first request already authenticates.
         // A large backlog (a new node on a long log, read models just migrated) takes as long
@@ -153,7 +166,7 @@ impl Application {
             state,
             router,
             tasks,
-            bootstrap_token,
+            bootstrap,
         })
     }
 
@@ -170,9 +183,9 @@ impl Application {
         self.admin_addr
     }
 
-    /// The superuser token created on this start, if the store was empty. Show it once.
-    pub fn bootstrap_token(&self) -> Option<&str> {
-        self.bootstrap_token.as_deref()
+    /// The superuser token created on this start, if the store was empty.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
     }
 
     pub fn state(&self) -> &AppState {

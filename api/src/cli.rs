@@ -9,6 +9,7 @@ macro_rules! say {
     }};
 }
 
+use crate::app::Bootstrap;
 use crate::config::{AdminCommand, Cli, Command, Config, DemoCommand, EndpointsCommand, ProjectionsCommand};
 use crate::operations::import;
 use crate::Application;
@@ -30,9 +31,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // and sends SIGTERM at once must get a graceful stop, not the default kill.
             let shutdown = shutdown_signal()?;
             let app = Application::build(Config { db: cli.db, serve }).await?;
-            if let Some(token) = app.bootstrap_token() {
+            match app.bootstrap() {
                 // Printed, never logged: this is the only time the token is shown.
-                say!("bootstrap superuser token (tenant default), shown once:\n  {token}");
+                Some(Bootstrap::Generated(token)) => {
+                    say!("bootstrap superuser token (tenant default), shown once:\n  {token}")
+                }
+                Some(Bootstrap::Configured) => {
+                    say!("bootstrap superuser token (tenant default) created from the configured one")
+                }
+                None => {}
             }
             say!("admin listening on http://{}", app.admin_addr());
             say!("edge listening on http://{}", app.edge_addr());

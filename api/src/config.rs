@@ -15,7 +15,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the admin API (REST, GraphQL), projections and the expiry scheduler.
+    /// Run the admin API (REST, GraphQL), the auth edge, projections and the expiry scheduler.
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
@@ -119,7 +119,7 @@ pub struct ServeArgs {
     /// Admin API address; port 0 picks a free port.
     #[arg(long, env = "KEYLEDGER_ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     pub admin_addr: SocketAddr,
-    /// Auth edge address (the edge arrives with its own issue; the flag is reserved).
+    /// Auth edge address: forward auth (`/auth`), the verify API (`/v1/keys/verify`) and the proxy to registered endpoints.
     #[arg(long, env = "KEYLEDGER_EDGE_ADDR", default_value = "127.0.0.1:8000")]
     pub edge_addr: SocketAddr,
     /// The edge's address as clients reach it (e.g. https://api.example.com); written into tenant

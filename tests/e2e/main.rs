@@ -4,6 +4,7 @@
 mod admin_tokens;
 mod audit;
 mod concurrency;
+mod contract;
 mod edge;
 mod endpoints;
 mod expiry;

@@ -307,13 +307,28 @@ pub struct TokenView {
     pub name: String,
     pub permissions: Vec<String>,
     /// Key scopes this token may grant: `"all"` or a list.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = scope_grant_schema)]
     pub scopes: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     /// `never`, `active` or `expired`.
     pub expiry_status: String,
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// `"all"`, or the scopes listed.
+fn scope_grant_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["all"])),
+        )
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some("Key scopes this token may grant: `\"all\"` or a list."))
+        .build()
+        .into()
 }
 
 pub fn scope_grant_json(raw: &serde_json::Value) -> serde_json::Value {

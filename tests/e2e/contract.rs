@@ -1,0 +1,62 @@
+//! The API keeps its published contract: the fuzzer schemathesis (PyPI) generates requests from
+//! `/openapi.json`, valid and invalid, and checks every answer against it: no server error, only
+//! documented statuses, content types, bodies and headers. CI installs it and sets
+//! KEYLEDGER_SCHEMATHESIS (see .ci/run); locally the test is skipped with a note when `st` is
+//! not installed.
+
+use keyledger_tests::{both, TestApp};
+
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_schema_conformance,response_headers_conformance";
+
+/// The operation that deletes admin tokens deletes the fuzzer's own once it finds its id, after
+/// which every answer is 401: it runs on its own, last.
+const DELETES_TOKENS: &str = "DELETE /v1/admin-tokens/{id}";
+
+fn schemathesis() -> Option<String> {
+    let found = std::env::var("KEYLEDGER_SCHEMATHESIS").ok().or_else(|| {
+        std::process::Command::new("st")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| "st".to_owned())
+    });
+    if found.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI must set KEYLEDGER_SCHEMATHESIS (see .ci/run)");
+        }
+        eprintln!("skipping the API contract fuzzing: schemathesis (`st`) is not installed");
+    }
+    found
+}
+
+both!(the_api_keeps_its_openapi_contract_under_fuzzing, fuzz);
+async fn fuzz(app: TestApp) -> TestApp {
+    let Some(st) = schemathesis() else {
+        return app;
+    };
+    for filter in [["--exclude-name", DELETES_TOKENS], ["--include-name", DELETES_TOKENS]] {
+        let mut command = std::process::Command::new(&st);
+        command
+            .arg("run")
+            .arg(app.url("/openapi.json"))
+            .args(["--checks", CHECKS, "--max-examples", "20", "--seed", "1"])
+            .args(["--no-color", "--warnings", "off"])
+            .arg("--header")
+            .arg(format!("Authorization: Bearer {}", app.token))
+            .args(filter);
+        // Blocking: the server under test runs on this runtime's other worker.
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("join")
+            .expect("run schemathesis");
+        assert!(
+            out.status.success(),
+            "schemathesis found contract failures ({filter:?}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    app
+}
