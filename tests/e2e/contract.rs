@@ -4,7 +4,7 @@
 //! KEYLEDGER_SCHEMATHESIS (see .ci/run); locally the test is skipped with a note when `st` is
 //! not installed.
 
-use keyledger_tests::{both, TestApp};
+use keyledger_tests::{both, tool, TestApp};
 
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
                       response_schema_conformance,response_headers_conformance";
@@ -13,27 +13,9 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 /// which every answer is 401: it runs on its own, last.
 const DELETES_TOKENS: &str = "DELETE /v1/admin-tokens/{id}";
 
-fn schemathesis() -> Option<String> {
-    let found = std::env::var("KEYLEDGER_SCHEMATHESIS").ok().or_else(|| {
-        std::process::Command::new("st")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|_| "st".to_owned())
-    });
-    if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI must set KEYLEDGER_SCHEMATHESIS (see .ci/run)");
-        }
-        eprintln!("skipping the API contract fuzzing: schemathesis (`st`) is not installed");
-    }
-    found
-}
-
 both!(the_api_keeps_its_openapi_contract_under_fuzzing, fuzz);
 async fn fuzz(app: TestApp) -> TestApp {
-    let Some(st) = schemathesis() else {
+    let Some(st) = tool("KEYLEDGER_SCHEMATHESIS", "st", true) else {
         return app;
     };
     for filter in [["--exclude-name", DELETES_TOKENS], ["--include-name", DELETES_TOKENS]] {

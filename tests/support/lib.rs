@@ -396,19 +396,7 @@ impl TestApp {
 /// installs it and sets KEYLEDGER_OPENAPI_VALIDATOR; locally the check is skipped with a note
 /// when it is not installed.
 pub fn validate_openapi(name: &str, document: &str) {
-    let validator = std::env::var("KEYLEDGER_OPENAPI_VALIDATOR").ok().or_else(|| {
-        std::process::Command::new("openapi-spec-validator")
-            .arg("--help")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|_| "openapi-spec-validator".to_owned())
-    });
-    let Some(validator) = validator else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI must set KEYLEDGER_OPENAPI_VALIDATOR (see .ci/run)");
-        }
-        eprintln!("skipping OpenAPI validation of {name}: openapi-spec-validator is not installed");
+    let Some(validator) = tool("KEYLEDGER_OPENAPI_VALIDATOR", "openapi-spec-validator", true) else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
