@@ -14,11 +14,57 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(json_error(JsonRejection::MissingJsonContentType(Default::default())));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
+        refuse_nul(&bytes)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(rejection) => Err(json_error(rejection)),
         }
     }
+}
+
+/// `application/json`, or a `+json` type, as `axum::Json` asks.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// No text the API takes may hold NUL (U+0000), which PostgreSQL cannot store: in JSON it can
+/// only be the escape `\u0000`, found here by reading escapes left to right.
+pub(crate) fn refuse_nul(json: &[u8]) -> Result<(), ApiError> {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json[i + 1..].starts_with(b"u0000") {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidJson,
+                    "strings must not contain NUL (\\u0000)",
+                ));
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// `%00` in a URL: a NUL, which no stored text holds.
+fn holds_nul(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
 fn json_error(rejection: JsonRejection) -> ApiError {
@@ -36,6 +82,12 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(holds_nul) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "query parameters must not contain NUL (%00)",
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(e) => Err(query_error(e)),
@@ -86,8 +138,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
+        refuse_nul(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(|v| OptionalJson(Some(v)))
             .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
+    }
+}
+
+/// `axum::extract::Path`, but an id that cannot exist (undecodable, or holding NUL) answers
+/// 404 in our format rather than a plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if holds_nul(parts.uri.path()) {
+            return Err(ApiError::not_found("resource"));
+        }
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(ApiError::not_found("resource")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_escape_is_refused_wherever_it_is_not_itself_escaped() {
+        assert!(refuse_nul(br#"{"q":"a\u0000b"}"#).is_err());
+        assert!(refuse_nul(br#"{"q":"a\\\u0000"}"#).is_err());
+        assert!(
+            refuse_nul(br#"{"q":"a\\u0000"}"#).is_ok(),
+            "an escaped backslash, then text"
+        );
+        assert!(refuse_nul(br#"{"q":"\u00001"}"#).is_err());
+        assert!(refuse_nul(br#"{"q":"\u0001","r":"\"}"#).is_ok());
+        assert!(refuse_nul(b"\\").is_ok());
+        assert!(holds_nul("/v1/keys/a%00b") && !holds_nul("/v1/keys/a%200"));
     }
 }

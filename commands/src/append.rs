@@ -87,9 +87,7 @@ async fn commit(db: &Database, watch: &LogWatch, mut group: Vec<Append>) {
         Err(e) => {
             tracing::warn!(error = %e, appends = group.len(), "an append transaction failed");
             for append in group {
-                let _ = append
-                    .done
-                    .send(Err(CommandError::Store(StoreError::EventStore(e.to_string()))));
+                let _ = append.done.send(Err(CommandError::Store(StoreError::shared(&e))));
             }
         }
     }

@@ -15,6 +15,62 @@ pub enum StoreError {
     Corrupt(String),
     #[error("event store: {0}")]
     EventStore(String),
+    /// The database did not answer (connection refused or lost, no connection free in time):
+    /// the same request may succeed later. Kept as text where one failure answers many waiters.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The database did not answer, rather than refused: a retry later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Unreachable(_) => true,
+            StoreError::Database(e) => unavailable(e),
+            _ => false,
+        }
+    }
+
+    /// One failure told to each of several waiters (`sqlx::Error` is not `Clone`), keeping
+    /// whether the database was unavailable.
+    pub fn shared(e: &sqlx::Error) -> StoreError {
+        if unavailable(e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::EventStore(e.to_string())
+        }
+    }
+}
+
+/// cqrs-es's repositories box the `sqlx::Error` they met: unboxed, it keeps its kind.
+impl From<cqrs_es::persist::PersistenceError> for StoreError {
+    fn from(e: cqrs_es::persist::PersistenceError) -> Self {
+        use cqrs_es::persist::PersistenceError::*;
+        match e {
+            ConnectionError(inner) | UnknownError(inner) => match inner.downcast::<sqlx::Error>() {
+                Ok(sqlx) => StoreError::Database(*sqlx),
+                Err(other) => StoreError::EventStore(other.to_string()),
+            },
+            DeserializationError(inner) => StoreError::Corrupt(inner.to_string()),
+            OptimisticLockError => StoreError::EventStore("a concurrent append won".to_owned()),
+        }
+    }
+}
+
+/// Whether `e` says the database could not be reached or is going away (SQLSTATE class 08,
+/// shutdown, too many connections) rather than that it refused the statement.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
 }
 
 /// Why a command did not run. "The aggregate refused" (a business rule), "someone else wrote

@@ -228,6 +228,23 @@ async fn refusals(app: TestApp) -> TestApp {
         )
         .await;
     assert_eq!(graphql_error_code(&bad_cidr), Some("invalid_ip_rule"));
+    // NUL, which PostgreSQL cannot store, in a variable or in a string literal of the query.
+    let nul_variable = app
+        .graphql(
+            Some(&app.token),
+            "mutation($name: String!) { createApiKey(input: { name: $name }) { id } }",
+            json!({ "name": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!(graphql_error_code(&nul_variable), Some("invalid_request"));
+    let nul_literal = app
+        .graphql(
+            Some(&app.token),
+            "mutation { createApiKey(input: { name: \"a\\u0000b\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(graphql_error_code(&nul_literal), Some("invalid_request"));
     let syntax = app.graphql(Some(&app.token), "{ apiKeys { ", json!({})).await;
     assert!(syntax["errors"].is_array());
     assert_eq!(app.event_count().await, before, "nothing written");

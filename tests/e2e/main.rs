@@ -14,6 +14,7 @@ mod keys;
 mod migrations;
 mod nginx;
 mod nodes;
+mod outage;
 mod projections;
 mod restart;
 mod sdks;

@@ -8,6 +8,7 @@ use keyledger_commands::clock::OffsetClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 pub mod backlog;
+pub mod outage;
 pub mod postgres;
 
 use std::net::SocketAddr;

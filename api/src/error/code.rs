@@ -138,6 +138,8 @@ codes! {
     InternalError = "internal_error", INTERNAL_SERVER_ERROR;
     /// Edge (proxy) and an endpoint's Test: the upstream could not be reached.
     UpstreamUnreachable = "upstream_unreachable", BAD_GATEWAY;
+    /// The database did not answer; nothing was changed. `Retry-After` says when to try again.
+    DatabaseUnavailable = "database_unavailable", SERVICE_UNAVAILABLE;
 }
 
 #[cfg(test)]

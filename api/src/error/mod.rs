@@ -9,6 +9,10 @@ use keyledger_projections::ProjectionError;
 mod code;
 pub use code::ErrorCode;
 
+/// How long a client should wait before retrying when the database is unavailable: a
+/// restarting or failing-over PostgreSQL is usually back within seconds.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
@@ -44,6 +48,15 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// The database did not answer: the client may retry (`Retry-After`); the cause is logged.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "request failed: the database is unavailable");
+        Self::new(
+            ErrorCode::DatabaseUnavailable,
+            "the database is unavailable; nothing was changed, retry later",
+        )
+    }
+
     /// Logs the cause once, server-side; the client sees a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
@@ -61,10 +74,17 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
+            headers.insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if self.code == ErrorCode::DatabaseUnavailable {
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
         }
         response
@@ -133,6 +153,7 @@ impl From<CommandError> for ApiError {
             CommandError::Key(k) => k.into(),
             CommandError::Token(t) => t.into(),
             CommandError::Endpoint(e) => e.into(),
+            CommandError::Store(s) if s.is_unavailable() => ApiError::unavailable(s),
             CommandError::Store(s) => ApiError::internal(s),
         }
     }
@@ -140,6 +161,9 @@ impl From<CommandError> for ApiError {
 
 impl From<ProjectionError> for ApiError {
     fn from(e: ProjectionError) -> Self {
-        ApiError::internal(e)
+        match e {
+            ProjectionError::Store(s) if s.is_unavailable() => ApiError::unavailable(s),
+            other => ApiError::internal(other),
+        }
     }
 }

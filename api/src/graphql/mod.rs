@@ -5,6 +5,7 @@
 
 mod schema;
 
+use crate::error::ErrorCode;
 use crate::state::AppState;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{Path, State};
@@ -51,7 +52,20 @@ async fn execute(
             Err(e) => request = request.data(schema::AuthFailure(crate::error::ApiError::from(e))),
         }
     }
+    if holds_nul(&request) {
+        let refused = crate::error::ApiError::new(ErrorCode::InvalidRequest, "strings must not contain NUL (\\u0000)");
+        let error = async_graphql::Error::from(refused).into_server_error(async_graphql::Pos::default());
+        return GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response();
+    }
     GraphQLResponse::from(schema.execute(request).await).into_response()
+}
+
+/// NUL (U+0000) in the query's text (raw, or as the escape `\u0000` of a string literal) or in
+/// its variables: no text the API takes may hold it, as PostgreSQL cannot store it.
+fn holds_nul(request: &async_graphql::Request) -> bool {
+    request.query.contains('\0')
+        || crate::extract::refuse_nul(request.query.as_bytes()).is_err()
+        || serde_json::to_vec(&request.variables).map_or(true, |json| crate::extract::refuse_nul(&json).is_err())
 }
 
 const INDEX: &str = include_str!("../../assets/graphiql/index.html");

@@ -2,10 +2,10 @@
 
 use super::dto::{CreateTokenBody, ListResponse, TokenView};
 use crate::error::ApiError;
-use crate::extract::{Admin, Json, Query};
+use crate::extract::{Admin, Json, Path, Query};
 use crate::operations;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;

@@ -1,11 +1,14 @@
-//! The error answers that follow from an operation's shape, documented by rule in one place: an
-//! authenticated operation can answer 401 and 403, one with a query can answer 400
-//! `invalid_query`, one with a required JSON body 400 `invalid_json` and 415, and any can answer
-//! 500. Every error answer's body is `ErrorBody`, whose `code` lists every `ErrorCode`.
-//! The answers particular to an operation (404, 409, …) stay on its handler.
+//! The error answers that follow from an operation's shape, documented by rule in one place:
+//! an authenticated operation can answer 401 and 403, one with a path parameter 404, one with a
+//! query 400 `invalid_query`, one with a required JSON body 400 `invalid_json` and 415; any can
+//! answer 500, and 503 with `Retry-After` while the database does not answer. Every error
+//! answer's body is `ErrorBody`, whose `code` lists every `ErrorCode`. The answers particular to
+//! an operation (409, 413, …) stay on its handler.
 
 use crate::error::ErrorBody;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
@@ -41,11 +44,8 @@ impl Modify for ErrorResponses {
 
 fn document(operation: &mut Operation) {
     let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-    let queried = operation
-        .parameters
-        .iter()
-        .flatten()
-        .any(|p| p.parameter_in == ParameterIn::Query);
+    let located = |place: ParameterIn| operation.parameters.iter().flatten().any(|p| p.parameter_in == place);
+    let (queried, addressed) = (located(ParameterIn::Query), located(ParameterIn::Path));
     let json_body = operation
         .request_body
         .as_ref()
@@ -64,6 +64,9 @@ fn document(operation: &mut Operation) {
         );
         add(403, "`forbidden` and the like: the token may not do this");
     }
+    if addressed {
+        add(404, "`not_found`: nothing has this id (or it is not the tenant's)");
+    }
     if queried {
         add(400, "`invalid_query` and the like: a query parameter is malformed");
     }
@@ -75,9 +78,22 @@ fn document(operation: &mut Operation) {
         add(415, "`unsupported_media_type`: the body is not `application/json`");
     }
     add(500, "`internal_error`: the server's log says what failed");
+    add(
+        503,
+        "`database_unavailable`: the database did not answer; nothing was changed",
+    );
     for (status, response) in operation.responses.responses.iter_mut() {
         let error = status.starts_with('4') || status.starts_with('5');
         if let (true, RefOr::T(response)) = (error, response) {
+            if status == "503" {
+                response.headers.insert(
+                    "Retry-After".to_owned(),
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
             response.content.insert(
                 "application/json".to_owned(),
                 ContentBuilder::new()
@@ -130,6 +146,10 @@ mod tests {
                     }
                 }
                 assert!(statuses.contains(&"500"), "{method} {path}");
+                assert!(
+                    responses["503"]["headers"].get("Retry-After").is_some(),
+                    "{method} {path}: 503 without Retry-After"
+                );
                 for (status, response) in responses {
                     if status.starts_with('4') || status.starts_with('5') {
                         assert_eq!(

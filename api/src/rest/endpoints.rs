@@ -3,12 +3,12 @@
 use super::dto::{HistoryEntry, ListResponse};
 use super::endpoint_dto::{CreateEndpointBody, DeprecateBody, EndpointView, ImportReport, UpdateEndpointBody};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{Admin, Json, OptionalJson, Query};
+use crate::extract::{Admin, Json, OptionalJson, Path, Query};
 use crate::operations::endpoints::{self, Action, EndpointListInput};
 use crate::operations::import;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;

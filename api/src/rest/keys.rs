@@ -2,10 +2,10 @@
 
 use super::dto::{CreateKeyBody, HistoryEntry, KeyView, ListResponse, RevokeKeyBody, RotateKeyBody, UpdateKeyBody};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{Admin, Json, OptionalJson, Query};
+use crate::extract::{Admin, Json, OptionalJson, Path, Query};
 use crate::operations::{self, KeyListInput};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};

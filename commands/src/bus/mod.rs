@@ -191,7 +191,7 @@ impl CommandBus {
             .events()
             .get_events::<A>(id)
             .await
-            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+            .map_err(|e| CommandError::Store(e.into()))?;
         serialized
             .into_iter()
             .map(|s| {
@@ -222,7 +222,7 @@ impl CommandBus {
             .events()
             .get_last_events::<A>(id, version)
             .await
-            .map_err(|e| CommandError::Store(StoreError::EventStore(e.to_string())))?;
+            .map_err(|e| CommandError::Store(e.into()))?;
         if later.is_empty() {
             return Ok(loaded);
         }
