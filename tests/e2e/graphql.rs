@@ -246,7 +246,31 @@ async fn refusals(app: TestApp) -> TestApp {
         .await;
     assert_eq!(graphql_error_code(&nul_literal), Some("invalid_request"));
     let syntax = app.graphql(Some(&app.token), "{ apiKeys { ", json!({})).await;
-    assert!(syntax["errors"].is_array());
+    assert_eq!(graphql_error_code(&syntax), Some("invalid_graphql"), "{syntax}");
+    let unknown_field = app.graphql(Some(&app.token), "{ apiKeys { nope } }", json!({})).await;
+    assert_eq!(
+        graphql_error_code(&unknown_field),
+        Some("invalid_graphql"),
+        "{unknown_field}"
+    );
+    // The limits that keep one query from unbounded work refuse with codes of their own.
+    let deep = format!(
+        "{{ __schema {{ queryType {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(40),
+        "} ".repeat(40)
+    );
+    let deep = app.graphql(Some(&app.token), &deep, json!({})).await;
+    assert_eq!(graphql_error_code(&deep), Some("query_too_deep"), "{deep}");
+    let wide: String = (0..2_000)
+        .map(|i| format!("a{i}: apiKeys {{ data {{ id }} }} "))
+        .collect();
+    let wide = app.graphql(Some(&app.token), &format!("{{ {wide} }}"), json!({})).await;
+    assert_eq!(
+        graphql_error_code(&wide),
+        Some("query_too_complex"),
+        "{}",
+        wide["errors"]
+    );
     assert_eq!(app.event_count().await, before, "nothing written");
 
     // Another tenant's key does not exist for a tenant admin.
@@ -302,4 +326,25 @@ async fn console(app: TestApp) -> TestApp {
         StatusCode::NOT_FOUND
     );
     app
+}
+
+/// The GraphQL schema is a contract too: any change to it shows up here, against the committed
+/// `api/schema.graphql`. After an intended change: `KEYLEDGER_UPDATE_SDL=1 cargo test -p
+/// keyledger-tests --test e2e the_graphql_schema` rewrites the file, to commit with the change.
+#[tokio::test]
+async fn the_graphql_schema_is_the_committed_one() {
+    let Some(app) = keyledger_tests::spawn_app(keyledger_tests::Backend::Sqlite).await else {
+        return;
+    };
+    let sdl = keyledger_api::graphql::build_schema(app.state.clone()).sdl();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/schema.graphql");
+    if std::env::var("KEYLEDGER_UPDATE_SDL").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &sdl).expect("write the SDL");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == sdl,
+        "the GraphQL schema changed: review and commit it (KEYLEDGER_UPDATE_SDL=1). Now:\n{sdl}"
+    );
+    app.finish().await;
 }

@@ -92,6 +92,13 @@ codes! {
     InvalidOpenapi = "invalid_openapi", BAD_REQUEST;
     /// The request's fields contradict each other (both or neither of a pair).
     InvalidRequest = "invalid_request", BAD_REQUEST;
+    /// GraphQL: the document does not parse or validate against the schema, or a value does not
+    /// fit its type.
+    InvalidGraphql = "invalid_graphql", BAD_REQUEST;
+    /// GraphQL: the query nests deeper than the server allows.
+    QueryTooDeep = "query_too_deep", BAD_REQUEST;
+    /// GraphQL: the query asks for more work than the server allows at once.
+    QueryTooComplex = "query_too_complex", BAD_REQUEST;
     /// The key given to an endpoint's Test is malformed or not one of the tenant's keys.
     InvalidTestKey = "invalid_test_key", BAD_REQUEST;
     /// An endpoint's Test lacks a value for a path parameter.

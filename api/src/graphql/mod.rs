@@ -57,7 +57,35 @@ async fn execute(
         let error = async_graphql::Error::from(refused).into_server_error(async_graphql::Pos::default());
         return GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response();
     }
-    GraphQLResponse::from(schema.execute(request).await).into_response()
+    let mut response = schema.execute(request).await;
+    for error in &mut response.errors {
+        code_refusal(error);
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Gives every error a code: ours carry theirs; what async-graphql refuses before running a
+/// resolver (syntax, validation, a value of the wrong type, the depth and complexity limits)
+/// gets one here.
+fn code_refusal(error: &mut async_graphql::ServerError) {
+    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return;
+    }
+    // The limits' messages are async-graphql's own (the parser's recursion limit, and
+    // `validation::check_rules`); a test holds them to their codes.
+    let message = error.message.as_str();
+    let code = if message == "Query is nested too deep."
+        || message.starts_with("The recursion depth of the query cannot be greater than")
+    {
+        ErrorCode::QueryTooDeep
+    } else if message == "Query is too complex." {
+        ErrorCode::QueryTooComplex
+    } else {
+        ErrorCode::InvalidGraphql
+    };
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", code.as_str());
+    extensions.set("status", code.status().as_u16());
 }
 
 /// NUL (U+0000) in the query's text (raw, or as the escape `\u0000` of a string literal) or in
