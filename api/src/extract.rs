@@ -117,13 +117,16 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+/// The token of `Authorization: Bearer <token>`, trimmed (perhaps empty): the one reading of
+/// that header for REST, GraphQL and the edge.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    bearer_token(&parts.headers).filter(|t| !t.is_empty())
 }
 
 /// A JSON body that may be absent (`POST /v1/keys/{id}/revoke` with no body at all).

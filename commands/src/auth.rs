@@ -91,11 +91,7 @@ impl Authenticator {
                 Err(CommandError::Unauthenticated)
             };
         }
-        let (hash, secret) = (hash.clone(), presented.to_owned());
-        let ok = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &secret))
-            .await
-            .map_err(|e| StoreError::EventStore(format!("verification task failed: {e}")))?;
-        if !ok {
+        if !SecretHasher::verify_off_runtime(hash, presented).await {
             return Err(CommandError::Unauthenticated);
         }
         if let Ok(mut m) = self.verified.lock() {

@@ -60,6 +60,16 @@ impl SecretHasher {
             Err(_) => false,
         }
     }
+
+    /// [`SecretHasher::verify`] on the blocking pool, where CPU-heavy work belongs: an async
+    /// worker busy with PBKDF2 for tens of milliseconds would stall every request it holds.
+    /// `false` also if the task could not run (the runtime shutting down).
+    pub async fn verify_off_runtime(hash: &SecretHash, secret: &str) -> bool {
+        let (hash, secret) = (hash.clone(), secret.to_owned());
+        tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &secret))
+            .await
+            .unwrap_or(false)
+    }
 }
 
 /// A fresh key: random lookup id and secret from the OS's CSPRNG.
@@ -137,11 +147,15 @@ impl std::fmt::Debug for Pepper {
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the edge pepper must be at least 32 characters")]
+pub struct PepperTooShort;
+
 impl Pepper {
     /// A pepper from configured text (at least 32 characters).
-    pub fn from_secret(secret: &str) -> Result<Self, String> {
+    pub fn from_secret(secret: &str) -> Result<Self, PepperTooShort> {
         if secret.len() < 32 {
-            return Err("the edge pepper must be at least 32 characters".into());
+            return Err(PepperTooShort);
         }
         Ok(Self::from_bytes(Sha256::digest(secret.as_bytes()).into()))
     }

@@ -181,11 +181,7 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
         return Err(invalid());
     };
     metrics::counter!("keyledger_edge_pbkdf2_total").increment(1);
-    let (hash, secret) = (entry.secret_hash.clone(), presented.to_owned());
-    let ok = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &secret))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !SecretHasher::verify_off_runtime(&entry.secret_hash, presented).await {
         return Err(invalid());
     }
     let verifier = edge.pepper.digest(presented);

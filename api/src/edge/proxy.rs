@@ -1,7 +1,8 @@
 //! The reverse proxy: a checked request goes to its plugin's upstream and the answer streams back.
 
 use super::check::{self, Ask, Code};
-use super::{decision_headers, denied_response, identity_headers, presented_key, Edge, Seen};
+use super::headers::{decision_headers, denied_response, identity_headers, presented_key};
+use super::{Edge, Seen};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};

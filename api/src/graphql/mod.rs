@@ -32,12 +32,7 @@ async fn execute(
     req: GraphQLRequest,
 ) -> Response {
     let mut request = req.into_inner();
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
+    let token = crate::extract::bearer_token(&headers).map(str::to_owned);
     // Without a token the schema can still be introspected (the console needs it); every field
     // that touches data answers `unauthorized`.
     if let Some(token) = token {

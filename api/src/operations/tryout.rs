@@ -91,15 +91,10 @@ async fn identity_by_key(state: &AppState, ctx: &CommandContext, raw: &str) -> R
     let key = PlaintextKey::parse(raw.trim()).map_err(|e| ApiError::new(ErrorCode::InvalidTestKey, e.to_string()))?;
     // This node's copy of the key lookup: current once the command that made the key answered.
     let entry = state.edge.key(key.lookup_id().as_str()).ok_or_else(refused)?;
-    let (key_id, hash) = (entry.key_id.clone(), entry.secret_hash.clone());
-    let presented = key.expose().to_owned();
-    let matches = tokio::task::spawn_blocking(move || SecretHasher::verify(&hash, &presented))
-        .await
-        .map_err(ApiError::internal)?;
-    if !matches {
+    if !SecretHasher::verify_off_runtime(&entry.secret_hash, key.expose()).await {
         return Err(refused());
     }
-    identity_by_id(state, ctx, &key_id).await.map_err(|_| refused())
+    identity_by_id(state, ctx, &entry.key_id).await.map_err(|_| refused())
 }
 
 fn concrete_path(template: &PathTemplate, params: &BTreeMap<String, String>) -> Result<String, ApiError> {
