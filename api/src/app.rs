@@ -55,7 +55,7 @@ impl Application {
     /// Connects, migrates, starts projections and the scheduler, bootstraps the first token on an
     /// empty store and binds the admin listener (port 0 allowed).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         let db = Database::connect(&config.db.database_url).await?;
         db.migrate().await?;
 
@@ -67,7 +67,7 @@ impl Application {
         tasks.push(ProjectionRunner::new(db.clone(), watch.clone()).spawn());
 
         let pepper = Arc::new(match &config.serve.edge_pepper {
-            Some(secret) => Pepper::from_secret(secret).map_err(anyhow::Error::msg)?,
+            Some(secret) => Pepper::from_secret(secret)?,
             None => Pepper::load_or_create(&config.data_dir().join("edge-pepper"))?,
         });
         let hasher = SecretHasher::new(config.serve.pbkdf2_iterations);

@@ -146,7 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 name: Name::try_from(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?,
                 permissions: permissions
                     .iter()
-                    .map(|p| p.parse::<Permission>().map_err(anyhow::Error::msg))
+                    .map(|p| p.parse::<Permission>().map_err(anyhow::Error::from))
                     .collect::<anyhow::Result<_>>()?,
                 scopes: None,
                 expires_at,

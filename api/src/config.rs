@@ -195,24 +195,37 @@ impl Config {
     }
 
     /// Checks what clap cannot: ranges and secrets' shape.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(token) = &self.serve.bootstrap_token {
             if token.len() < 24 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err("the bootstrap token must be at least 24 characters without spaces".into());
+                return Err(ConfigError::BootstrapToken);
             }
         }
         if let Some(url) = &self.serve.public_edge_url {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
-                return Err("--public-edge-url must be an http(s) URL".into());
+                return Err(ConfigError::PublicEdgeUrl);
             }
         }
         if self.serve.pbkdf2_iterations == 0 {
-            return Err("--pbkdf2-iterations must be at least 1".into());
+            return Err(ConfigError::Pbkdf2Iterations);
         }
         if !(self.serve.expiry_check_seconds > 0.0 && self.serve.expiry_check_seconds <= 86_400.0) {
-            return Err("--expiry-check-seconds must be between 0 and 86400".into());
+            return Err(ConfigError::ExpiryCheckSeconds);
         }
         Ok(())
     }
+}
+
+/// Settings that parse but cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the bootstrap token must be at least 24 characters without spaces")]
+    BootstrapToken,
+    #[error("--public-edge-url must be an http(s) URL")]
+    PublicEdgeUrl,
+    #[error("--pbkdf2-iterations must be at least 1")]
+    Pbkdf2Iterations,
+    #[error("--expiry-check-seconds must be between 0 and 86400")]
+    ExpiryCheckSeconds,
 }

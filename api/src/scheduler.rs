@@ -1,6 +1,7 @@
 //! The expiry scheduler: sends the warning and expiry commands when they fall due.
 
 use crate::state::AppState;
+use keyledger_projections::ProjectionError;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -23,15 +24,17 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
 
 /// One pass: every key that owes a warning or an expiry gets a `CheckExpiry` command. The
 /// aggregate records each warning and the expiry once, so overlapping passes (or nodes) are safe.
-pub async fn run_once(state: &AppState) -> Result<usize, String> {
+pub async fn run_once(state: &AppState) -> Result<usize, ProjectionError> {
     let now = state.clock.now();
-    let due = keyledger_projections::key_list::keys_due_for_expiry_check(&state.db, now, 500)
-        .await
-        .map_err(|e| e.to_string())?;
+    let due = keyledger_projections::key_list::keys_due_for_expiry_check(&state.db, now, 500).await?;
     let mut sent = 0;
-    for (key_id, _) in &due {
-        let Ok(key_id) = Uuid::parse_str(key_id) else {
-            continue;
+    for (stored, _) in &due {
+        let key_id = match Uuid::parse_str(stored) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, key_id = %stored, "a stored key id is not a UUID; its expiry is not checked");
+                continue;
+            }
         };
         match state.bus.check_expiry(key_id).await {
             Ok(()) => sent += 1,

@@ -38,13 +38,17 @@ impl Environment {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment must be live or test, got {0:?}")]
+pub struct UnknownEnvironment(pub String);
+
 impl std::str::FromStr for Environment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEnvironment;
+    fn from_str(s: &str) -> Result<Self, UnknownEnvironment> {
         match s {
             "live" => Ok(Environment::Live),
             "test" => Ok(Environment::Test),
-            other => Err(format!("environment must be live or test, got {other:?}")),
+            other => Err(UnknownEnvironment(other.to_owned())),
         }
     }
 }

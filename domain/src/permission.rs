@@ -56,13 +56,17 @@ impl fmt::Display for Permission {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown permission {0}")]
+pub struct UnknownPermission(pub String);
+
 impl std::str::FromStr for Permission {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPermission;
+    fn from_str(s: &str) -> Result<Self, UnknownPermission> {
         Permission::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown permission {s}"))
+            .ok_or_else(|| UnknownPermission(s.to_owned()))
     }
 }
 

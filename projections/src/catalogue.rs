@@ -98,16 +98,14 @@ impl RouteTable {
 
     /// Adds an endpoint. Endpoints of one shape share a route; a route that cannot be added
     /// (which the registry's rules prevent) is reported, not panicked on.
-    pub fn insert(&mut self, target: RouteTarget) -> Result<(), String> {
+    pub fn insert(&mut self, target: RouteTarget) -> Result<(), matchit::InsertError> {
         let shape = target.path.shape();
         if let Some(&i) = self.by_shape.get(&shape) {
             self.shapes[i].push(target);
             return Ok(());
         }
         let i = self.shapes.len();
-        self.router
-            .insert(matchit_pattern(&target.path), i)
-            .map_err(|e| e.to_string())?;
+        self.router.insert(matchit_pattern(&target.path), i)?;
         self.shapes.push(vec![target]);
         self.by_shape.insert(shape, i);
         Ok(())

@@ -132,7 +132,7 @@ pub async fn list_keys(
         .status
         .map(|s| {
             s.parse::<KeyStatus>()
-                .map_err(|e| ApiError::new(ErrorCode::InvalidStatus, e))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidStatus, e.to_string()))
         })
         .transpose()?;
     let filter = KeyFilter {

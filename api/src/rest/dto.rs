@@ -265,9 +265,13 @@ impl HistoryEntry {
             occurred_at: Some(occurred_at),
             actor: e.metadata.actor,
             request_id: e.metadata.request_id,
-            data: keyledger_projections::read_models::redacted_details(
-                &serde_json::to_value(&e.event).unwrap_or_default(),
-            ),
+            data: match serde_json::to_value(&e.event) {
+                Ok(event) => keyledger_projections::read_models::redacted_details(&event),
+                Err(err) => {
+                    tracing::error!(error = %err, sequence = e.sequence, "an event of the history cannot be shown");
+                    serde_json::Value::Null
+                }
+            },
         }
     }
 }
@@ -291,7 +295,7 @@ pub fn permissions(raw: Vec<String>) -> Result<BTreeSet<Permission>, ApiError> {
     raw.iter()
         .map(|p| {
             p.parse::<Permission>()
-                .map_err(|e| ApiError::new(ErrorCode::InvalidPermissions, e))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidPermissions, e.to_string()))
         })
         .collect()
 }
@@ -331,11 +335,11 @@ fn scope_grant_schema() -> utoipa::openapi::Schema {
         .into()
 }
 
-pub fn scope_grant_json(raw: &serde_json::Value) -> serde_json::Value {
-    match raw {
-        serde_json::Value::String(s) if s == "All" => serde_json::json!("all"),
-        serde_json::Value::Object(m) => m.get("Only").cloned().unwrap_or_default(),
-        other => other.clone(),
+/// `"all"`, or the scopes listed.
+pub fn scope_grant_json(grant: &keyledger_domain::ScopeGrant) -> serde_json::Value {
+    match grant {
+        keyledger_domain::ScopeGrant::All => serde_json::json!("all"),
+        keyledger_domain::ScopeGrant::Only(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
     }
 }
 

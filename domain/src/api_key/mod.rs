@@ -51,14 +51,18 @@ impl fmt::Display for KeyStatus {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("status must be active, expired or revoked, got {0:?}")]
+pub struct UnknownStatus(pub String);
+
 impl std::str::FromStr for KeyStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
         match s {
             "active" => Ok(KeyStatus::Active),
             "expired" => Ok(KeyStatus::Expired),
             "revoked" => Ok(KeyStatus::Revoked),
-            other => Err(format!("status must be active, expired or revoked, got {other:?}")),
+            other => Err(UnknownStatus(other.to_owned())),
         }
     }
 }

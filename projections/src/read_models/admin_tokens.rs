@@ -11,7 +11,7 @@ use crate::ProjectionError;
 use keyledger_commands::auth::TokenEntry;
 use keyledger_commands::StoreError;
 use keyledger_domain::key_format::SecretHash;
-use keyledger_domain::{AdminTokenEvent, TenantId};
+use keyledger_domain::{AdminTokenEvent, ScopeGrant, TenantId};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -117,7 +117,7 @@ pub struct TokenRow {
     pub tenant: String,
     pub name: String,
     pub permissions: Vec<String>,
-    pub scopes: serde_json::Value,
+    pub scopes: ScopeGrant,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,

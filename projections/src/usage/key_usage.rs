@@ -29,7 +29,7 @@ pub type KeyUsage = (Option<DateTime<Utc>>, i64);
 
 struct Wanted {
     key_id: String,
-    answer: oneshot::Sender<Result<KeyUsage, String>>,
+    answer: oneshot::Sender<Result<KeyUsage, ProjectionError>>,
 }
 
 /// Cloning shares the reader task.
@@ -78,7 +78,7 @@ impl KeyUsageReader {
         let (answer, answered) = oneshot::channel();
         let gone = || ProjectionError::Usage("the key usage reader has stopped".into());
         self.queue.send(Wanted { key_id, answer }).await.map_err(|_| gone())?;
-        answered.await.map_err(|_| gone())?.map_err(ProjectionError::Usage)
+        answered.await.map_err(|_| gone())?
     }
 }
 
@@ -99,9 +99,17 @@ async fn run(db: Database, mut wanted: mpsc::Receiver<Wanted>, remembered: Arc<R
                 }
             }
             Err(e) => {
+                // One failure told to each waiter: its text, and whether the database was
+                // unavailable (which the API answers with 503).
+                let unavailable = matches!(&e, ProjectionError::Store(s) if s.is_unavailable());
                 let message = e.to_string();
                 for w in batch {
-                    let _ = w.answer.send(Err(message.clone()));
+                    let told = if unavailable {
+                        ProjectionError::Store(keyledger_commands::StoreError::Unavailable(message.clone()))
+                    } else {
+                        ProjectionError::Usage(message.clone())
+                    };
+                    let _ = w.answer.send(Err(told));
                 }
             }
         }
