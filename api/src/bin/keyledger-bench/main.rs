@@ -13,6 +13,7 @@
 //!    how many PBKDF2 checks that took (the target is none).
 
 mod in_process;
+mod pin;
 mod propagation;
 mod setup;
 mod wrk;
@@ -29,7 +30,6 @@ use keyledger_commands::CommandContext;
 use keyledger_domain::ip_rules::{CidrRule, IpRules};
 use keyledger_domain::key_format::{Environment, LookupId, PlaintextKey};
 use keyledger_domain::rate_limits::{RateLimits, RateLimitsInput};
-use std::process::Command;
 
 // The edge makes a few small allocations per request on every core; glibc's allocator spent a
 // tenth of the edge's CPU on them (README: Benchmarks).
@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = <Args as clap::Parser>::parse();
+    pin::pin();
     if let Some(url) = &a.propagation {
         return propagation(url, a.rounds).await;
     }
@@ -359,5 +360,16 @@ async fn main() -> anyhow::Result<()> {
         keys.len(),
         ready.as_secs_f64()
     );
+    if let Some(load) = pin::busiest_load() {
+        println!(
+            "wrk's CPU, busiest run: {:.0} % of its core ({})",
+            load * 100.0,
+            if load < 0.9 {
+                "the load generator was not the limit"
+            } else {
+                "the load generator may have been the limit"
+            }
+        );
+    }
     Ok(())
 }

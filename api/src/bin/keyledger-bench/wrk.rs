@@ -46,7 +46,7 @@ pub(crate) fn wrk(
     script: Option<&std::path::Path>,
     headers: &[(&str, &str)],
 ) -> Wrk {
-    let mut cmd = Command::new("wrk");
+    let mut cmd = super::pin::wrk_command();
     cmd.args([
         "-t",
         "1",
@@ -63,7 +63,9 @@ pub(crate) fn wrk(
         cmd.arg("-s").arg(script);
     }
     cmd.arg(url);
+    let before = super::pin::children_cpu();
     let out = cmd.output().expect("wrk (apt-get install wrk)");
+    super::pin::record_load(super::pin::children_cpu() - before, seconds);
     assert!(
         out.status.success(),
         "wrk failed: {}",
@@ -144,17 +146,23 @@ end
     std::fs::write(&script, lua)?;
     Ok(script)
 }
-/// This process's CPU time so far (user + system), from /proc.
-pub(crate) fn cpu_time() -> Duration {
+/// Fields of this process's /proc/self/stat after the command name (which is in parentheses
+/// and may hold spaces): stat(5)'s field n is index n - 3 here.
+pub(crate) fn self_stat_ticks(indices: &[usize]) -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .unwrap_or("")
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat(5); here indices 11 and 12. Ticks are 1/100 s.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    indices
+        .iter()
+        .map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
+}
+
+/// This process's CPU time so far (user + system, stat(5)'s utime and stime). Ticks are 1/100 s.
+pub(crate) fn cpu_time() -> Duration {
+    Duration::from_millis(self_stat_ticks(&[11, 12]) * 10)
 }
