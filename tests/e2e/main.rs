@@ -7,6 +7,7 @@ mod concurrency;
 mod contract;
 mod edge;
 mod endpoints;
+mod error_codes;
 mod expiry;
 mod graphql;
 mod health;

@@ -1,0 +1,172 @@
+//! Error codes as a client meets them: each request below is refused with its code, and the
+//! status is the one `ErrorCode` (and so `/openapi.json` and the README) gives that code. Codes
+//! that need a whole scenario are asserted where that scenario lives: the edge's in `edge.rs`,
+//! GraphQL's in `graphql.rs`, `database_unavailable` in `outage.rs`.
+
+use keyledger_api::error::ErrorCode;
+use keyledger_tests::{both, Answer, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn assert_refused(what: &str, answer: &Answer, code: ErrorCode) {
+    assert_eq!(answer.error_code(), code.as_str(), "{what}: {:?}", answer.body);
+    assert_eq!(answer.status, code.status(), "{what}: the status of {}", code.as_str());
+}
+
+both!(each_error_code_answers_with_its_documented_status, codes);
+async fn codes(app: TestApp) -> TestApp {
+    let post = |path: &'static str, body: Value| {
+        let app = &app;
+        async move { app.post(path, body).await }
+    };
+    let endpoint = |method: &'static str, path: &'static str, upstream: &'static str| {
+        let app = &app;
+        let body = json!({ "methods": [method], "path": path, "plugin": "Files", "upstream_url": upstream });
+        async move { app.post("/v1/endpoints", body).await }
+    };
+    let key = app.create_key(json!({ "name": "target" })).await;
+    let id = key["id"].as_str().unwrap().to_owned();
+    let before = app.event_count().await;
+
+    let raw = |content_type: &'static str, body: &'static str| {
+        let app = &app;
+        async move {
+            let sent = app
+                .client
+                .post(app.url("/v1/keys"))
+                .bearer_auth(&app.token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("sent");
+            Answer::read(sent).await
+        }
+    };
+    assert_refused(
+        "a body cut off",
+        &raw("application/json", "{").await,
+        ErrorCode::InvalidJson,
+    );
+    assert_refused(
+        "a text body",
+        &raw("text/plain", "{}").await,
+        ErrorCode::UnsupportedMediaType,
+    );
+    let cases: Vec<(&str, Answer, ErrorCode)> = vec![
+        (
+            "no token",
+            app.request(Method::GET, "/v1/keys", None, None).await,
+            ErrorCode::Unauthorized,
+        ),
+        (
+            "a limit that is not a number",
+            app.get("/v1/keys?limit=many").await,
+            ErrorCode::InvalidQuery,
+        ),
+        (
+            "a limit of 0",
+            app.get("/v1/keys?limit=0").await,
+            ErrorCode::InvalidLimit,
+        ),
+        (
+            "a made-up cursor",
+            app.get("/v1/keys?cursor=abc").await,
+            ErrorCode::InvalidCursor,
+        ),
+        (
+            "an unknown status",
+            app.get("/v1/keys?status=sleeping").await,
+            ErrorCode::InvalidStatus,
+        ),
+        (
+            "a malformed tenant",
+            app.get("/v1/keys?tenant=Not%20A%20Tenant").await,
+            ErrorCode::InvalidTenant,
+        ),
+        (
+            "an empty name",
+            post("/v1/keys", json!({ "name": "" })).await,
+            ErrorCode::InvalidName,
+        ),
+        (
+            "an unknown scope",
+            post("/v1/keys", json!({ "name": "x", "scopes": ["NOPE"] })).await,
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "a zero rate limit",
+            post("/v1/keys", json!({ "name": "x", "rate_limits": { "per_minute": 0 } })).await,
+            ErrorCode::InvalidRateLimits,
+        ),
+        (
+            "an address that is not one",
+            post("/v1/keys", json!({ "name": "x", "ip_allow": ["300.1.1.1"] })).await,
+            ErrorCode::InvalidIpRule,
+        ),
+        (
+            "an expiry in the past",
+            post("/v1/keys", json!({ "name": "x", "expires_at": "2001-01-01T00:00:00Z" })).await,
+            ErrorCode::InvalidExpiry,
+        ),
+        (
+            "an unknown key",
+            app.get(&format!("/v1/keys/{}", uuid::Uuid::new_v4())).await,
+            ErrorCode::NotFound,
+        ),
+        ("an id with NUL", app.get("/v1/keys/a%00b").await, ErrorCode::NotFound),
+        (
+            "no permissions",
+            post("/v1/admin-tokens", json!({ "name": "none", "permissions": [] })).await,
+            ErrorCode::InvalidPermissions,
+        ),
+        (
+            "an unknown HTTP method",
+            endpoint("FETCH", "/files", "http://127.0.0.1:9").await,
+            ErrorCode::InvalidMethods,
+        ),
+        (
+            "a path that is not one",
+            endpoint("GET", "files", "http://127.0.0.1:9").await,
+            ErrorCode::InvalidPath,
+        ),
+        (
+            "an upstream that is not http(s)",
+            endpoint("GET", "/files", "ftp://files").await,
+            ErrorCode::InvalidUpstreamUrl,
+        ),
+    ];
+    for (what, answer, code) in &cases {
+        assert_refused(what, answer, *code);
+    }
+    assert_eq!(app.event_count().await, before, "no refused request wrote anything");
+
+    let reader = app.token_for("default", "reader", &["API_MANAGEMENT_READ"]).await;
+    let forbidden = app
+        .request(Method::POST, "/v1/keys", Some(&reader), Some(json!({ "name": "x" })))
+        .await;
+    assert_refused("a read-only token writing", &forbidden, ErrorCode::Forbidden);
+    let named = json!({ "name": "twice", "permissions": ["API_MANAGEMENT_READ"] });
+    assert_eq!(
+        app.post("/v1/admin-tokens", named.clone()).await.status,
+        reqwest::StatusCode::CREATED
+    );
+    assert_refused(
+        "a token name taken",
+        &app.post("/v1/admin-tokens", named).await,
+        ErrorCode::TokenAlreadyExists,
+    );
+    let revoke = format!("/v1/keys/{id}/revoke");
+    assert_eq!(app.post(&revoke, json!({})).await.status, reqwest::StatusCode::OK);
+    assert_refused(
+        "revoking twice",
+        &app.post(&revoke, json!({})).await,
+        ErrorCode::KeyAlreadyRevoked,
+    );
+    assert_refused(
+        "changing a revoked key",
+        &app.patch(&format!("/v1/keys/{id}"), json!({ "name": "late" })).await,
+        ErrorCode::KeyNotActive,
+    );
+    app
+}
