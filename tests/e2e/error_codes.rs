@@ -13,6 +13,15 @@ fn assert_refused(what: &str, answer: &Answer, code: ErrorCode) {
     assert_eq!(answer.status, code.status(), "{what}: the status of {}", code.as_str());
 }
 
+/// A POST as the test's superuser with exactly these headers and body.
+async fn raw(app: &TestApp, path: &str, headers: &[(&str, &[u8])], body: &'static str) -> Answer {
+    let mut request = app.client.post(app.url(path)).bearer_auth(&app.token).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, reqwest::header::HeaderValue::from_bytes(value).expect("header"));
+    }
+    Answer::read(request.send().await.expect("sent")).await
+}
+
 both!(each_error_code_answers_with_its_documented_status, codes);
 async fn codes(app: TestApp) -> TestApp {
     let post = |path: &'static str, body: Value| {
@@ -28,31 +37,10 @@ async fn codes(app: TestApp) -> TestApp {
     let id = key["id"].as_str().unwrap().to_owned();
     let before = app.event_count().await;
 
-    let raw = |content_type: &'static str, body: &'static str| {
-        let app = &app;
-        async move {
-            let sent = app
-                .client
-                .post(app.url("/v1/keys"))
-                .bearer_auth(&app.token)
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await
-                .expect("sent");
-            Answer::read(sent).await
-        }
-    };
-    assert_refused(
-        "a body cut off",
-        &raw("application/json", "{").await,
-        ErrorCode::InvalidJson,
-    );
-    assert_refused(
-        "a text body",
-        &raw("text/plain", "{}").await,
-        ErrorCode::UnsupportedMediaType,
-    );
+    let cut_off = raw(&app, "/v1/keys", &[("content-type", b"application/json")], "{").await;
+    assert_refused("a body cut off", &cut_off, ErrorCode::InvalidJson);
+    let text = raw(&app, "/v1/keys", &[("content-type", b"text/plain")], "{}").await;
+    assert_refused("a text body", &text, ErrorCode::UnsupportedMediaType);
     let cases: Vec<(&str, Answer, ErrorCode)> = vec![
         (
             "no token",
@@ -168,5 +156,69 @@ async fn codes(app: TestApp) -> TestApp {
         &app.patch(&format!("/v1/keys/{id}"), json!({ "name": "late" })).await,
         ErrorCode::KeyNotActive,
     );
+
+    let active = app.create_key(json!({ "name": "active" })).await;
+    let active = active["id"].as_str().unwrap();
+    assert_refused(
+        "a grace period past 7 days",
+        &app.post(
+            &format!("/v1/keys/{active}/rotate"),
+            json!({ "grace_seconds": 8 * 86_400 }),
+        )
+        .await,
+        ErrorCode::InvalidGracePeriod,
+    );
+    assert_refused(
+        "a reason of 501 characters",
+        &app.post(
+            &format!("/v1/keys/{active}/revoke"),
+            json!({ "reason": "x".repeat(501) }),
+        )
+        .await,
+        ErrorCode::InvalidReason,
+    );
+    let not_ascii = raw(
+        &app,
+        "/v1/keys",
+        &[("content-type", b"application/json"), ("idempotency-key", b"caf\xe9")],
+        r#"{"name":"x"}"#,
+    )
+    .await;
+    assert_refused(
+        "an idempotency key that is not ASCII",
+        &not_ascii,
+        ErrorCode::InvalidIdempotencyKey,
+    );
+
+    let files = endpoint("GET", "/files/{id}", "http://127.0.0.1:9").await;
+    assert_eq!(files.status, reqwest::StatusCode::CREATED, "{:?}", files.body);
+    let files = files.body["id"].as_str().unwrap().to_owned();
+    assert_refused(
+        "a method and path already served",
+        &endpoint("GET", "/files/{file}", "http://127.0.0.1:9").await,
+        ErrorCode::EndpointConflict,
+    );
+    assert_refused(
+        "a sunset in the past",
+        &app.post(
+            &format!("/v1/endpoints/{files}/deprecate"),
+            json!({ "sunset": "2001-01-01T00:00:00Z" }),
+        )
+        .await,
+        ErrorCode::InvalidSunset,
+    );
+    assert_refused(
+        "a Test without the path's {id}",
+        &app.post(&format!("/v1/endpoints/{files}/test"), json!({})).await,
+        ErrorCode::MissingPathParam,
+    );
+    let import = raw(
+        &app,
+        "/v1/endpoints/import?plugin=Files&upstream=http://127.0.0.1:9",
+        &[("content-type", b"application/yaml")],
+        "this is not an OpenAPI document",
+    )
+    .await;
+    assert_refused("a document that is not OpenAPI", &import, ErrorCode::InvalidOpenapi);
     app
 }
