@@ -133,13 +133,13 @@ impl Database {
                     let _ = conn.close().await;
                 }
                 Ok(Err(e)) => {
-                    return Err(StoreError::Unreachable(format!(
+                    return Err(StoreError::Unavailable(format!(
                         "cannot reach the database at {}: {e}",
                         redact_url(url)
                     )))
                 }
                 Err(_) => {
-                    return Err(StoreError::Unreachable(format!(
+                    return Err(StoreError::Unavailable(format!(
                         "cannot reach the database at {}: no answer within 10 s",
                         redact_url(url)
                     )))

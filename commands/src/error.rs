@@ -5,8 +5,6 @@ use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 pub enum StoreError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("{0}")]
-    Unreachable(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -15,9 +13,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("event store: {0}")]
     EventStore(String),
-    /// The database did not answer (connection refused or lost, no connection free in time):
-    /// the same request may succeed later. Kept as text where one failure answers many waiters.
-    #[error("the database is unavailable: {0}")]
+    /// The database did not answer (unreachable at start, connection refused or lost, no
+    /// connection free in time): the same request may succeed later. Text where one failure
+    /// answers many waiters, or where the cause needs spelling out (the address tried).
+    #[error("{0}")]
     Unavailable(String),
 }
 
@@ -25,7 +24,7 @@ impl StoreError {
     /// The database did not answer, rather than refused: a retry later may succeed.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Unavailable(_) | StoreError::Unreachable(_) => true,
+            StoreError::Unavailable(_) => true,
             StoreError::Database(e) => unavailable(e),
             _ => false,
         }
@@ -35,7 +34,7 @@ impl StoreError {
     /// whether the database was unavailable.
     pub fn shared(e: &sqlx::Error) -> StoreError {
         if unavailable(e) {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(format!("the database is unavailable: {e}"))
         } else {
             StoreError::EventStore(e.to_string())
         }

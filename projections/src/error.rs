@@ -18,6 +18,19 @@ pub enum ProjectionError {
     Usage(String),
 }
 
+impl ProjectionError {
+    /// The same failure told to another waiter (errors are not `Clone`): its text, and whether
+    /// the database was unavailable, which the API answers with 503.
+    pub fn told_again(&self) -> ProjectionError {
+        match self {
+            ProjectionError::Store(s) if s.is_unavailable() => {
+                ProjectionError::Store(StoreError::Unavailable(self.to_string()))
+            }
+            other => ProjectionError::Usage(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ProjectionError {
     fn from(e: sqlx::Error) -> Self {
         ProjectionError::Store(StoreError::Database(e))

@@ -99,17 +99,8 @@ async fn run(db: Database, mut wanted: mpsc::Receiver<Wanted>, remembered: Arc<R
                 }
             }
             Err(e) => {
-                // One failure told to each waiter: its text, and whether the database was
-                // unavailable (which the API answers with 503).
-                let unavailable = matches!(&e, ProjectionError::Store(s) if s.is_unavailable());
-                let message = e.to_string();
                 for w in batch {
-                    let told = if unavailable {
-                        ProjectionError::Store(keyledger_commands::StoreError::Unavailable(message.clone()))
-                    } else {
-                        ProjectionError::Usage(message.clone())
-                    };
-                    let _ = w.answer.send(Err(told));
+                    let _ = w.answer.send(Err(e.told_again()));
                 }
             }
         }
