@@ -2,7 +2,7 @@
 //! an authenticated operation can answer 401 and 403, one with a path parameter 404, one with a
 //! query 400 `invalid_query`, one with a required JSON body 400 `invalid_json` and 415; any can
 //! answer 500, and 503 with `Retry-After` while the database does not answer. Every error
-//! answer's body is `ErrorBody`, whose `code` lists every `ErrorCode`. The answers particular to
+//! answer's body is `ErrorBody` (a component of the document, `rest/mod.rs`), whose `code` lists every `ErrorCode`. The answers particular to
 //! an operation (409, 413, …) stay on its handler.
 
 use crate::error::ErrorBody;
@@ -10,19 +10,12 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
-use utoipa::{Modify, PartialSchema, ToSchema};
+use utoipa::{Modify, ToSchema};
 
 pub struct ErrorResponses;
 
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let mut schemas = Vec::new();
-        <ErrorBody as ToSchema>::schemas(&mut schemas);
-        components
-            .schemas
-            .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
-        components.schemas.extend(schemas);
         for item in openapi.paths.paths.values_mut() {
             for operation in [
                 &mut item.get,

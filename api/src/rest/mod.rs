@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses),
     tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
 )]
