@@ -88,7 +88,21 @@ fn code_refusal(error: &mut async_graphql::ServerError) {
 fn holds_nul(request: &async_graphql::Request) -> bool {
     request.query.contains('\0')
         || crate::extract::refuse_nul(request.query.as_bytes()).is_err()
-        || serde_json::to_vec(&request.variables).map_or(true, |json| crate::extract::refuse_nul(&json).is_err())
+        || request
+            .variables
+            .iter()
+            .any(|(name, value)| name.contains('\0') || value_holds_nul(value))
+}
+
+/// The variables arrive decoded: a NUL is a character of a string (or of an object's key).
+fn value_holds_nul(value: &async_graphql::Value) -> bool {
+    use async_graphql::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::List(items) => items.iter().any(value_holds_nul),
+        Value::Object(fields) => fields.iter().any(|(name, v)| name.contains('\0') || value_holds_nul(v)),
+        _ => false,
+    }
 }
 
 const INDEX: &str = include_str!("../../assets/graphiql/index.html");
