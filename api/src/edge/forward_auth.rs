@@ -58,7 +58,7 @@ pub(super) async fn forward_auth(
     if seen.method.is_none() {
         let d = deny(Code::EndpointNotFound, format!("unsupported method {method_text}"));
         edge.refused(&seen, &d);
-        return denied_response(&d);
+        return denied_response(d);
     };
     let ask = Ask {
         key: presented_key(headers),
@@ -78,7 +78,7 @@ pub(super) async fn forward_auth(
         }
         Err(d) => {
             edge.refused(&seen, &d);
-            denied_response(&d)
+            denied_response(d)
         }
     }
 }

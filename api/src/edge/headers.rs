@@ -76,10 +76,12 @@ pub(super) fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
     headers.insert(X_KEYLEDGER_ENVIRONMENT, identity.environment.clone());
 }
 
-pub(super) fn denied_response(d: &Denied) -> Response {
+/// Takes the denial: its message moves into the body rather than being copied on every refusal
+/// (a flood of invalid keys is all refusals).
+pub(super) fn denied_response(d: Denied) -> Response {
     // A denial never carries `Valid`; were one built by mistake, it still answers as an error.
     let code = d.code.refusal().unwrap_or(ErrorCode::InternalError);
-    let mut response = ApiError::new(code, d.message.clone()).into_response();
-    decision_headers(response.headers_mut(), d.rate.clone(), None);
+    let mut response = ApiError::new(code, d.message).into_response();
+    decision_headers(response.headers_mut(), d.rate, None);
     response
 }

@@ -46,7 +46,7 @@ pub async fn forward(
     if seen.method.is_none() {
         let d = check::deny(Code::EndpointNotFound, format!("unsupported method {}", parts.method));
         edge.refused(&seen, &d);
-        return denied_response(&d);
+        return denied_response(d);
     };
     let ask = Ask {
         key: presented_key(&parts.headers),
@@ -56,7 +56,7 @@ pub async fn forward(
         Ok(allowed) => allowed,
         Err(d) => {
             edge.refused(&seen, &d);
-            return denied_response(&d);
+            return denied_response(d);
         }
     };
     let Some(endpoint) = allowed.endpoint.as_deref() else {
@@ -102,7 +102,7 @@ pub async fn forward(
                 )
             };
             edge.refused(&seen, &d);
-            return denied_response(&d);
+            return denied_response(d);
         }
     };
     let status = upstream.status();
