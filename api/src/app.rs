@@ -122,34 +122,35 @@ impl Application {
         // same events again on the same core while they do.
         let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
         tasks.push(cache.spawn_tail(watch.clone()));
+        let auth = Authenticator::new(db.clone(), clock.clone(), cache.clone());
+        let key_usage = keyledger_projections::usage::KeyUsageReader::spawn(db.clone());
+        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), key_usage.clone());
+        let edge = Arc::new(Edge::new(
+            cache,
+            pepper,
+            usage,
+            config.serve.trusted_proxies.clone(),
+            config.serve.pbkdf2_concurrency,
+            clock.clone(),
+            auth.clone(),
+        )?);
         let state = AppState {
-            auth: Authenticator::new(db.clone(), clock.clone(), cache.clone()),
+            auth,
             catchup,
             bus: bus.clone(),
             db: db.clone(),
             clock,
             metrics: telemetry::metrics_handle(),
             edge_url: config.edge_url(),
-            edge: cache,
-            key_usage: keyledger_projections::usage::KeyUsageReader::spawn(db.clone()),
+            edge: edge.clone(),
+            key_usage,
         };
 
         tasks.push(scheduler::spawn(
             state.clone(),
             Duration::from_secs_f64(config.serve.expiry_check_seconds),
         ));
-
-        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), state.key_usage.clone());
-        let edge = Edge::new(
-            state.edge.clone(),
-            pepper,
-            usage,
-            config.serve.trusted_proxies.clone(),
-            config.serve.pbkdf2_concurrency,
-            state.clock.clone(),
-            state.auth.clone(),
-        )?;
-        let edge_router = edge_router(Arc::new(edge));
+        let edge_router = edge_router(edge);
 
         let admin = TcpListener::bind(config.serve.admin_addr).await?;
         let admin_addr = admin.local_addr()?;

@@ -19,8 +19,9 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Where clients reach the edge (tenant OpenAPI `servers`, SDK defaults).
     pub edge_url: String,
-    /// This node's edge copy of keys and endpoints.
-    pub edge: Arc<keyledger_projections::edge_cache::EdgeCache>,
+    /// This node's edge: its copy of keys and endpoints, its rate limits and its decision (which
+    /// the explorer's Test asks too).
+    pub edge: Arc<crate::edge::Edge>,
     /// Keys' usage for command answers, read together for answers given at once.
     pub key_usage: keyledger_projections::usage::KeyUsageReader,
 }
@@ -40,7 +41,7 @@ impl AppState {
     /// node's edge already refuses the key. Read models are not waited for: a read waits for
     /// them instead ([`Self::fresh`]), so a command answers at the speed of its append.
     pub async fn settle_edge(&self, position: i64) {
-        let mut edge = self.edge.subscribe();
+        let mut edge = self.edge.cache.subscribe();
         let caught_up = tokio::time::timeout(CATCHUP_TIMEOUT, edge.wait_for(|applied| *applied >= position)).await;
         if !matches!(caught_up, Ok(Ok(_))) {
             tracing::warn!(position, "the edge is lagging behind a command");

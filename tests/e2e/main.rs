@@ -9,6 +9,7 @@ mod edge;
 mod endpoints;
 mod error_codes;
 mod expiry;
+mod explorer;
 mod graphql;
 mod health;
 mod keys;

@@ -1,7 +1,7 @@
 //! The edge's decision for one request, in the order DESIGN.md §7 fixes: key (format, known,
 //! secret), revoked, expired, IP rules, endpoint, scopes, endpoint enabled, rate limits.
 
-use super::limits::RateState;
+use super::limits::{RateState, Spend};
 use super::{Edge, Seen};
 use crate::error::ErrorCode;
 use axum::http::StatusCode;
@@ -16,9 +16,31 @@ use std::sync::Arc;
 /// What is being asked of the request in `Seen`, which gives its time, client address and (when
 /// it has a method) the endpoint to match.
 pub struct Ask<'a> {
-    pub key: Option<&'a str>,
+    pub key: Credential<'a>,
     /// Scopes to require instead of (or besides) an endpoint's.
     pub scopes: &'a [String],
+    /// Whether the decision takes from the key's rate limits.
+    pub spend: Spend,
+}
+
+/// Who the request says it is.
+pub enum Credential<'a> {
+    /// A key as a request carries it (when it carries one): parsed, found, and its secret checked.
+    Presented(Option<&'a str>),
+    /// A key chosen by someone who may act as it (an admin testing an endpoint as one of the
+    /// tenant's keys): every rule but the secret applies.
+    Chosen(Arc<KeyEntry>),
+}
+
+impl<'a> Ask<'a> {
+    /// The edge's question: the request's own key, its endpoint's scopes, the quota spent.
+    pub fn request(key: Option<&'a str>) -> Self {
+        Ask {
+            key: Credential::Presented(key),
+            scopes: &[],
+            spend: Spend::Take,
+        }
+    }
 }
 
 pub struct Allowed {
@@ -195,8 +217,9 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     Ok(())
 }
 
-pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowed, Denied> {
-    let presented = ask.key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+/// The key a presented secret proves.
+async fn authenticate(edge: &Edge, presented: Option<&str>, ip: Option<IpAddr>) -> Result<Arc<KeyEntry>, Denied> {
+    let presented = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
         deny(
             Code::InvalidKey,
             "send the key as Authorization: Bearer <key> or X-API-Key: <key>",
@@ -204,10 +227,21 @@ pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<A
     })?;
     let parsed = PresentedKey::check(presented).map_err(|_| invalid())?;
     let entry = edge.cache.key(parsed.lookup_id).ok_or_else(invalid)?;
-    check_secret(edge, &entry, parsed.full, seen.ip)
+    check_secret(edge, &entry, parsed.full, ip)
         .await
         .map_err(|d| d.with_key(&entry))?;
+    Ok(entry)
+}
 
+/// The one decision: the edge's proxy, forward-auth and verify API, and the explorer's Test.
+pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowed, Denied> {
+    let entry = match ask.key {
+        // A look must not count against the address's allowance of key checks.
+        Credential::Presented(presented) => {
+            authenticate(edge, presented, seen.ip.filter(|_| ask.spend == Spend::Take)).await?
+        }
+        Credential::Chosen(entry) => entry,
+    };
     let now = seen.at;
     match entry.status {
         KeyStatus::Revoked => return Err(deny(Code::KeyRevoked, "the API key was revoked").with_key(&entry)),
@@ -254,7 +288,7 @@ pub async fn decide(edge: &Arc<Edge>, seen: &Seen<'_>, ask: Ask<'_>) -> Result<A
             return Err(d);
         }
     }
-    match edge.limits.check(&entry.key_id, &entry.rate_limits) {
+    match edge.limits.decide(&entry.key_id, &entry.rate_limits, ask.spend) {
         Ok(rate) => Ok(Allowed {
             key: entry,
             endpoint,

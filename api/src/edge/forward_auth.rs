@@ -60,11 +60,7 @@ pub(super) async fn forward_auth(
         edge.refused(&seen, &d);
         return denied_response(d);
     };
-    let ask = Ask {
-        key: presented_key(headers),
-        scopes: &[],
-    };
-    match check::decide(&edge, &seen, ask).await {
+    match check::decide(&edge, &seen, Ask::request(presented_key(headers))).await {
         Ok(Allowed { key, endpoint, rate }) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             let headers = response.headers_mut();

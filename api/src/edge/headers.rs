@@ -67,7 +67,7 @@ pub(super) fn decision_headers(
     }
 }
 
-pub(super) fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
+pub(crate) fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
     let identity = &key.identity;
     headers.reserve(IDENTITY_HEADERS);
     headers.insert(X_KEYLEDGER_KEY_ID, identity.key_id.clone());

@@ -4,19 +4,79 @@
 //! (one per second). The per-second window's capacity is `burst` when that is larger. Buckets
 //! live in this node's memory: limits are exact per node; nodes behind a load balancer each
 //! enforce the full quota.
+//!
+//! Each window's state is shared by two limiters over the same quota: one takes from the
+//! bucket (the edge), one only looks (the explorer's Test, which must say what the edge would
+//! answer without spending the key's quota). governor has no peek of its own.
 
 use axum::http::HeaderValue;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
+use governor::nanos::Nanos;
+use governor::state::{NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 use keyledger_domain::rate_limits::RateLimits;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+/// A window's GCRA state (governor's theoretical arrival time; 0 before the first request), as
+/// governor's own in-memory state keeps it, but shareable.
+#[derive(Default, Clone)]
+struct Taking(Arc<AtomicU64>);
+
+/// The same state, read and never written.
+struct Looking(Arc<AtomicU64>);
+
+fn arrival(state: &AtomicU64) -> Option<Nanos> {
+    NonZeroU64::new(state.load(Ordering::Acquire)).map(|n| n.get().into())
+}
+
+impl StateStore for Taking {
+    type Key = NotKeyed;
+
+    fn measure_and_replace<T, F, E>(&self, _key: &NotKeyed, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        // Compare-and-swap until no other request changed the state in between.
+        let mut prev = self.0.load(Ordering::Acquire);
+        loop {
+            let (result, next) = f(NonZeroU64::new(prev).map(|n| n.get().into()))?;
+            match self
+                .0
+                .compare_exchange_weak(prev, next.into(), Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(result),
+                Err(now) => prev = now,
+            }
+        }
+    }
+}
+
+impl StateStore for Looking {
+    type Key = NotKeyed;
+
+    fn measure_and_replace<T, F, E>(&self, _key: &NotKeyed, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        f(arrival(&self.0)).map(|(result, _)| result)
+    }
+}
+
+type Bucket<S> = RateLimiter<NotKeyed, S, DefaultClock, StateInformationMiddleware>;
+
+/// Whether a decision spends the key's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// A request the edge answers.
+    Take,
+    /// A question about what the edge would answer (the explorer's Test).
+    Look,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Window {
@@ -82,7 +142,9 @@ struct WindowBucket {
     limit: u32,
     capacity: u32,
     period: Duration,
-    bucket: Bucket,
+    bucket: Bucket<Taking>,
+    /// Built beside `bucket`, so both count time from the same start.
+    preview: Bucket<Looking>,
 }
 
 /// A key's buckets, built once per set of limits.
@@ -101,13 +163,17 @@ impl KeyBuckets {
                 let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
                     .expect("a positive period")
                     .allow_burst(NonZeroU32::new(capacity.max(1)).expect("positive"));
-                let bucket = RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>();
+                let state = Taking::default();
+                let clock = DefaultClock::default();
+                let preview: Bucket<Looking> = RateLimiter::new(quota, Looking(state.0.clone()), clock.clone());
+                let bucket: Bucket<Taking> = RateLimiter::new(quota, state, clock);
                 WindowBucket {
                     window,
                     limit,
                     capacity,
                     period,
                     bucket,
+                    preview,
                 }
             })
             .collect();
@@ -168,19 +234,32 @@ impl RateLimiters {
 
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
     pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
+        self.decide(key_id, limits, Spend::Take)
+    }
+
+    /// What [`Self::check`] would answer now, taking nothing.
+    pub fn peek(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
+        self.decide(key_id, limits, Spend::Look)
+    }
+
+    pub fn decide(&self, key_id: &str, limits: &RateLimits, spend: Spend) -> Result<RateState, RateState> {
         // The common path reads the map and takes from the buckets in place: a reference count
         // taken here would be one more counter that every request for this key, on every core,
         // writes.
         if let Some(known) = self.keys.get(key_id).filter(|b| b.limits == *limits) {
-            return self.take(&known);
+            return self.take(&known, spend);
         }
-        self.take(&self.buckets(key_id, limits))
+        self.take(&self.buckets(key_id, limits), spend)
     }
 
-    fn take(&self, key: &KeyBuckets) -> Result<RateState, RateState> {
+    fn take(&self, key: &KeyBuckets, spend: Spend) -> Result<RateState, RateState> {
         let mut tightest: Option<(&WindowBucket, u32, u64)> = None;
         for w in &key.windows {
-            match w.bucket.check() {
+            let checked = match spend {
+                Spend::Take => w.bucket.check(),
+                Spend::Look => w.preview.check(),
+            };
+            match checked {
                 Ok(snapshot) => {
                     let remaining = snapshot.remaining_burst_capacity();
                     let reset = ceil_secs(w.period * (w.capacity - remaining.min(w.capacity)));
@@ -264,5 +343,20 @@ mod tests {
         }
         assert!(limiters.check("k", &limits(2)).is_err());
         assert!(limiters.check("k", &limits(3)).is_ok());
+    }
+
+    #[test]
+    fn a_peek_answers_what_a_check_would_and_takes_nothing() {
+        let limiters = RateLimiters::default();
+        let l = limits(2);
+        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 1, "as if it were the first");
+        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 1, "and still nothing taken");
+        assert_eq!(limiters.check("k", &l).unwrap().remaining, 1);
+        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 0);
+        assert_eq!(limiters.check("k", &l).unwrap().remaining, 0);
+        let peeked = limiters.peek("k", &l).unwrap_err();
+        let refused = limiters.check("k", &l).unwrap_err();
+        assert_eq!((peeked.limit, peeked.window), (refused.limit, refused.window));
+        assert!(peeked.retry_after.unwrap().abs_diff(refused.retry_after.unwrap()) <= 1);
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod check;
 mod forward_auth;
-mod headers;
+pub(crate) mod headers;
 pub mod limits;
 mod proxy;
 mod verify;

@@ -48,11 +48,7 @@ pub async fn forward(
         edge.refused(&seen, &d);
         return denied_response(d);
     };
-    let ask = Ask {
-        key: presented_key(&parts.headers),
-        scopes: &[],
-    };
-    let allowed = match check::decide(&edge, &seen, ask).await {
+    let allowed = match check::decide(&edge, &seen, Ask::request(presented_key(&parts.headers))).await {
         Ok(allowed) => allowed,
         Err(d) => {
             edge.refused(&seen, &d);

@@ -74,8 +74,8 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
         _ => return ApiError::new(ErrorCode::InvalidRequest, "give both method and path, or neither").into_response(),
     }
     let ask = Ask {
-        key: Some(&body.key),
         scopes: &body.scopes,
+        ..Ask::request(Some(&body.key))
     };
     let verdict = match check::decide(&edge, &seen, ask).await {
         Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {

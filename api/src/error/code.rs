@@ -101,6 +101,8 @@ codes! {
     QueryTooComplex = "query_too_complex", BAD_REQUEST;
     /// The key given to an endpoint's Test is malformed or not one of the tenant's keys.
     InvalidTestKey = "invalid_test_key", BAD_REQUEST;
+    /// The client address given to an endpoint's Test is not an IPv4 or IPv6 address.
+    InvalidClientIp = "invalid_client_ip", BAD_REQUEST;
     /// An endpoint's Test lacks a value for a path parameter.
     MissingPathParam = "missing_path_param", BAD_REQUEST;
     /// The admin token is missing, invalid, expired or deleted.

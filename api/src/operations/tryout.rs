@@ -1,18 +1,26 @@
-//! "Test" in the explorer: send a request to an endpoint as one of the tenant's keys and show
-//! what came back. Until the auth edge exists the request goes straight to the plugin's
-//! upstream, carrying the identity headers the edge will set (never the key itself).
+//! "Test" in the explorer: send a request to an endpoint as one of the tenant's keys, show
+//! what the upstream answered, and what the edge answers the same request. The edge's answer
+//! comes from the edge's own decision ([`crate::edge::check::decide`]), asked to look rather
+//! than spend: a Test takes nothing from the key's rate limits and is not recorded as usage.
+//! The request reaches the upstream whatever the edge would say, so that an admin can try an
+//! endpoint before the key is ready for it.
 
 use super::{require, ApiError, ErrorCode};
+use crate::edge::check::{self, Ask, Credential, Denied};
+use crate::edge::limits::{RateState, Spend};
+use crate::edge::Seen;
 use crate::state::AppState;
 use async_graphql::{InputObject, SimpleObject};
-use keyledger_commands::secrets::SecretHasher;
 use keyledger_commands::CommandContext;
-use keyledger_domain::key_format::PlaintextKey;
+use keyledger_domain::key_format::PresentedKey;
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
-use keyledger_domain::Permission;
+use keyledger_domain::{Permission, TenantId};
+use keyledger_projections::edge_cache::KeyEntry;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
@@ -43,6 +51,9 @@ pub struct TryRequest {
     pub key_id: Option<String>,
     /// …or as the key you paste (checked, never forwarded).
     pub key: Option<String>,
+    /// The client address the edge judges the key's IP rules by, as the verify API's `ip`; left
+    /// out, IP rules are not judged (the answer warns when the key has some).
+    pub client_ip: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
@@ -50,7 +61,8 @@ pub struct TryRequest {
 pub struct TryResult {
     pub method: String,
     pub url: String,
-    /// `upstream` until the auth edge exists.
+    /// `upstream`: the Test went to the endpoint's upstream itself, whatever the edge would
+    /// answer (which `edge` tells).
     pub via: String,
     pub status: u16,
     #[schema(value_type = Object)]
@@ -60,41 +72,114 @@ pub struct TryResult {
     pub body: serde_json::Value,
     pub truncated: bool,
     pub duration_ms: f64,
-    /// What the edge would object to (missing scope, inactive key, disabled endpoint, …).
+    /// What the edge answers the same request with the same key, now.
+    pub edge: EdgeAnswer,
+    /// What the edge would object to or warn of (a refusal, a deprecated endpoint, IP rules not
+    /// judged), in words.
     pub warnings: Vec<String>,
 }
 
-/// The identity a test request carries.
-struct Identity {
-    key_id: String,
-    tenant: String,
-    status: String,
-    scopes: Vec<String>,
+/// The edge's decision for a Test's request, by the edge's own checks.
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "TryEndpointEdgeAnswer")]
+pub struct EdgeAnswer {
+    /// The verify API's verdict: `VALID`, `INVALID_KEY`, `KEY_REVOKED`, `KEY_EXPIRED`,
+    /// `IP_FORBIDDEN`, `ENDPOINT_NOT_FOUND`, `INSUFFICIENT_SCOPE` or `RATE_LIMITED`.
+    pub verdict: String,
+    /// Whether the edge passes the request on to the upstream.
+    pub allowed: bool,
+    /// A refusal's status, instead of the upstream's.
+    pub status: Option<u16>,
+    /// A refusal's error code.
+    #[schema(value_type = Option<crate::error::ErrorCode>)]
+    pub code: Option<String>,
+    /// A refusal's message.
+    pub message: Option<String>,
+    /// The key's rate limit as the edge would report it after this request (absent without a
+    /// key, or for a key without limits).
+    pub ratelimit: Option<TryRateLimit>,
 }
 
-async fn identity_by_id(state: &AppState, ctx: &CommandContext, key_id: &str) -> Result<Identity, ApiError> {
-    let row = keyledger_projections::key_list::get_key(&state.db, key_id, state.clock.now())
-        .await?
-        .filter(|row| ctx.actor.may_access(&row.key.tenant))
-        .ok_or_else(|| ApiError::not_found("key"))?;
-    let key = row.key;
-    Ok(Identity {
-        key_id: key.id.to_string(),
-        tenant: key.tenant.to_string(),
-        status: key.status_at(state.clock.now()).as_str().to_owned(),
-        scopes: key.scopes.iter().map(|s| s.to_string()).collect(),
-    })
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "TryEndpointRateLimit")]
+pub struct TryRateLimit {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window is full again.
+    pub reset: u64,
 }
 
-async fn identity_by_key(state: &AppState, ctx: &CommandContext, raw: &str) -> Result<Identity, ApiError> {
-    let refused = || ApiError::new(ErrorCode::InvalidTestKey, "the key is not one of your tenant's keys");
-    let key = PlaintextKey::parse(raw.trim()).map_err(|e| ApiError::new(ErrorCode::InvalidTestKey, e.to_string()))?;
-    // This node's copy of the key lookup: current once the command that made the key answered.
-    let entry = state.edge.key(key.lookup_id().as_str()).ok_or_else(refused)?;
-    if !SecretHasher::verify_off_runtime(&entry.secret_hash, key.expose()).await {
-        return Err(refused());
+impl TryRateLimit {
+    fn of(rate: Option<&RateState>) -> Option<Self> {
+        rate.filter(|r| r.window.is_some()).map(|r| TryRateLimit {
+            limit: r.limit,
+            remaining: r.remaining,
+            reset: r.reset,
+        })
     }
-    identity_by_id(state, ctx, &entry.key_id).await.map_err(|_| refused())
+}
+
+impl EdgeAnswer {
+    fn of(decision: &Result<check::Allowed, Denied>) -> Self {
+        match decision {
+            Ok(allowed) => EdgeAnswer {
+                verdict: check::Code::Valid.verdict().to_owned(),
+                allowed: true,
+                status: None,
+                code: None,
+                message: None,
+                ratelimit: TryRateLimit::of(Some(&allowed.rate)),
+            },
+            Err(d) => EdgeAnswer {
+                verdict: d.code.verdict().to_owned(),
+                allowed: false,
+                status: Some(d.status().as_u16()),
+                code: d.code.refusal().map(|c| c.as_str().to_owned()),
+                message: Some(d.message.clone()),
+                ratelimit: TryRateLimit::of(d.rate.as_ref()),
+            },
+        }
+    }
+}
+
+fn accessible(ctx: &CommandContext, entry: &KeyEntry) -> bool {
+    entry.tenant.parse::<TenantId>().is_ok_and(|t| ctx.actor.may_access(&t))
+}
+
+/// The key a Test acts as, and how the edge is to know it.
+async fn chosen_key<'a>(
+    state: &AppState,
+    ctx: &CommandContext,
+    req: &'a TryRequest,
+) -> Result<(Option<Arc<KeyEntry>>, Credential<'a>), ApiError> {
+    match (&req.key_id, &req.key) {
+        (Some(_), Some(_)) => Err(ApiError::new(ErrorCode::InvalidTestKey, "give key_id or key, not both")),
+        (Some(id), None) => {
+            let entry = state
+                .edge
+                .cache
+                .key_by_id(id)
+                .filter(|e| accessible(ctx, e))
+                .ok_or_else(|| ApiError::not_found("key"))?;
+            Ok((Some(entry.clone()), Credential::Chosen(entry)))
+        }
+        (None, Some(raw)) => {
+            let parsed =
+                PresentedKey::check(raw.trim()).map_err(|e| ApiError::new(ErrorCode::InvalidTestKey, e.to_string()))?;
+            let entry = state
+                .edge
+                .cache
+                .key(parsed.lookup_id)
+                .filter(|e| accessible(ctx, e))
+                .ok_or_else(refused_test_key)?;
+            Ok((Some(entry), Credential::Presented(Some(raw))))
+        }
+        (None, None) => Ok((None, Credential::Presented(None))),
+    }
+}
+
+fn refused_test_key() -> ApiError {
+    ApiError::new(ErrorCode::InvalidTestKey, "the key is not one of your tenant's keys")
 }
 
 fn concrete_path(template: &PathTemplate, params: &BTreeMap<String, String>) -> Result<String, ApiError> {
@@ -152,12 +237,15 @@ pub async fn try_endpoint(
             format!("{method} requests carry no body"),
         ));
     }
-    let identity = match (&req.key_id, &req.key) {
-        (Some(_), Some(_)) => return Err(ApiError::new(ErrorCode::InvalidTestKey, "give key_id or key, not both")),
-        (Some(id), None) => Some(identity_by_id(state, ctx, id).await?),
-        (None, Some(key)) => Some(identity_by_key(state, ctx, key).await?),
-        (None, None) => None,
+    let client_ip = match &req.client_ip {
+        Some(ip) => Some(
+            ip.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| ApiError::new(ErrorCode::InvalidClientIp, format!("{ip:?} is not an IP address")))?,
+        ),
+        None => None,
     };
+    let (key, credential) = chosen_key(state, ctx, &req).await?;
     let template = PathTemplate::try_from(endpoint.path.clone()).map_err(ApiError::internal)?;
     let path = concrete_path(&template, &req.path_params)?;
     let row = keyledger_projections::endpoints::get_endpoint(&state.db, &endpoint.id, ctx.actor.tenant.as_str())
@@ -168,30 +256,38 @@ pub async fn try_endpoint(
         url.query_pairs_mut().extend_pairs(req.query.iter());
     }
 
-    let mut warnings = Vec::new();
-    match &identity {
-        None => warnings.push("no key chosen: the edge will answer 401 invalid_key".to_owned()),
-        Some(who) => {
-            if who.status != "active" {
-                warnings.push(format!("the key is {}: the edge will refuse it", who.status));
-            }
-            let missing: Vec<&String> = endpoint
-                .required_scopes
-                .iter()
-                .filter(|s| !who.scopes.contains(s))
-                .collect();
-            if !missing.is_empty() {
-                warnings.push(format!(
-                    "the key lacks {missing:?}: the edge will answer 403 insufficient_scope"
-                ));
-            }
+    let seen = Seen::new(&state.edge, Instant::now(), method.as_str(), &path, client_ip);
+    let ask = Ask {
+        key: credential,
+        scopes: &[],
+        spend: Spend::Look,
+    };
+    let decision = check::decide(&state.edge, &seen, ask).await;
+    if let (Some(_), Err(d)) = (&req.key, &decision) {
+        // A pasted key that is not what it claims is the Test's input error, not an edge answer.
+        if d.code == check::Code::InvalidKey {
+            return Err(refused_test_key());
         }
     }
-    if !endpoint.enabled {
-        warnings.push("the endpoint is not enabled for this tenant: the edge will answer 404".to_owned());
+    let edge = EdgeAnswer::of(&decision);
+    let mut warnings = Vec::new();
+    if let (Some(status), Some(code), Some(message)) = (edge.status, &edge.code, &edge.message) {
+        warnings.push(format!("the edge would answer {status} {code}: {message}"));
+    }
+    if let Ok(allowed) = &decision {
+        if allowed.endpoint.as_ref().is_some_and(|e| e.endpoint_id != endpoint.id) {
+            warnings.push(format!("the edge routes {method} {path} to another endpoint"));
+        }
     }
     if endpoint.deprecated {
         warnings.push("the endpoint is deprecated".to_owned());
+    }
+    if client_ip.is_none()
+        && key
+            .as_ref()
+            .is_some_and(|k| !k.ip_rules.allow().is_empty() || !k.ip_rules.block().is_empty())
+    {
+        warnings.push("the key has IP rules, not judged: give client_ip".to_owned());
     }
 
     let client = reqwest::Client::builder()
@@ -202,11 +298,10 @@ pub async fn try_endpoint(
     let mut request = client
         .request(method_header, url.clone())
         .header("user-agent", "keyledger-explorer");
-    if let Some(who) = &identity {
-        request = request
-            .header("x-keyledger-key-id", &who.key_id)
-            .header("x-keyledger-tenant", &who.tenant)
-            .header("x-keyledger-scopes", who.scopes.join(","));
+    if let Some(key) = &key {
+        let mut identity = axum::http::HeaderMap::new();
+        crate::edge::headers::identity_headers(&mut identity, key);
+        request = request.headers(identity);
     }
     if let Some(body) = &req.body {
         request = request.json(body);
@@ -244,6 +339,7 @@ pub async fn try_endpoint(
         body,
         truncated,
         duration_ms,
+        edge,
         warnings,
     })
 }

@@ -182,6 +182,22 @@ impl EdgeCache {
         self.keys.read().ok()?.by_lookup.get(lookup_id).cloned()
     }
 
+    /// The entry of the key's current secret (not a rotated one in its grace period), for acting
+    /// as the key without presenting it.
+    pub fn key_by_id(&self, key_id: &str) -> Option<Arc<KeyEntry>> {
+        let keys = self.keys.read().ok()?;
+        let (_, lookups) = keys.by_key.get(key_id)?;
+        let entries = lookups.iter().filter_map(|l| keys.by_lookup.get(l));
+        let mut fallback = None;
+        for entry in entries {
+            if entry.valid_until.is_none() {
+                return Some(entry.clone());
+            }
+            fallback.get_or_insert(entry);
+        }
+        fallback.cloned()
+    }
+
     pub fn key_count(&self) -> usize {
         self.keys.read().map(|k| k.by_lookup.len()).unwrap_or(0)
     }

@@ -46,8 +46,8 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
         .lookup_id()
         .as_str()
         .to_owned();
-    let entry = state.edge.key(&lookup);
-    let endpoint = state.edge.endpoint_for("GET".parse().unwrap(), "/files/1");
+    let entry = state.edge.cache.key(&lookup);
+    let endpoint = state.edge.cache.endpoint_for("GET".parse().unwrap(), "/files/1");
     let stored = || async {
         sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
             .fetch_one(state.db.pool())

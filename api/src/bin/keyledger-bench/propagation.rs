@@ -35,13 +35,14 @@ pub(crate) async fn propagation(url: &str, rounds: usize) -> anyhow::Result<()> 
             continue;
         };
         let lookup = secret.lookup_id().as_str().to_owned();
-        while b_state.edge.key(&lookup).is_none() {
+        while b_state.edge.cache.key(&lookup).is_none() {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         let started = Instant::now();
         a_state.bus.revoke_key(&ctx, key.id, None).await?;
         while b_state
             .edge
+            .cache
             .key(&lookup)
             .is_some_and(|k| k.status != keyledger_domain::KeyStatus::Revoked)
         {
