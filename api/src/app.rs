@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub struct Application {
@@ -234,7 +233,7 @@ impl Application {
 }
 
 pub fn router(state: AppState) -> Router {
-    let docs = SwaggerUi::new("/docs").url("/openapi.json", rest::ApiDoc::openapi());
+    let docs = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", rest::document());
     Router::new()
         .merge(rest::router())
         .merge(crate::graphql::router(state.clone()))

@@ -19,12 +19,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
+            .map_err(body_refusal)?;
         refuse_nul(&bytes)?;
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(rejection) => Err(json_error(rejection)),
         }
+    }
+}
+
+/// A body that could not be read: too large (axum's default limit, 2 MiB), or cut off.
+pub fn body_refusal(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(ErrorCode::BodyTooLarge, "the body is larger than 2 MiB")
+    } else {
+        ApiError::new(ErrorCode::InvalidBody, e.body_text())
     }
 }
 
@@ -137,7 +146,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
+            .map_err(body_refusal)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }

@@ -222,3 +222,95 @@ async fn codes(app: TestApp) -> TestApp {
     assert_refused("a document that is not OpenAPI", &import, ErrorCode::InvalidOpenapi);
     app
 }
+
+both!(
+    oversized_bodies_and_a_corrupt_row_answer_with_their_documented_status,
+    sizes_and_corruption
+);
+async fn sizes_and_corruption(app: TestApp) -> TestApp {
+    let key = app.create_key(json!({ "name": "target" })).await;
+    let id = key["id"].as_str().unwrap().to_owned();
+    let before = app.event_count().await;
+    assert_refused(
+        "a description of 2 001 characters",
+        &app.post(
+            "/v1/endpoints",
+            json!({ "methods": ["GET"], "path": "/d", "plugin": "Files", "upstream_url": "http://127.0.0.1:9", "description": "d".repeat(2_001) }),
+        )
+        .await,
+        ErrorCode::InvalidDescription,
+    );
+    assert_refused(
+        "a JSON body of 3 MiB",
+        &app.post("/v1/keys", json!({ "name": "n".repeat(3 << 20) })).await,
+        ErrorCode::BodyTooLarge,
+    );
+    let document = format!("openapi: 3.1.0\n# {}\n", "x".repeat(8 << 20));
+    let import = app
+        .client
+        .post(app.url("/v1/endpoints/import?plugin=Files&upstream=http://127.0.0.1:9"))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/yaml")
+        .body(document)
+        .send()
+        .await
+        .expect("sent");
+    assert_refused(
+        "an OpenAPI document over 8 MiB",
+        &Answer::read(import).await,
+        ErrorCode::DocumentTooLarge,
+    );
+    assert_eq!(app.event_count().await, before, "no refused request wrote anything");
+
+    // A stored row that no longer parses is the server's fault: 500 with the error body, its
+    // cause in the log and not in the answer.
+    sqlx::query("UPDATE api_keys SET state = 'not the state' WHERE key_id = $1")
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let corrupt = app.get(&format!("/v1/keys/{id}")).await;
+    assert_refused("a corrupt read-model row", &corrupt, ErrorCode::InternalError);
+    assert!(
+        !corrupt.body.to_string().contains("not the state"),
+        "{:?}",
+        corrupt.body
+    );
+    app
+}
+
+/// Every code is asserted, with its status, by some scenario of these tests: a code added without
+/// one fails here.
+#[test]
+fn every_error_code_is_asserted_by_a_scenario() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    let sources: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+        .collect();
+    let variant = |code: &str| {
+        let camel: String = code
+            .split('_')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        format!("ErrorCode::{camel}")
+    };
+    // `ErrorCode::InvalidJson` must not count for `ErrorCode::InvalidJsonBody`.
+    let names_variant = |name: &str| {
+        sources
+            .match_indices(name)
+            .any(|(at, _)| !sources[at + name.len()..].starts_with(|c: char| c.is_alphanumeric()))
+    };
+    let unasserted: Vec<&str> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|code| !sources.contains(&format!("\"{code}\"")) && !names_variant(&variant(code)))
+        .collect();
+    assert!(unasserted.is_empty(), "no scenario asserts {unasserted:?}");
+}

@@ -44,7 +44,7 @@ macro_rules! codes {
 codes! {
     /// The body is not valid JSON, or not the JSON the operation takes.
     InvalidJson = "invalid_json", BAD_REQUEST;
-    /// The body could not be read (too large, or cut off).
+    /// The body could not be read (cut off), or is not one the request may carry.
     InvalidBody = "invalid_body", BAD_REQUEST;
     /// A query parameter is missing, unknown or malformed.
     InvalidQuery = "invalid_query", BAD_REQUEST;
@@ -139,6 +139,8 @@ codes! {
     EndpointConflict = "endpoint_conflict", CONFLICT;
     /// The OpenAPI document to import is too large.
     DocumentTooLarge = "document_too_large", PAYLOAD_TOO_LARGE;
+    /// The JSON body is larger than 2 MiB.
+    BodyTooLarge = "body_too_large", PAYLOAD_TOO_LARGE;
     /// The body is not `application/json`.
     UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE;
     /// Edge: a rate limit of the key is exhausted; `Retry-After` says when to come back.

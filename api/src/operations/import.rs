@@ -34,13 +34,14 @@ fn invalid(problems: &[String]) -> ApiError {
     ApiError::new(ErrorCode::InvalidOpenapi, format!("{}{suffix}", shown.join("; ")))
 }
 
+pub fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::DocumentTooLarge, "the document is larger than 8 MiB")
+}
+
 /// Parses JSON or YAML into a JSON value.
 pub fn parse_text(text: &str) -> Result<Value, ApiError> {
     if text.len() > MAX_DOCUMENT_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::DocumentTooLarge,
-            "the document is larger than 8 MiB",
-        ));
+        return Err(too_large());
     }
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {

@@ -1,6 +1,7 @@
 //! The error answers that follow from an operation's shape, documented by rule in one place:
 //! an authenticated operation can answer 401 and 403, one with a path parameter 404, one with a
-//! query 400 `invalid_query`, one with a required JSON body 400 `invalid_json` and 415; any can
+//! query 400 `invalid_query`, one with a required JSON body 400 `invalid_json` and 415, one with any
+//! body 413; any can
 //! answer 500, and 503 with `Retry-After` while the database does not answer. Every error
 //! answer's body is `ErrorBody` (a component of the document, `rest/mod.rs`), whose `code` lists every `ErrorCode`. The answers particular to
 //! an operation (409, 413, …) stay on its handler.
@@ -70,6 +71,12 @@ fn document(operation: &mut Operation) {
         );
         add(415, "`unsupported_media_type`: the body is not `application/json`");
     }
+    if operation.request_body.is_some() {
+        add(
+            413,
+            "`body_too_large` (`document_too_large` for an import): the body is larger than the operation takes",
+        );
+    }
     add(500, "`internal_error`: the server's log says what failed");
     add(
         503,
@@ -101,10 +108,9 @@ fn document(operation: &mut Operation) {
 mod tests {
     use crate::error::ErrorCode;
     use serde_json::Value;
-    use utoipa::OpenApi;
 
     fn document() -> Value {
-        serde_json::to_value(crate::rest::ApiDoc::openapi()).unwrap()
+        crate::rest::document()
     }
 
     #[test]

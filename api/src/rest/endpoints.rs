@@ -163,8 +163,12 @@ pub async fn import_document(
     State(state): State<AppState>,
     Admin(ctx): Admin,
     Query(p): Query<ImportParams>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|e| match crate::extract::body_refusal(e) {
+        e if e.code == ErrorCode::BodyTooLarge => import::too_large(),
+        other => other,
+    })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::new(ErrorCode::InvalidOpenapi, "the document is not UTF-8"))?;
     let committed = import::run(&state.bus, &ctx, text, &p.plugin, &p.upstream).await?;

@@ -8,11 +8,13 @@ pub mod endpoint_dto;
 pub mod endpoints;
 pub mod health;
 pub mod keys;
+mod links;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 use contract::ErrorResponses;
+use links::CreatedLinks;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -28,10 +30,17 @@ use utoipa::{Modify, OpenApi};
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses),
+    modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
     tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
 )]
 pub struct ApiDoc;
+
+/// `/openapi.json`: the document utoipa builds, with its links spelt as the specification does.
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    links::spell_as_the_specification_does(&mut document);
+    document
+}
 
 struct AdminTokenAuth;
 
