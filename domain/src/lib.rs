@@ -14,6 +14,7 @@ pub mod rate_limits;
 pub mod route;
 pub mod scope;
 pub mod tenant;
+pub mod usage;
 
 pub use admin_token::{AdminToken, AdminTokenCommand, AdminTokenError, AdminTokenEvent};
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, KeyStatus};

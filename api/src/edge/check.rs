@@ -314,4 +314,14 @@ mod tests {
             assert_eq!(code.verdict(), code.as_str().to_ascii_uppercase());
         }
     }
+
+    #[test]
+    fn every_code_the_edge_records_is_an_outcome_analytics_reads() {
+        use keyledger_domain::usage::Outcome;
+        for code in Code::ALL {
+            let outcome = Outcome::from_recorded(code.as_str()).unwrap();
+            assert_eq!(outcome.verdict(), code.verdict());
+        }
+        assert_eq!(Code::ALL.len(), Outcome::ALL.len());
+    }
 }

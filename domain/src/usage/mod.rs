@@ -1,0 +1,12 @@
+//! Usage analytics' vocabulary: the time buckets and ranges figures are computed over, how a
+//! request ended, and the rollup cell that keeps counts and latency percentiles mergeable.
+
+mod outcome;
+mod period;
+mod rollup;
+mod sketch;
+
+pub use outcome::{ErrorRateClass, Outcome, StatusClass, UnknownOutcome};
+pub use period::{Period, Range, UsageQueryError, MAX_POINTS};
+pub use rollup::{RollupKey, Rollups, UsageFact};
+pub use sketch::{RollupCell, SketchError, RELATIVE_ACCURACY};

@@ -1,0 +1,176 @@
+//! Usage records summed into rollups: per period bucket, tenant, key, endpoint, plugin, outcome
+//! and status code, the requests, their latency and its sketch.
+
+use super::{Outcome, Period, RollupCell, SketchError};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// One recorded edge decision, as rollups read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageFact {
+    pub at: DateTime<Utc>,
+    /// Absent when the request named no key or endpoint the edge knew.
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub plugin: Option<String>,
+    pub outcome: Outcome,
+    pub status: u16,
+    pub latency_us: i64,
+}
+
+/// What a rollup row is about: absent parts are empty, so that a row has one key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey {
+    pub period: Period,
+    pub bucket: DateTime<Utc>,
+    pub tenant: String,
+    pub key_id: String,
+    pub endpoint_id: String,
+    pub plugin: String,
+    pub outcome: Outcome,
+    pub status: u16,
+}
+
+/// Rollups being built from a run of records, every period at once.
+#[derive(Debug, Default)]
+pub struct Rollups {
+    cells: HashMap<RollupKey, RollupCell>,
+}
+
+impl Rollups {
+    pub fn add(&mut self, fact: &UsageFact) {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        for period in Period::ALL {
+            let key = RollupKey {
+                period,
+                bucket: period.bucket(fact.at),
+                tenant: part(&fact.tenant),
+                key_id: part(&fact.key_id),
+                endpoint_id: part(&fact.endpoint_id),
+                plugin: part(&fact.plugin),
+                outcome: fact.outcome,
+                status: fact.status,
+            };
+            self.cells.entry(key).or_default().record(fact.latency_us);
+        }
+    }
+
+    /// Adds a cell built elsewhere (a stored row) to the one of its key.
+    pub fn merge(&mut self, key: RollupKey, cell: &RollupCell) -> Result<(), SketchError> {
+        self.cells.entry(key).or_default().merge(cell)
+    }
+
+    pub fn get(&self, key: &RollupKey) -> Option<&RollupCell> {
+        self.cells.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Every cell, in key order (rows written in one order do not deadlock each other).
+    pub fn into_sorted(self) -> Vec<(RollupKey, RollupCell)> {
+        let mut cells: Vec<_> = self.cells.into_iter().collect();
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
+        cells
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn fact(h: u32, m: u32, key: &str, outcome: Outcome, status: u16, latency_us: i64) -> UsageFact {
+        UsageFact {
+            at: Utc.with_ymd_and_hms(2026, 12, 4, h, m, 30).unwrap(),
+            tenant: Some("acme".into()),
+            key_id: Some(key.into()),
+            endpoint_id: Some("files-get".into()),
+            plugin: Some("Files".into()),
+            outcome,
+            status,
+            latency_us,
+        }
+    }
+
+    fn key(period: Period, h: u32, m: u32, k: &str, outcome: Outcome, status: u16) -> RollupKey {
+        RollupKey {
+            period,
+            bucket: Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap(),
+            tenant: "acme".into(),
+            key_id: k.into(),
+            endpoint_id: "files-get".into(),
+            plugin: "Files".into(),
+            outcome,
+            status,
+        }
+    }
+
+    #[test]
+    fn each_record_counts_once_in_its_minute_its_hour_and_its_day() {
+        let mut rollups = Rollups::default();
+        for f in [
+            fact(9, 1, "k1", Outcome::Valid, 200, 100),
+            fact(9, 1, "k1", Outcome::Valid, 200, 300),
+            fact(9, 2, "k1", Outcome::Valid, 200, 500),
+            fact(10, 0, "k1", Outcome::RateLimited, 429, 20),
+            fact(10, 0, "k2", Outcome::Valid, 200, 40),
+        ] {
+            rollups.add(&f);
+        }
+        let cell = |k: RollupKey| rollups.get(&k).map(|c| (c.requests, c.latency_sum_us));
+        assert_eq!(
+            cell(key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200)),
+            Some((2, 400))
+        );
+        assert_eq!(
+            cell(key(Period::Minute, 9, 2, "k1", Outcome::Valid, 200)),
+            Some((1, 500))
+        );
+        assert_eq!(cell(key(Period::Hour, 9, 0, "k1", Outcome::Valid, 200)), Some((3, 900)));
+        assert_eq!(cell(key(Period::Day, 0, 0, "k1", Outcome::Valid, 200)), Some((3, 900)));
+        assert_eq!(
+            cell(key(Period::Hour, 10, 0, "k1", Outcome::RateLimited, 429)),
+            Some((1, 20))
+        );
+        assert_eq!(cell(key(Period::Day, 0, 0, "k2", Outcome::Valid, 200)), Some((1, 40)));
+        // Minutes: k1 at 9:01, 9:02 and 10:00, k2 at 10:00. Hours: k1 valid at 9, k1 limited at
+        // 10, k2 at 10. The day: k1 valid, k1 limited, k2.
+        assert_eq!(rollups.len(), 4 + 3 + 3);
+    }
+
+    #[test]
+    fn a_stored_cell_merges_into_the_new_ones_of_its_key() {
+        let mut stored = Rollups::default();
+        stored.add(&fact(9, 1, "k1", Outcome::Valid, 200, 100));
+        let mut fresh = Rollups::default();
+        fresh.add(&fact(9, 1, "k1", Outcome::Valid, 200, 300));
+        for (k, c) in stored.into_sorted() {
+            fresh.merge(k, &c).unwrap();
+        }
+        let hour = fresh.get(&key(Period::Hour, 9, 0, "k1", Outcome::Valid, 200)).unwrap();
+        assert_eq!((hour.requests, hour.latency_sum_us), (2, 400));
+    }
+
+    #[test]
+    fn a_record_without_a_key_or_endpoint_is_kept_under_empty_parts() {
+        let mut rollups = Rollups::default();
+        rollups.add(&UsageFact {
+            tenant: None,
+            key_id: None,
+            endpoint_id: None,
+            plugin: None,
+            ..fact(9, 1, "", Outcome::InvalidKey, 401, 10)
+        });
+        let sorted = rollups.into_sorted();
+        assert_eq!(sorted.len(), 3);
+        assert!(sorted.iter().all(|(k, _)| k.tenant.is_empty() && k.key_id.is_empty()));
+        assert_eq!(sorted[0].0.period, Period::Minute, "sorted by period first");
+    }
+}
