@@ -64,6 +64,8 @@ impl Application {
             tasks.push(watch.spawn_postgres_listener(pg.clone()));
         }
         tasks.push(ProjectionRunner::new(db.clone(), watch.clone()).spawn());
+        // Usage is summed from the stored usage log, whichever node's edge recorded it.
+        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone()));
 
         let pepper = Arc::new(match &config.serve.edge_pepper {
             Some(secret) => Pepper::from_secret(secret)?,

@@ -143,6 +143,13 @@ impl Encoded {
 pub(super) async fn write(db: &Database, batch: &Encoded) -> Result<(), ProjectionError> {
     let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        // Batch ids then follow commit order across nodes, which the rollups' tail relies on:
+        // no id below one already read can still commit. One insert a node every 100 ms.
+        sqlx::query("SELECT pg_advisory_xact_lock(7202611)")
+            .execute(&mut *tx)
+            .await?;
+    }
     for (row, json) in batch.rows() {
         sqlx::query("INSERT INTO usage_batches (written_at_ms, base_ms, records, rows) VALUES ($1, $2, $3, $4)")
             .bind(row.written_at_ms)

@@ -2,6 +2,7 @@
 
 mod encode;
 mod key_usage;
+pub mod rollups;
 mod subjects;
 pub use key_usage::{KeyUsage, KeyUsageReader};
 
