@@ -48,6 +48,14 @@ impl Sql {
         self.text.push_str(&format!("${}", self.args.len()));
         self
     }
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+    /// The same arguments under another text (one that wraps this one's).
+    pub(crate) fn with_text(mut self, text: String) -> Self {
+        self.text = text;
+        self
+    }
     pub(crate) async fn fetch_all(&self, db: &Database) -> Result<Vec<AnyRow>, ProjectionError> {
         let mut q = sqlx::query(&self.text);
         for arg in &self.args {

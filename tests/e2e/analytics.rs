@@ -5,7 +5,7 @@ use keyledger_domain::usage::{Period, RollupCell};
 use keyledger_projections::usage::rollups;
 use keyledger_tests::{both, eventually, spawn_upstream, TestApp};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// (period, bucket, tenant, key, endpoint, plugin, outcome, status)
@@ -156,5 +156,130 @@ async fn rollup(app: TestApp) -> TestApp {
     // fold some of the batches itself meanwhile: each batch is folded once either way.)
     rollups::rebuild(&app.state.db).await.unwrap();
     assert_eq!(rolled_up(&app).await, figures);
+    app
+}
+
+both!(
+    the_overview_counts_keys_endpoints_and_usage_for_the_tenant_only,
+    overview
+);
+async fn overview(app: TestApp) -> TestApp {
+    let upstream = spawn_upstream().await;
+    app.register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let old = app
+        .register_endpoint(json!({ "methods": ["GET"], "path": "/old/{id}", "plugin": "Files", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let deprecated = app
+        .post(
+            &format!("/v1/endpoints/{}/deprecate", old["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(deprecated.status, StatusCode::OK, "{:?}", deprecated.body);
+    let metered = app
+        .create_key(json!({ "name": "metered", "rate_limits": { "per_minute": 2 } }))
+        .await;
+    let gone = app.create_key(json!({ "name": "gone" })).await;
+    let revoked = app
+        .post(&format!("/v1/keys/{}/revoke", gone["id"].as_str().unwrap()), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+
+    let empty = app.get("/v1/overview").await;
+    assert_eq!(empty.status, StatusCode::OK, "{:?}", empty.body);
+    assert_eq!(
+        empty.body["last_7_days"]["success_rate"],
+        Value::Null,
+        "no requests, no rate"
+    );
+    assert_eq!(empty.body["hourly_requests"].as_array().map(Vec::len), Some(24));
+
+    let key = metered["key"].as_str().unwrap();
+    for (path, key) in [
+        ("/files/1", key),
+        ("/old/2", key),
+        ("/files/3", key),
+        ("/files/4", "not a key"),
+    ] {
+        app.edge_get(path, key).await;
+    }
+    let mine = "/v1/overview?tenant=default";
+    eventually("the overview counts the tenant's three requests", || async {
+        app.get(mine).await.body["requests_today"] == 3
+    })
+    .await;
+
+    let o = app.get(mine).await.body;
+    let latency_us: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(latency_us) AS BIGINT) FROM usage_log WHERE tenant = 'default'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (
+            &o["total_keys"],
+            &o["active_keys"],
+            &o["total_endpoints"],
+            &o["deprecated_endpoints"]
+        ),
+        (&json!(2), &json!(1), &json!(2), &json!(1)),
+        "{o}"
+    );
+    let week = &o["last_7_days"];
+    assert_eq!(
+        (&week["total_requests"], &week["rate_limit_hits"]),
+        (&json!(3), &json!(1)),
+        "{o}"
+    );
+    assert!((week["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{o}");
+    let avg = week["avg_response_ms"].as_f64().unwrap();
+    assert!(
+        (avg - latency_us as f64 / 3.0 / 1000.0).abs() < 1e-9,
+        "{avg} vs {latency_us} µs / 3"
+    );
+    let hourly = o["hourly_requests"].as_array().unwrap();
+    assert_eq!(hourly.len(), 24);
+    assert_eq!(hourly[23]["requests"], 3, "the current hour is last: {o}");
+    assert!(hourly[..23].iter().all(|p| p["requests"] == 0));
+    let hour = |p: &Value| chrono::DateTime::parse_from_rfc3339(p["hour"].as_str().unwrap()).unwrap();
+    assert_eq!(hour(&hourly[23]) - hour(&hourly[0]), chrono::Duration::hours(23));
+    assert_eq!(o["requests_24h"], 3);
+
+    // A superuser naming no tenant sees every tenant's, and the request made with no key.
+    let all = app.get("/v1/overview").await;
+    assert_eq!(all.body["requests_today"], 4, "{:?}", all.body);
+    // Another tenant sees none of it, and may not look at this one.
+    let acme = app.token_for("acme", "acme reader", &["API_MANAGEMENT_READ"]).await;
+    let theirs = app.get_as(&acme, "/v1/overview").await.body;
+    assert_eq!(
+        (
+            &theirs["total_keys"],
+            &theirs["requests_today"],
+            &theirs["requests_24h"]
+        ),
+        (&json!(0), &json!(0), &json!(0)),
+        "{theirs}"
+    );
+    assert_eq!(
+        app.get_as(&acme, "/v1/overview?tenant=default").await.error_code(),
+        "forbidden"
+    );
+
+    // GraphQL answers the same figures.
+    let graphql = app
+        .graphql(
+            Some(&app.token),
+            "{ overview(tenant: \"default\") { totalKeys requestsToday lastSevenDays: last7Days { totalRequests rateLimitHits } hourlyRequests { requests } } }",
+            json!({}),
+        )
+        .await;
+    let g = &graphql["data"]["overview"];
+    assert_eq!(
+        (&g["totalKeys"], &g["requestsToday"]),
+        (&json!(2), &json!(3)),
+        "{graphql}"
+    );
+    assert_eq!(g["lastSevenDays"]["rateLimitHits"], 1, "{graphql}");
     app
 }

@@ -3,6 +3,7 @@
 //! Resolvers call the same operations as REST; errors carry the REST error code in
 //! `extensions.code`.
 
+mod analytics;
 mod schema;
 
 use crate::error::ErrorCode;

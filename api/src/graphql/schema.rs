@@ -38,7 +38,7 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
-fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a AppState, &'a CommandContext)> {
+pub(super) fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a AppState, &'a CommandContext)> {
     let state = ctx.data::<AppState>()?;
     if let Some(failure) = ctx.data_opt::<AuthFailure>() {
         return Err(failure.0.clone().into());
@@ -311,7 +311,7 @@ pub struct EndpointQuery;
 pub struct EndpointMutation;
 
 #[derive(MergedObject, Default)]
-pub struct Query(KeyQuery, EndpointQuery);
+pub struct Query(KeyQuery, EndpointQuery, super::analytics::AnalyticsQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(KeyMutation, EndpointMutation);

@@ -351,6 +351,7 @@ pub async fn list_audit(
     ))
 }
 
+pub mod analytics;
 pub mod endpoints;
 pub mod import;
 pub mod tryout;

@@ -1,6 +1,7 @@
 //! The admin REST API under `/v1`, its OpenAPI document and docs page.
 
 pub mod admin_tokens;
+pub mod analytics;
 pub mod audit;
 mod contract;
 pub mod dto;
@@ -25,13 +26,14 @@ use utoipa::{Modify, OpenApi};
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::history,
         admin_tokens::create, admin_tokens::list, admin_tokens::delete,
         audit::list,
+        analytics::overview,
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
-    tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "endpoints"))
+    tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "analytics"), (name = "endpoints"))
 )]
 pub struct ApiDoc;
 
@@ -90,6 +92,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin-tokens", post(admin_tokens::create).get(admin_tokens::list))
         .route("/v1/admin-tokens/{id}", axum::routing::delete(admin_tokens::delete))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/overview", get(analytics::overview))
         .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
         .route(
             "/v1/endpoints/import",

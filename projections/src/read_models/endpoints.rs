@@ -277,3 +277,30 @@ pub async fn enabled_endpoints(db: &Database, tenant: &str) -> Result<Vec<Endpoi
     let rows = sql.fetch_all(db).await?;
     rows.iter().map(endpoint_row).collect()
 }
+
+/// Endpoints available to a tenant (active and enabled for it; with `None`, active at all), and
+/// how many of them are deprecated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointCounts {
+    pub total: i64,
+    pub deprecated: i64,
+}
+
+pub async fn count_endpoints(db: &Database, tenant: Option<&str>) -> Result<EndpointCounts, ProjectionError> {
+    let mut sql = Sql::default();
+    // The tenant '' has no settings of its own: every active endpoint is enabled for it.
+    endpoint_select(&mut sql, tenant.unwrap_or(""));
+    let counted = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total, CAST(COALESCE(SUM(deprecated), 0) AS BIGINT) AS deprecated \
+         FROM ({} AND enabled = 1) available",
+        sql.text()
+    );
+    let rows = sql.with_text(counted).fetch_all(db).await?;
+    let Some(row) = rows.first() else {
+        return Ok(EndpointCounts::default());
+    };
+    Ok(EndpointCounts {
+        total: row.try_get("total")?,
+        deprecated: row.try_get("deprecated")?,
+    })
+}

@@ -171,3 +171,27 @@ pub async fn keys_due_for_expiry_check(
         .map(|r| Ok((r.try_get::<String, _>("key_id")?, r.try_get::<String, _>("tenant")?)))
         .collect()
 }
+
+/// How many keys a tenant (or, with `None`, every tenant) has, and how many are active now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyCounts {
+    pub total: i64,
+    pub active: i64,
+}
+
+pub async fn count_keys(db: &Database, tenant: Option<&str>, now: DateTime<Utc>) -> Result<KeyCounts, ProjectionError> {
+    let mut sql = Sql::new("SELECT CAST(COUNT(*) AS BIGINT) AS total, CAST(COALESCE(SUM(CASE WHEN ");
+    effective_status(&mut sql, now.timestamp_millis());
+    sql.push(" = 'active' THEN 1 ELSE 0 END), 0) AS BIGINT) AS active FROM api_keys WHERE 1 = 1");
+    if let Some(tenant) = tenant {
+        sql.push(" AND tenant = ").bind_text(tenant);
+    }
+    let rows = sql.fetch_all(db).await?;
+    let Some(row) = rows.first() else {
+        return Ok(KeyCounts::default());
+    };
+    Ok(KeyCounts {
+        total: row.try_get("total")?,
+        active: row.try_get("active")?,
+    })
+}

@@ -4,6 +4,8 @@
 //! follow commit order and no batch below the checkpoint can appear later. Several nodes may run
 //! the worker: each step locks the checkpoint row, so one node does each step, once.
 
+pub mod figures;
+
 use crate::ProjectionError;
 use chrono::DateTime;
 use keyledger_commands::{Backend, Database};

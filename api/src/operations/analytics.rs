@@ -1,0 +1,88 @@
+//! Usage figures for admins and analysts: the overview (seed 01's Overview tab). Usage comes
+//! from the rollups, which trail the edge by at most a few hundred milliseconds (README: Usage
+//! rollups); keys and endpoints from their read models.
+
+use super::{require, tenant_filter, ApiError};
+use crate::state::AppState;
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+use keyledger_commands::CommandContext;
+use keyledger_domain::Permission;
+use keyledger_projections::usage::rollups::figures;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The overview: the API Keys and Endpoints cards, system health over 7 days, and the 24-hour
+/// request chart. Times are UTC.
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct Overview {
+    /// Every key, whatever its status.
+    pub total_keys: i64,
+    pub active_keys: i64,
+    /// Requests the edge decided since 00:00 UTC today, refused ones included.
+    pub requests_today: i64,
+    /// Endpoints available (active, and enabled for the tenant).
+    pub total_endpoints: i64,
+    pub deprecated_endpoints: i64,
+    pub last_7_days: Health,
+    /// The last 24 hours, one point per hour (oldest first, the current hour last), zeros
+    /// included.
+    pub hourly_requests: Vec<HourlyPoint>,
+    /// The sum of `hourly_requests`.
+    pub requests_24h: i64,
+}
+
+/// System health over the last 7 × 24 hours, the current hour included.
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct Health {
+    pub total_requests: i64,
+    /// The share of requests answered 2xx, from 0 to 1; absent without requests.
+    pub success_rate: Option<f64>,
+    /// Mean latency in milliseconds (README: what latency measures); absent without requests.
+    pub avg_response_ms: Option<f64>,
+    /// Requests refused with `rate_limited`.
+    pub rate_limit_hits: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct HourlyPoint {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    pub requests: i64,
+}
+
+pub async fn overview(state: &AppState, ctx: &CommandContext, tenant: Option<String>) -> Result<Overview, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let tenant = tenant_filter(ctx, tenant)?;
+    let tenant = tenant.as_deref();
+    let now = state.clock.now();
+    state.fresh().await?;
+    let keys = keyledger_projections::key_list::count_keys(&state.db, tenant, now).await?;
+    let endpoints = keyledger_projections::endpoints::count_endpoints(&state.db, tenant).await?;
+    let usage = figures::overview(&state.db, tenant, now).await?;
+    let week = usage.last_7_days;
+    let of_requests = |n: i64| (week.requests > 0).then(|| n as f64 / week.requests as f64);
+    let hourly_requests: Vec<HourlyPoint> = usage
+        .hourly
+        .iter()
+        .map(|(hour, requests)| HourlyPoint {
+            hour: *hour,
+            requests: *requests,
+        })
+        .collect();
+    Ok(Overview {
+        total_keys: keys.total,
+        active_keys: keys.active,
+        requests_today: usage.requests_today,
+        total_endpoints: endpoints.total,
+        deprecated_endpoints: endpoints.deprecated,
+        last_7_days: Health {
+            total_requests: week.requests,
+            success_rate: of_requests(week.successes),
+            avg_response_ms: of_requests(week.latency_sum_us).map(|us| us / 1000.0),
+            rate_limit_hits: week.rate_limited,
+        },
+        requests_24h: hourly_requests.iter().map(|p| p.requests).sum(),
+        hourly_requests,
+    })
+}
