@@ -283,3 +283,132 @@ async fn overview(app: TestApp) -> TestApp {
     assert_eq!(g["lastSevenDays"]["rateLimitHits"], 1, "{graphql}");
     app
 }
+
+both!(analytics_break_a_ranges_usage_down_and_filter_it, report);
+async fn report(app: TestApp) -> TestApp {
+    let upstream = spawn_upstream().await;
+    let files = app
+        .register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    app.register_endpoint(json!({ "methods": ["GET"], "path": "/reports/{id}", "plugin": "Reports", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let k1 = app
+        .create_key(json!({ "name": "first", "rate_limits": { "per_minute": 2 } }))
+        .await;
+    let k2 = app.create_key(json!({ "name": "second" })).await;
+    let (one, two) = (k1["key"].as_str().unwrap(), k2["key"].as_str().unwrap());
+    for (path, key) in [
+        ("/files/1", one),
+        ("/files/2", one),
+        ("/files/3", one),
+        ("/reports/1", two),
+        ("/files/9", "not a key"),
+    ] {
+        app.edge_get(path, key).await;
+    }
+    let of = |query: &str| format!("/v1/analytics?tenant=default{query}");
+    eventually("analytics count the tenant's four requests", || async {
+        app.get(&of("")).await.body["total_requests"] == 4
+    })
+    .await;
+
+    let r = app.get(&of("")).await.body;
+    assert_eq!((&r["range"], &r["period"]), (&json!("24h"), &json!("hour")));
+    assert_eq!(
+        (&r["success_rate"], &r["error_count"]),
+        (&json!(0.75), &json!(1)),
+        "{r}"
+    );
+    let volume = r["volume"].as_array().unwrap();
+    assert_eq!((volume.len(), &volume[23]["requests"]), (24, &json!(4)));
+    assert_eq!(
+        r["by_plugin"],
+        json!([{ "name": "Files", "requests": 3 }, { "name": "Reports", "requests": 1 }])
+    );
+    assert_eq!(
+        r["by_outcome"],
+        json!([{ "name": "VALID", "requests": 3 }, { "name": "RATE_LIMITED", "requests": 1 }])
+    );
+    assert_eq!(r["errors_by_status"], json!([{ "status": 429, "requests": 1 }]));
+    let top = &r["top_endpoints"][0];
+    assert_eq!(
+        (
+            &top["endpoint_id"],
+            &top["path"],
+            &top["methods"],
+            &top["requests"],
+            &top["error_class"]
+        ),
+        (
+            &files["id"],
+            &json!("/files/{id}"),
+            &json!(["GET"]),
+            &json!(3),
+            &json!("red")
+        ),
+        "{r}"
+    );
+    assert!((top["error_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert!(top["latency"]["p99_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["latency"]["p50_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(
+        r["by_key"],
+        json!([{ "key_id": k1["id"], "name": "first", "requests": 3 }, { "key_id": k2["id"], "name": "second", "requests": 1 }])
+    );
+    assert_eq!(r["empty_reason"], Value::Null);
+
+    // Filters narrow every figure.
+    for (query, expected) in [
+        (format!("&key={}", k2["id"].as_str().unwrap()), 1),
+        ("&outcome=RATE_LIMITED".to_owned(), 1),
+        ("&status_class=4xx".to_owned(), 1),
+        ("&status_class=2xx&plugin=Files".to_owned(), 2),
+        (format!("&endpoint={}", files["id"].as_str().unwrap()), 3),
+    ] {
+        assert_eq!(app.get(&of(&query)).await.body["total_requests"], expected, "{query}");
+    }
+    let week = app.get(&of("&range=7d")).await.body;
+    assert_eq!(
+        (&week["period"], week["volume"].as_array().map(Vec::len)),
+        (&json!("day"), Some(7))
+    );
+    for bad in [
+        "&range=1y",
+        "&range=90d&period=minute",
+        "&outcome=nope",
+        "&status_class=6xx",
+    ] {
+        assert_eq!(app.get(&of(bad)).await.error_code(), "invalid_query", "{bad}");
+    }
+
+    // Empty states say why.
+    let excluded = app.get(&of("&plugin=Nothing")).await.body;
+    assert!(
+        excluded["empty_reason"].as_str().unwrap().contains("filters exclude"),
+        "{excluded}"
+    );
+    let acme = app.token_for("acme", "acme reader", &["API_MANAGEMENT_READ"]).await;
+    let none = app.get_as(&acme, "/v1/analytics").await.body;
+    assert!(
+        none["empty_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no requests have been recorded"),
+        "{none}"
+    );
+    assert_eq!(none["by_key"], json!([]), "another tenant sees none of it");
+
+    let graphql = app
+        .graphql(
+            Some(&app.token),
+            "{ analytics(tenant: \"default\", statusClass: \"2xx\") { totalRequests byPlugin { name requests } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        graphql["data"]["analytics"],
+        json!({ "totalRequests": 3, "byPlugin": [{ "name": "Files", "requests": 2 }, { "name": "Reports", "requests": 1 }] }),
+        "{graphql}"
+    );
+    app
+}

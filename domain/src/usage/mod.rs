@@ -3,10 +3,12 @@
 
 mod outcome;
 mod period;
+mod report;
 mod rollup;
 mod sketch;
 
 pub use outcome::{ErrorRateClass, Outcome, StatusClass, UnknownOutcome};
 pub use period::{Period, Range, UsageQueryError, MAX_POINTS};
+pub use report::{Figures, Percentiles, Report, RollupRow};
 pub use rollup::{RollupKey, Rollups, UsageFact};
 pub use sketch::{RollupCell, SketchError, RELATIVE_ACCURACY};

@@ -97,3 +97,94 @@ pub async fn overview(
         hourly,
     })
 }
+
+/// Which rows of the rollups a report reads.
+#[derive(Debug, Clone, Default)]
+pub struct RowFilter {
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub plugin: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// The status codes from the first to the second, inclusive (a class: 400 to 499).
+    pub statuses: Option<(u16, u16)>,
+}
+
+impl RowFilter {
+    /// Whether anything but the tenant narrows the rows.
+    pub fn narrows(&self) -> bool {
+        self.key_id.is_some()
+            || self.endpoint_id.is_some()
+            || self.plugin.is_some()
+            || self.outcome.is_some()
+            || self.statuses.is_some()
+    }
+}
+
+/// The rows of one period from `from` on, filtered.
+pub async fn rows(
+    db: &Database,
+    period: Period,
+    from: DateTime<Utc>,
+    f: &RowFilter,
+) -> Result<Vec<keyledger_domain::usage::RollupRow>, ProjectionError> {
+    let mut sql = Sql::new(
+        "SELECT bucket_ms, key_id, endpoint_id, plugin, outcome, status, requests, latency_sum_us, latency_sketch \
+         FROM usage_rollups WHERE period = ",
+    );
+    sql.bind_text(period.as_str())
+        .push(" AND bucket_ms >= ")
+        .bind_int(from.timestamp_millis());
+    scoped(&mut sql, f.tenant.as_deref());
+    for (column, value) in [
+        ("key_id", &f.key_id),
+        ("endpoint_id", &f.endpoint_id),
+        ("plugin", &f.plugin),
+    ] {
+        if let Some(value) = value {
+            sql.push(&format!(" AND {column} = ")).bind_text(value.as_str());
+        }
+    }
+    if let Some(outcome) = f.outcome {
+        sql.push(" AND outcome = ").bind_text(outcome.recorded());
+    }
+    if let Some((low, high)) = f.statuses {
+        sql.push(" AND status BETWEEN ")
+            .bind_int(low.into())
+            .push(" AND ")
+            .bind_int(high.into());
+    }
+    let mut rows = Vec::new();
+    for r in sql.fetch_all(db).await? {
+        let outcome: String = r.try_get("outcome")?;
+        let Ok(outcome) = Outcome::from_recorded(&outcome) else {
+            tracing::warn!(outcome, "a rollup row with an unknown outcome is left out of a report");
+            continue;
+        };
+        let requests: i64 = r.try_get("requests")?;
+        let sum: i64 = r.try_get("latency_sum_us")?;
+        let sketch: String = r.try_get("latency_sketch")?;
+        let cell = keyledger_domain::usage::RollupCell::stored(requests.max(0) as u64, sum.max(0) as u64, &sketch)
+            .map_err(|e| ProjectionError::Usage(format!("a stored rollup does not read back: {e}")))?;
+        rows.push(keyledger_domain::usage::RollupRow {
+            bucket: crate::sql::time(r.try_get("bucket_ms")?),
+            key_id: r.try_get("key_id")?,
+            endpoint_id: r.try_get("endpoint_id")?,
+            plugin: r.try_get("plugin")?,
+            outcome,
+            status: u16::try_from(r.try_get::<i64, _>("status")?).unwrap_or(0),
+            cell,
+        });
+    }
+    Ok(rows)
+}
+
+/// Whether the tenant (or anyone, with `None`) has any usage rolled up at all.
+pub async fn any_usage(db: &Database, tenant: Option<&str>) -> Result<bool, ProjectionError> {
+    let mut sql =
+        Sql::new("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM usage_rollups WHERE period = 'day'");
+    scoped(&mut sql, tenant);
+    sql.push(" LIMIT 1) any_row");
+    let rows = sql.fetch_all(db).await?;
+    Ok(rows.first().map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0) > 0)
+}

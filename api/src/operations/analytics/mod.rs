@@ -2,6 +2,8 @@
 //! from the rollups, which trail the edge by at most a few hundred milliseconds (README: Usage
 //! rollups); keys and endpoints from their read models.
 
+pub mod report;
+
 use super::{require, tenant_filter, ApiError};
 use crate::state::AppState;
 use async_graphql::SimpleObject;

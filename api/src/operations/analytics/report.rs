@@ -1,0 +1,264 @@
+//! `GET /v1/analytics`: a range's figures, filtered, from the rollups.
+
+use super::super::{require, tenant_filter, ApiError, ErrorCode};
+use crate::state::AppState;
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+use keyledger_commands::CommandContext;
+use keyledger_domain::usage::{Figures, Outcome, Percentiles, Period, Range, Report};
+use keyledger_domain::Permission;
+use keyledger_projections::usage::rollups::figures::{self, RowFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// At most this many endpoints and keys in the rankings.
+const TOP: usize = 10;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsInput {
+    /// `24h` (default), `7d`, `30d` or `90d`.
+    pub range: Option<String>,
+    /// `hour` or `day` (default: hour for 24h, day otherwise); `minute` for 24h.
+    pub period: Option<String>,
+    /// Only this key's requests.
+    pub key: Option<String>,
+    /// Only this endpoint's requests.
+    pub endpoint: Option<String>,
+    pub plugin: Option<String>,
+    /// `VALID`, `INVALID_KEY`, `KEY_REVOKED`, `KEY_EXPIRED`, `IP_FORBIDDEN`, `INSUFFICIENT_SCOPE`,
+    /// `RATE_LIMITED`, `ENDPOINT_NOT_FOUND` or `UPSTREAM_UNREACHABLE`.
+    pub outcome: Option<String>,
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    pub status_class: Option<String>,
+    /// Superusers: this tenant's figures (default: every tenant's).
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "AnalyticsReport")]
+pub struct AnalyticsReport {
+    pub range: String,
+    pub period: String,
+    pub total_requests: i64,
+    /// The share of 2xx answers, 0 to 1; absent without requests.
+    pub success_rate: Option<f64>,
+    pub avg_latency_ms: Option<f64>,
+    /// Requests answered 4xx or 5xx.
+    pub error_count: i64,
+    pub latency: LatencyPercentiles,
+    /// Requests per period, every period of the range (zeros included), oldest first.
+    pub volume: Vec<VolumePoint>,
+    pub by_plugin: Vec<NamedCount>,
+    /// Per edge outcome (`VALID`, `RATE_LIMITED`, …).
+    pub by_outcome: Vec<NamedCount>,
+    /// Per error status code.
+    pub errors_by_status: Vec<StatusCount>,
+    /// The busiest endpoints, most requests first.
+    pub top_endpoints: Vec<EndpointUsage>,
+    /// The busiest keys, most requests first.
+    pub by_key: Vec<KeyUsage>,
+    /// Why there is nothing to show, when there is nothing.
+    pub empty_reason: Option<String>,
+}
+
+/// Within 1 % (the rollups' sketch, README: Usage rollups).
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct LatencyPercentiles {
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl From<Percentiles> for LatencyPercentiles {
+    fn from(p: Percentiles) -> Self {
+        LatencyPercentiles {
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+            p99_ms: p.p99_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct VolumePoint {
+    pub start: DateTime<Utc>,
+    pub requests: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct NamedCount {
+    pub name: String,
+    pub requests: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct StatusCount {
+    pub status: i32,
+    pub requests: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct EndpointUsage {
+    pub endpoint_id: String,
+    pub methods: Vec<String>,
+    pub path: Option<String>,
+    pub plugin: String,
+    pub requests: i64,
+    pub avg_latency_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+    /// `green` under 1 %, `amber` 1–5 %, `red` above.
+    pub error_class: String,
+    pub latency: LatencyPercentiles,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub name: Option<String>,
+    pub requests: i64,
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, e.to_string())
+}
+
+fn statuses(class: &str) -> Result<(u16, u16), ApiError> {
+    match class {
+        "1xx" => Ok((100, 199)),
+        "2xx" => Ok((200, 299)),
+        "3xx" => Ok((300, 399)),
+        "4xx" => Ok((400, 499)),
+        "5xx" => Ok((500, 599)),
+        other => Err(invalid(format!("status_class must be 1xx to 5xx, not {other:?}"))),
+    }
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn endpoint_usage(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: String,
+    plugin: String,
+    f: &Figures,
+) -> EndpointUsage {
+    let row = keyledger_projections::endpoints::get_endpoint(&state.db, &id, ctx.actor.tenant.as_str())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, endpoint = id, "an endpoint of the analytics could not be read");
+            None
+        });
+    EndpointUsage {
+        methods: row.as_ref().map(|r| r.methods.clone()).unwrap_or_default(),
+        path: row.map(|r| r.path),
+        endpoint_id: id,
+        plugin,
+        requests: count(f.requests()),
+        avg_latency_ms: f.avg_latency_ms(),
+        error_rate: f.error_rate(),
+        error_class: format!("{:?}", f.error_class()).to_lowercase(),
+        latency: f.percentiles().into(),
+    }
+}
+
+pub async fn analytics(
+    state: &AppState,
+    ctx: &CommandContext,
+    input: AnalyticsInput,
+) -> Result<AnalyticsReport, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let range: Range = input.range.as_deref().unwrap_or("24h").parse().map_err(invalid)?;
+    let period: Period = match input.period.as_deref() {
+        Some(p) => p.parse().map_err(invalid)?,
+        None => range.default_period(),
+    };
+    let now = state.clock.now();
+    let buckets = range.buckets(period, now).map_err(invalid)?;
+    let filter = RowFilter {
+        tenant: tenant_filter(ctx, input.tenant)?,
+        key_id: input.key,
+        endpoint_id: input.endpoint,
+        plugin: input.plugin,
+        outcome: input
+            .outcome
+            .as_deref()
+            .map(str::parse::<Outcome>)
+            .transpose()
+            .map_err(invalid)?,
+        statuses: input.status_class.as_deref().map(statuses).transpose()?,
+    };
+    let from = buckets.first().copied().unwrap_or(now);
+    let rows = figures::rows(&state.db, period, from, &filter).await?;
+    let report = Report::of(&rows, &buckets);
+    let empty_reason = if report.overall.requests() > 0 {
+        None
+    } else if !figures::any_usage(&state.db, filter.tenant.as_deref()).await? {
+        Some("No analytics data available: no requests have been recorded yet".to_owned())
+    } else if filter.narrows() {
+        Some("No analytics data available: the filters exclude every request in this range".to_owned())
+    } else {
+        Some(format!("No analytics data available: no requests in the last {range}"))
+    };
+    let mut top_endpoints = Vec::new();
+    for (id, plugin, f) in report.endpoints.iter().take(TOP) {
+        top_endpoints.push(endpoint_usage(state, ctx, id.clone(), plugin.clone(), f).await);
+    }
+    let mut by_key = Vec::new();
+    for (key_id, n) in report.keys.iter().take(TOP) {
+        let name = keyledger_projections::key_list::get_key(&state.db, key_id, now)
+            .await?
+            .map(|row| row.key.name.to_string());
+        by_key.push(KeyUsage {
+            key_id: key_id.clone(),
+            name,
+            requests: count(*n),
+        });
+    }
+    Ok(AnalyticsReport {
+        range: range.to_string(),
+        period: period.to_string(),
+        total_requests: count(report.overall.requests()),
+        success_rate: report.success_rate(),
+        avg_latency_ms: report.overall.avg_latency_ms(),
+        error_count: count(report.overall.errors),
+        latency: report.overall.percentiles().into(),
+        volume: report
+            .volume
+            .iter()
+            .map(|(start, n)| VolumePoint {
+                start: *start,
+                requests: count(*n),
+            })
+            .collect(),
+        by_plugin: report
+            .by_plugin
+            .iter()
+            .map(|(name, n)| NamedCount {
+                name: name.clone(),
+                requests: count(*n),
+            })
+            .collect(),
+        by_outcome: report
+            .by_outcome
+            .iter()
+            .map(|(o, n)| NamedCount {
+                name: o.verdict().to_owned(),
+                requests: count(*n),
+            })
+            .collect(),
+        errors_by_status: report
+            .errors_by_status
+            .iter()
+            .map(|(s, n)| StatusCount {
+                status: i32::from(*s),
+                requests: count(*n),
+            })
+            .collect(),
+        top_endpoints,
+        by_key,
+        empty_reason,
+    })
+}
