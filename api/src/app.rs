@@ -31,7 +31,7 @@ pub struct Application {
     edge: TcpListener,
     edge_addr: SocketAddr,
     edge_router: Router,
-    usage_writer: tokio::task::JoinHandle<()>,
+    usage_writer: keyledger_projections::usage::UsageWriter,
     state: AppState,
     router: Router,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -216,11 +216,8 @@ impl Application {
         )
         .with_graceful_shutdown(until(stopped));
         let (admin, edge) = tokio::join!(admin, edge);
-        // The edge, and with it the last usage recorder, is gone: the writer flushes and ends.
-        if tokio::time::timeout(Duration::from_secs(30), self.usage_writer)
-            .await
-            .is_err()
-        {
+        // The edge has stopped: the writer writes what is queued and ends.
+        if !self.usage_writer.finish(Duration::from_secs(30)).await {
             tracing::error!("the usage writer did not finish within 30 s");
         }
         for task in &self.tasks {

@@ -131,6 +131,14 @@ pub enum ErrorRateClass {
 }
 
 impl ErrorRateClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorRateClass::Green => "green",
+            ErrorRateClass::Amber => "amber",
+            ErrorRateClass::Red => "red",
+        }
+    }
+
     /// For `errors` of `requests`, compared exactly (no floating point); no requests is green.
     pub fn of(errors: u64, requests: u64) -> Self {
         let (errors, requests) = (errors as u128, requests as u128);
@@ -176,5 +184,8 @@ mod tests {
         assert_eq!(ErrorRateClass::of(50, 1000), ErrorRateClass::Amber);
         assert_eq!(ErrorRateClass::of(5001, 100_000), ErrorRateClass::Red);
         assert_eq!(ErrorRateClass::of(6, 100), ErrorRateClass::Red);
+        for class in [ErrorRateClass::Green, ErrorRateClass::Amber, ErrorRateClass::Red] {
+            assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
+        }
     }
 }

@@ -67,15 +67,31 @@ impl UsageRecorder {
     }
 }
 
+/// The writer's handle. At shutdown, once the edge has stopped, [`UsageWriter::finish`] has it
+/// write what is queued and end: recorders may outlive the edge (the explorer's state holds the
+/// edge), so the queue's closing cannot be what ends it.
+pub struct UsageWriter {
+    handle: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl UsageWriter {
+    /// Writes what is queued and ends; `false` when that took longer than `within`.
+    pub async fn finish(self, within: Duration) -> bool {
+        let _ = self.stop.send(true);
+        matches!(tokio::time::timeout(within, self.handle).await, Ok(Ok(())))
+    }
+}
+
 /// Starts the writer. Every 100 ms it takes what has queued up and writes it in one transaction;
-/// once every recorder is dropped it writes what is left and ends: await the handle at shutdown so
-/// nothing is lost.
+/// told to finish, or once every recorder is dropped, it writes what is left and ends.
 ///
 /// It sleeps between batches rather than waiting on the queue: a writer that woke for every record
 /// would be woken by the edge on every request and commit batches of a handful of records.
 /// `key_usage` is told of every write, so that it reads the figures again.
-pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, tokio::task::JoinHandle<()>) {
+pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, UsageWriter) {
     let (tx, mut rx) = mpsc::channel::<UsageRecord>(QUEUE);
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(
         async move {
             let mut closed = false;
@@ -88,7 +104,13 @@ pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, tokio::
             let mut subjects = Subjects::default();
             let mut decisions = Decisions::default();
             while !closed {
-                tokio::time::sleep(FLUSH_EVERY).await;
+                // Decided before the queue is drained: what was queued before the stop is written.
+                // A handle dropped without `finish` stops the writer the same way.
+                let told = tokio::select! {
+                    _ = tokio::time::sleep(FLUSH_EVERY) => false,
+                    _ = stopping.wait_for(|stop| *stop) => true,
+                };
+                closed = told || *stopping.borrow();
                 loop {
                     match rx.try_recv() {
                         Ok(record) => {
@@ -112,7 +134,7 @@ pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, tokio::
         }
         .instrument(tracing::info_span!("usage_writer")),
     );
-    (UsageRecorder { tx }, handle)
+    (UsageRecorder { tx }, UsageWriter { handle, stop })
 }
 
 /// Decisions taken off the queue since the last flush, per code (a handful of codes).

@@ -75,7 +75,7 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
         }
     }
     drop(recorder);
-    writer.await.expect("the writer ends");
+    assert!(writer.finish(Duration::from_secs(300)).await, "the writer ends");
     let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
     // A writer that drops what it cannot store would otherwise look fast.
     assert_eq!(

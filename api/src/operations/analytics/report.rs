@@ -159,7 +159,7 @@ async fn endpoint_usage(
         requests: count(f.requests()),
         avg_latency_ms: f.avg_latency_ms(),
         error_rate: f.error_rate(),
-        error_class: format!("{:?}", f.error_class()).to_lowercase(),
+        error_class: f.error_class().as_str().to_owned(),
         latency: f.percentiles().into(),
     }
 }
