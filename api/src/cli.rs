@@ -24,6 +24,9 @@ use keyledger_domain::{Permission, TenantId};
 use keyledger_projections::ReadModel;
 use std::sync::Arc;
 
+/// The rollups of the usage log, rebuilt from `usage_batches` rather than the event log.
+const USAGE_ROLLUPS: &str = "usage_rollups";
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
@@ -49,6 +52,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::connect(&cli.db.database_url).await?;
             db.migrate().await?;
             say!("migrations applied");
+            Ok(())
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name },
+        } if name.as_deref() == Some(USAGE_ROLLUPS) => {
+            let db = Database::connect(&cli.db.database_url).await?;
+            db.migrate().await?;
+            let bar = ProgressBar::new(0).with_message(USAGE_ROLLUPS);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} usage batches ({per_sec}, {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let records = keyledger_projections::usage::rollups::rebuild(&db, |batch, last| {
+                bar.set_length(last.max(0) as u64);
+                bar.set_position(batch.max(0) as u64);
+            })
+            .await?;
+            bar.finish();
+            say!("{USAGE_ROLLUPS}: rebuilt from {records} usage records");
             Ok(())
         }
         Command::Projections {

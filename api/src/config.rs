@@ -88,7 +88,8 @@ pub enum AdminCommand {
 pub enum ProjectionsCommand {
     /// Rebuild one read model (or all) from the start of the event log.
     Rebuild {
-        /// admin_tokens, key_list, key_lookup, audit or endpoints; all when omitted.
+        /// admin_tokens, key_list, key_lookup, audit or endpoints; all when omitted. usage_rollups
+        /// (from the usage log, not the event log) only when named.
         name: Option<String>,
     },
 }

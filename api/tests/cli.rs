@@ -168,6 +168,15 @@ fn migrate_rebuild_and_admin_commands_work_on_a_data_directory() {
         .output()
         .unwrap();
     assert!(one.status.success());
+    let rollups = keyledger(&dir)
+        .args(["projections", "rebuild", "usage_rollups"])
+        .output()
+        .unwrap();
+    assert!(rollups.status.success(), "{rollups:?}");
+    assert!(
+        String::from_utf8_lossy(&rollups.stdout).contains("usage_rollups: rebuilt from 0 usage records"),
+        "{rollups:?}"
+    );
 
     let unknown = keyledger(&dir)
         .args(["projections", "rebuild", "nope"])

@@ -154,7 +154,7 @@ async fn rollup(app: TestApp) -> TestApp {
 
     // Rebuilt from the log, the rollups are the same, percentiles included. (The live worker may
     // fold some of the batches itself meanwhile: each batch is folded once either way.)
-    rollups::rebuild(&app.state.db).await.unwrap();
+    rollups::rebuild(&app.state.db, |_, _| {}).await.unwrap();
     assert_eq!(rolled_up(&app).await, figures);
     app
 }

@@ -178,7 +178,8 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
 }
 
 /// Empties the rollups and folds every stored batch again; returns the records read.
-pub async fn rebuild(db: &Database) -> Result<u64, ProjectionError> {
+/// `progress` is told the batch reached and the last batch id after each step.
+pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, ProjectionError> {
     {
         let _turn = db.write_turn().await;
         let mut tx = db.pool().begin().await?;
@@ -188,12 +189,16 @@ pub async fn rebuild(db: &Database) -> Result<u64, ProjectionError> {
             .await?;
         tx.commit().await?;
     }
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM usage_batches")
+        .fetch_one(db.pool())
+        .await?;
     let mut records = 0;
     loop {
         match step(db).await? {
             0 => return Ok(records),
             n => records += n as u64,
         }
+        progress(checkpoint(db).await?, last.unwrap_or(0));
     }
 }
 
