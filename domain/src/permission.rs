@@ -104,6 +104,12 @@ impl Actor {
         self.is_superuser() || &self.tenant == tenant
     }
 
+    /// [`Self::may_access`] for a tenant as stored text. A tenant that does not parse is
+    /// nobody's: it never falls back to the actor's own.
+    pub fn may_access_named(&self, tenant: &str) -> bool {
+        tenant.parse::<TenantId>().is_ok_and(|t| self.may_access(&t))
+    }
+
     /// The label written into event metadata and shown in the audit log.
     pub fn label(&self) -> String {
         match self.token_id {

@@ -16,14 +16,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Whether a verifying service may learn about a key of `tenant`. A tenant that does not parse
-/// is nobody's: it must never fall back to the caller's own.
-fn visible_to(caller: &keyledger_domain::Actor, tenant: &str) -> bool {
-    tenant
-        .parse::<keyledger_domain::TenantId>()
-        .is_ok_and(|t| caller.may_access(&t))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
@@ -78,7 +70,7 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
         ..Ask::request(Some(&body.key))
     };
     let verdict = match check::decide(&edge, &seen, ask).await {
-        Ok(Allowed { key, endpoint, rate }) if visible_to(&caller, &key.tenant) => {
+        Ok(Allowed { key, endpoint, rate }) if caller.may_access_named(&key.tenant) => {
             edge.record(&seen, StatusCode::OK, Code::Valid, Some(key.clone()), endpoint);
             json!({
                 "valid": true,
@@ -94,7 +86,7 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
         Ok(_) => json!({ "valid": false, "code": Code::InvalidKey.verdict() }),
         Err(d) => {
             edge.refused(&seen, &d);
-            let visible = d.key.as_ref().filter(|k| visible_to(&caller, &k.tenant));
+            let visible = d.key.as_ref().filter(|k| caller.may_access_named(&k.tenant));
             let mut v = json!({ "valid": false, "code": d.code.verdict(), "message": d.message });
             if let Some(k) = visible {
                 v["key_id"] = json!(k.key_id);
@@ -113,7 +105,6 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
 
 #[cfg(test)]
 mod tests {
-    use super::visible_to;
     use keyledger_domain::{Actor, Permission, ScopeGrant};
 
     fn actor(p: Permission) -> Actor {
@@ -128,12 +119,12 @@ mod tests {
     #[test]
     fn a_service_sees_only_its_own_tenants_keys_and_never_an_unparsable_tenant() {
         let service = actor(Permission::ApiManagementRead);
-        assert!(visible_to(&service, "acme"));
-        assert!(!visible_to(&service, "globex"));
+        assert!(service.may_access_named("acme"));
+        assert!(!service.may_access_named("globex"));
         assert!(
-            !visible_to(&service, "Not A Tenant"),
+            !service.may_access_named("Not A Tenant"),
             "no fallback to the caller's tenant"
         );
-        assert!(visible_to(&actor(Permission::Superuser), "globex"));
+        assert!(actor(Permission::Superuser).may_access_named("globex"));
     }
 }

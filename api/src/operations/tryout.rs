@@ -14,7 +14,7 @@ use async_graphql::{InputObject, SimpleObject};
 use keyledger_commands::CommandContext;
 use keyledger_domain::key_format::PresentedKey;
 use keyledger_domain::route::{HttpMethod, PathTemplate, Segment};
-use keyledger_domain::{Permission, TenantId};
+use keyledger_domain::Permission;
 use keyledger_projections::edge_cache::KeyEntry;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
@@ -142,10 +142,6 @@ impl EdgeAnswer {
     }
 }
 
-fn accessible(ctx: &CommandContext, entry: &KeyEntry) -> bool {
-    entry.tenant.parse::<TenantId>().is_ok_and(|t| ctx.actor.may_access(&t))
-}
-
 /// The key a Test acts as, and how the edge is to know it.
 async fn chosen_key<'a>(
     state: &AppState,
@@ -159,7 +155,7 @@ async fn chosen_key<'a>(
                 .edge
                 .cache
                 .key_by_id(id)
-                .filter(|e| accessible(ctx, e))
+                .filter(|e| ctx.actor.may_access_named(&e.tenant))
                 .ok_or_else(|| ApiError::not_found("key"))?;
             Ok((Some(entry.clone()), Credential::Chosen(entry)))
         }
@@ -170,7 +166,7 @@ async fn chosen_key<'a>(
                 .edge
                 .cache
                 .key(parsed.lookup_id)
-                .filter(|e| accessible(ctx, e))
+                .filter(|e| ctx.actor.may_access_named(&e.tenant))
                 .ok_or_else(refused_test_key)?;
             Ok((Some(entry), Credential::Presented(Some(raw))))
         }
