@@ -233,15 +233,19 @@ impl RateLimiters {
     }
 
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
+    #[cfg(test)]
     pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
         self.decide(key_id, limits, Spend::Take)
     }
 
     /// What [`Self::check`] would answer now, taking nothing.
+    #[cfg(test)]
     pub fn peek(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
         self.decide(key_id, limits, Spend::Look)
     }
 
+    /// Takes one request from every window of the key ([`Spend::Take`]), or answers what that
+    /// would give without taking ([`Spend::Look`]); `Err` carries the headers of a refusal.
     pub fn decide(&self, key_id: &str, limits: &RateLimits, spend: Spend) -> Result<RateState, RateState> {
         // The common path reads the map and takes from the buckets in place: a reference count
         // taken here would be one more counter that every request for this key, on every core,
