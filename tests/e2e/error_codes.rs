@@ -240,24 +240,22 @@ async fn sizes_and_corruption(app: TestApp) -> TestApp {
         .await,
         ErrorCode::InvalidDescription,
     );
+    let name = json!({ "name": "n".repeat(3 << 20) }).to_string();
     assert_refused(
         "a JSON body of 3 MiB",
-        &app.post("/v1/keys", json!({ "name": "n".repeat(3 << 20) })).await,
+        &app.post_oversized("/v1/keys", "application/json", name.into_bytes())
+            .await,
         ErrorCode::BodyTooLarge,
     );
     let document = format!("openapi: 3.1.0\n# {}\n", "x".repeat(8 << 20));
-    let import = app
-        .client
-        .post(app.url("/v1/endpoints/import?plugin=Files&upstream=http://127.0.0.1:9"))
-        .bearer_auth(&app.token)
-        .header("content-type", "application/yaml")
-        .body(document)
-        .send()
-        .await
-        .expect("sent");
     assert_refused(
         "an OpenAPI document over 8 MiB",
-        &Answer::read(import).await,
+        &app.post_oversized(
+            "/v1/endpoints/import?plugin=Files&upstream=http://127.0.0.1:9",
+            "application/yaml",
+            document.into_bytes(),
+        )
+        .await,
         ErrorCode::DocumentTooLarge,
     );
     assert_eq!(app.event_count().await, before, "no refused request wrote anything");

@@ -35,7 +35,7 @@ async fn during_a_database_outage_commands_answer_503_and_the_edge_still_serves(
     let (key, id) = (created["key"].as_str().unwrap(), created["id"].as_str().unwrap());
     assert_eq!(app.edge_get("/files/1", key).await.status, StatusCode::OK);
 
-    proxy.cut();
+    proxy.cut().await;
     let refused = app.patch(&format!("/v1/keys/{id}"), json!({ "name": "renamed" })).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.body);
     assert_eq!(refused.error_code(), "database_unavailable");

@@ -126,6 +126,13 @@ pub async fn start(db: TestDb, clock: OffsetClock) -> TestApp {
 
 /// Starts the application with a test-specific change to the configuration.
 pub async fn start_with(db: TestDb, clock: OffsetClock, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // The server's warnings and errors, captured with the test's output: a failing test shows
+    // what the server logged (a 500's cause, say). `RUST_LOG` widens it.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let mut config = test_config(&db.url);
     tweak(&mut config);
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
@@ -220,6 +227,38 @@ impl TestApp {
             .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map_or(0, |v| v as u64)
+    }
+    /// POSTs a body the server refuses for its size, over a bare TCP connection. The server
+    /// answers 413 as soon as it has read past its limit and closes without reading the rest;
+    /// an HTTP client still writing then fails with a reset (reqwest: `IncompleteMessage`), though
+    /// the answer was sent. Here the write's failure is ignored and the answer read, as curl does.
+    pub async fn post_oversized(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.addr,
+            self.token,
+            body.len()
+        );
+        let (mut read, mut write) = stream.split();
+        let send = async {
+            let _ = write.write_all(head.as_bytes()).await;
+            let _ = write.write_all(&body).await;
+        };
+        let mut raw = Vec::new();
+        let receive = async {
+            // Whatever arrived before a reset is kept: the answer is in it.
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = read.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&chunk[..n]);
+            }
+        };
+        tokio::join!(send, receive);
+        parse_response(&raw)
     }
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(&self.token, path).await
@@ -559,5 +598,36 @@ impl TestApp {
             .bearer_auth(token)
             .json(&body);
         Answer::read(req.send().await.expect("verify request sent")).await
+    }
+}
+
+/// Status, headers and JSON body of a raw HTTP/1.1 response with a `content-length`.
+fn parse_response(raw: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an HTTP answer, got {text:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or_else(|| panic!("a status line, got {head:?}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()),
+                reqwest::header::HeaderValue::from_str(value.trim()),
+            ) {
+                headers.append(name, value);
+            }
+        }
+    }
+    Answer {
+        status,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+        headers,
     }
 }

@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 pub struct CuttableProxy {
     pub addr: SocketAddr,
     target: SocketAddr,
-    /// The accepting task (it owns the listening socket) and every piping one.
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    /// The accepting task (it owns the listening socket), then every piping one.
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl CuttableProxy {
@@ -35,16 +35,31 @@ impl CuttableProxy {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
-                tasks.lock().unwrap().push(piping.abort_handle());
+                tasks.lock().unwrap().push(piping);
             }
         });
-        self.tasks.lock().unwrap().push(accept.abort_handle());
+        self.tasks.lock().unwrap().insert(0, accept);
     }
 
-    /// From now on the database is gone: open connections close and the port refuses new ones.
-    pub fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
+    /// From now on the database is gone: open connections are closed and the port refuses new
+    /// ones. An aborted task stops only at its next poll, on whichever worker runs it, so each is
+    /// awaited: until then a connection could still carry a statement through. The accepting
+    /// task goes first, so that no piping task starts after the others were taken.
+    pub async fn cut(&self) {
+        let accept = {
+            let mut tasks = self.tasks.lock().unwrap();
+            (!tasks.is_empty()).then(|| tasks.remove(0))
+        };
+        if let Some(accept) = accept {
+            accept.abort();
+            let _ = accept.await;
+        }
+        let piping: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+        for task in &piping {
             task.abort();
+        }
+        for task in piping {
+            let _ = task.await;
         }
     }
 
@@ -57,6 +72,8 @@ impl CuttableProxy {
 
 impl Drop for CuttableProxy {
     fn drop(&mut self) {
-        self.cut();
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 }
