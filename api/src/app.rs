@@ -125,7 +125,16 @@ impl Application {
         tasks.push(cache.spawn_tail(watch.clone()));
         let auth = Authenticator::new(db.clone(), clock.clone(), cache.clone());
         let key_usage = keyledger_projections::usage::KeyUsageReader::spawn(db.clone());
-        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), key_usage.clone());
+        let (usage_feed, feed_task) = keyledger_projections::usage::feed::UsageFeed::start(db.clone()).await?;
+        tasks.push(feed_task);
+        let written = {
+            let (key_usage, usage_feed) = (key_usage.clone(), usage_feed.clone());
+            move || {
+                key_usage.written();
+                usage_feed.written();
+            }
+        };
+        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), written);
         let edge = Arc::new(Edge::new(
             cache,
             pepper,
@@ -145,6 +154,8 @@ impl Application {
             edge_url: config.edge_url(),
             edge: edge.clone(),
             key_usage,
+            usage_feed,
+            stopping: tokio_util::sync::CancellationToken::new(),
         };
 
         tasks.push(scheduler::spawn(
@@ -198,8 +209,10 @@ impl Application {
     /// the last usage records and stops workers.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopping = self.state.stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
+            stopping.cancel();
             let _ = stop.send(true);
         });
         let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

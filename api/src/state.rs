@@ -24,6 +24,10 @@ pub struct AppState {
     pub edge: Arc<crate::edge::Edge>,
     /// Keys' usage for command answers, read together for answers given at once.
     pub key_usage: keyledger_projections::usage::KeyUsageReader,
+    /// Live usage records, for streams.
+    pub usage_feed: keyledger_projections::usage::feed::UsageFeed,
+    /// Cancelled when the node begins to stop: streams end, so that connections drain.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {

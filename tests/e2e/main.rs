@@ -22,3 +22,4 @@ mod projections;
 mod restart;
 mod sdks;
 mod tenancy;
+mod usage_stream;

@@ -1,9 +1,12 @@
-//! Usage figures over GraphQL: the same operations as `/v1/overview`.
+//! Usage figures over GraphQL: the same operations as `/v1/overview` and `/v1/analytics`, and
+//! live usage as the subscription `usage` (over `/graphql/ws`), as `/v1/usage/stream`.
 
 use super::schema::admin;
 use crate::operations::analytics::report::{self, AnalyticsInput, AnalyticsReport};
+use crate::operations::analytics::stream::{self, StreamInput, UsageEvent};
 use crate::operations::analytics::{self, Overview};
-use async_graphql::{Context, Object};
+use async_graphql::{Context, Object, Subscription};
+use futures::{Stream, StreamExt};
 
 #[derive(Default)]
 pub struct AnalyticsQuery;
@@ -42,5 +45,33 @@ impl AnalyticsQuery {
             tenant,
         };
         Ok(report::analytics(state, c, input).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct AnalyticsSubscription;
+
+#[Subscription]
+impl AnalyticsSubscription {
+    /// Each usage record the edge stores, within a second of its request, filtered as
+    /// analytics are. With `after` (a record's `id`), the records stored since are replayed
+    /// first, with no gap and none twice. A `UsageLag` says how many records were dropped
+    /// because the subscriber did not keep up.
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<StreamInput>,
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<UsageEvent>>> {
+        let (state, c) = admin(ctx)?;
+        let input = StreamInput {
+            after,
+            ..filter.unwrap_or_default()
+        };
+        let events = stream::usage_stream(state, c, input, None)?;
+        let stopping = state.stopping.clone();
+        Ok(events
+            .map(|event| event.map_err(async_graphql::Error::from))
+            .take_until(async move { stopping.cancelled().await }))
     }
 }

@@ -1,4 +1,5 @@
-//! The GraphQL API (`POST /graphql`) and its console (`GET /graphql`, served offline).
+//! The GraphQL API (`POST /graphql`), its subscriptions (`GET /graphql/ws`, graphql-transport-ws
+//! and graphql-ws) and its console (`GET /graphql`, served offline).
 //!
 //! Resolvers call the same operations as REST; errors carry the REST error code in
 //! `extensions.code`.
@@ -8,7 +9,8 @@ mod schema;
 
 use crate::error::ErrorCode;
 use crate::state::AppState;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -22,6 +24,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let schema = build_schema(state);
     Router::new()
         .route("/graphql", get(console).post(execute))
+        .route("/graphql/ws", get(subscribe))
         .route("/graphql/assets/{file}", get(asset))
         .layer(Extension(schema))
 }
@@ -58,6 +61,48 @@ async fn execute(
         code_refusal(error);
     }
     GraphQLResponse::from(response).into_response()
+}
+
+/// A WebSocket for subscriptions. The admin token comes in `connection_init`'s payload
+/// (`{"authorization": "Bearer <token>"}`, as browsers cannot set headers on a WebSocket) or in
+/// the upgrade request's `Authorization`; without one, fields answer `unauthorized`, as over HTTP.
+async fn subscribe(
+    State(state): State<AppState>,
+    Extension(schema): Extension<KeyledgerSchema>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header_token = crate::extract::bearer_token(&headers).map(str::to_owned);
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| connection_data(state, header_token, payload))
+                .serve()
+        })
+}
+
+async fn connection_data(
+    state: AppState,
+    header_token: Option<String>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let given = ["authorization", "Authorization"]
+        .iter()
+        .find_map(|name| payload.get(name).and_then(|v| v.as_str()))
+        .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim().to_owned());
+    let mut data = async_graphql::Data::default();
+    if let Some(token) = given.or(header_token) {
+        match state.auth.authenticate(&token).await {
+            Ok(actor) => data.insert(CommandContext {
+                actor,
+                request_id: None,
+            }),
+            Err(e) => data.insert(schema::AuthFailure(crate::error::ApiError::from(e))),
+        }
+    }
+    Ok(data)
 }
 
 /// Gives every error a code: ours carry theirs; what async-graphql refuses before running a

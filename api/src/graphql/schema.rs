@@ -7,11 +7,14 @@ use crate::rest::dto::{
 };
 use crate::rest::endpoint_dto::{CreateEndpointBody, EndpointView, ImportReport, UpdateEndpointBody};
 use crate::state::AppState;
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, Schema, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, MergedObject, MergedSubscription, Object, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
 
-pub type KeyledgerSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type KeyledgerSchema = Schema<Query, Mutation, Subscription>;
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(super::analytics::AnalyticsSubscription);
 
 /// Limits that keep a single query from doing unbounded work. Consoles' full introspection
 /// query nests `ofType` about 20 levels deep, so the depth limit must leave room for it.
@@ -19,7 +22,7 @@ const MAX_DEPTH: usize = 32;
 const MAX_COMPLEXITY: usize = 5_000;
 
 pub fn build_schema(state: AppState) -> KeyledgerSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

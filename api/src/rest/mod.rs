@@ -26,12 +26,12 @@ use utoipa::{Modify, OpenApi};
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::history,
         admin_tokens::create, admin_tokens::list, admin_tokens::delete,
         audit::list,
-        analytics::overview, analytics::analytics,
+        analytics::overview, analytics::analytics, analytics::usage_stream,
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::error::ErrorBody, crate::operations::analytics::stream::UsageLag)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
     tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "analytics"), (name = "endpoints"))
 )]
@@ -94,6 +94,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit", get(audit::list))
         .route("/v1/overview", get(analytics::overview))
         .route("/v1/analytics", get(analytics::analytics))
+        .route("/v1/usage/stream", get(analytics::usage_stream))
         .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
         .route(
             "/v1/endpoints/import",

@@ -114,9 +114,39 @@ impl StatusClass {
         })
     }
 
+    /// The first and last status code of the class.
+    pub fn statuses(self) -> (u16, u16) {
+        let first = match self {
+            StatusClass::Informational => 100,
+            StatusClass::Success => 200,
+            StatusClass::Redirection => 300,
+            StatusClass::ClientError => 400,
+            StatusClass::ServerError => 500,
+        };
+        (first, first + 99)
+    }
+
     /// Whether a request that ended so counts as an error in analytics: 4xx and 5xx.
     pub fn is_error(self) -> bool {
         matches!(self, StatusClass::ClientError | StatusClass::ServerError)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("status_class must be 1xx, 2xx, 3xx, 4xx or 5xx, not {0:?}")]
+pub struct UnknownStatusClass(pub String);
+
+impl FromStr for StatusClass {
+    type Err = UnknownStatusClass;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "1xx" => StatusClass::Informational,
+            "2xx" => StatusClass::Success,
+            "3xx" => StatusClass::Redirection,
+            "4xx" => StatusClass::ClientError,
+            "5xx" => StatusClass::ServerError,
+            _ => return Err(UnknownStatusClass(s.to_owned())),
+        })
     }
 }
 

@@ -1,7 +1,9 @@
 //! Usage ingestion: every edge decision becomes a record, written in batches off the request path.
 
 mod encode;
+pub mod feed;
 mod key_usage;
+pub mod log;
 pub mod rollups;
 mod subjects;
 pub use key_usage::{KeyUsage, KeyUsageReader};
@@ -88,8 +90,9 @@ impl UsageWriter {
 ///
 /// It sleeps between batches rather than waiting on the queue: a writer that woke for every record
 /// would be woken by the edge on every request and commit batches of a handful of records.
-/// `key_usage` is told of every write, so that it reads the figures again.
-pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, UsageWriter) {
+/// `written` is called after every write: the key usage reader reads its figures again, the
+/// live feed reads the new batch.
+pub fn spawn(db: Database, written: impl Fn() + Send + 'static) -> (UsageRecorder, UsageWriter) {
     let (tx, mut rx) = mpsc::channel::<UsageRecord>(QUEUE);
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(
@@ -129,7 +132,7 @@ pub fn spawn(db: Database, key_usage: KeyUsageReader) -> (UsageRecorder, UsageWr
                     continue;
                 }
                 (batch, buffer) = flush(&db, &mut subjects, batch, buffer).await;
-                key_usage.written();
+                written();
             }
         }
         .instrument(tracing::info_span!("usage_writer")),

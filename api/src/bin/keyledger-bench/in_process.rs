@@ -56,7 +56,8 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
     };
     let before = stored().await;
     let (cpu, wall) = (cpu_time(), Instant::now());
-    let (recorder, writer) = usage::spawn(state.db.clone(), state.key_usage.clone());
+    let key_usage = state.key_usage.clone();
+    let (recorder, writer) = usage::spawn(state.db.clone(), move || key_usage.written());
     for i in 0..n {
         let record = UsageRecord {
             at: chrono::Utc::now(),

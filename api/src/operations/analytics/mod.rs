@@ -3,12 +3,14 @@
 //! rollups); keys and endpoints from their read models.
 
 pub mod report;
+pub mod stream;
 
-use super::{require, tenant_filter, ApiError};
+use super::{require, tenant_filter, ApiError, ErrorCode};
 use crate::state::AppState;
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
+use keyledger_domain::usage::{Outcome, StatusClass, UsageFilter};
 use keyledger_domain::Permission;
 use keyledger_projections::usage::rollups::figures;
 use serde::Serialize;
@@ -86,5 +88,40 @@ pub async fn overview(state: &AppState, ctx: &CommandContext, tenant: Option<Str
         },
         requests_24h: hourly_requests.iter().map(|p| p.requests).sum(),
         hourly_requests,
+    })
+}
+
+/// The filters every usage reader takes (analytics, streams, export), as they arrive.
+#[derive(Debug, Default)]
+pub struct FilterInput {
+    pub key: Option<String>,
+    pub endpoint: Option<String>,
+    pub plugin: Option<String>,
+    pub outcome: Option<String>,
+    pub status_class: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// The filter `ctx` may apply: a bad value is 400 `invalid_query`, another tenant 403. Everyone
+/// but a superuser reads their own tenant only.
+pub fn usage_filter(ctx: &CommandContext, input: FilterInput) -> Result<UsageFilter, ApiError> {
+    let invalid = |e: &dyn std::fmt::Display| ApiError::new(ErrorCode::InvalidQuery, e.to_string());
+    Ok(UsageFilter {
+        tenant: tenant_filter(ctx, input.tenant)?,
+        key_id: input.key,
+        endpoint_id: input.endpoint,
+        plugin: input.plugin,
+        outcome: input
+            .outcome
+            .as_deref()
+            .map(str::parse::<Outcome>)
+            .transpose()
+            .map_err(|e| invalid(&e))?,
+        status_class: input
+            .status_class
+            .as_deref()
+            .map(str::parse::<StatusClass>)
+            .transpose()
+            .map_err(|e| invalid(&e))?,
     })
 }

@@ -1,13 +1,14 @@
 //! `GET /v1/analytics`: a range's figures, filtered, from the rollups.
 
-use super::super::{require, tenant_filter, ApiError, ErrorCode};
+use super::super::{require, ApiError, ErrorCode};
+use super::FilterInput;
 use crate::state::AppState;
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
-use keyledger_domain::usage::{Figures, Outcome, Percentiles, Period, Range, Report};
+use keyledger_domain::usage::{Figures, Percentiles, Period, Range, Report};
 use keyledger_domain::Permission;
-use keyledger_projections::usage::rollups::figures::{self, RowFilter};
+use keyledger_projections::usage::rollups::figures;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -123,17 +124,6 @@ fn invalid(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, e.to_string())
 }
 
-fn statuses(class: &str) -> Result<(u16, u16), ApiError> {
-    match class {
-        "1xx" => Ok((100, 199)),
-        "2xx" => Ok((200, 299)),
-        "3xx" => Ok((300, 399)),
-        "4xx" => Ok((400, 499)),
-        "5xx" => Ok((500, 599)),
-        other => Err(invalid(format!("status_class must be 1xx to 5xx, not {other:?}"))),
-    }
-}
-
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -177,19 +167,17 @@ pub async fn analytics(
     };
     let now = state.clock.now();
     let buckets = range.buckets(period, now).map_err(invalid)?;
-    let filter = RowFilter {
-        tenant: tenant_filter(ctx, input.tenant)?,
-        key_id: input.key,
-        endpoint_id: input.endpoint,
-        plugin: input.plugin,
-        outcome: input
-            .outcome
-            .as_deref()
-            .map(str::parse::<Outcome>)
-            .transpose()
-            .map_err(invalid)?,
-        statuses: input.status_class.as_deref().map(statuses).transpose()?,
-    };
+    let filter = super::usage_filter(
+        ctx,
+        FilterInput {
+            key: input.key,
+            endpoint: input.endpoint,
+            plugin: input.plugin,
+            outcome: input.outcome,
+            status_class: input.status_class,
+            tenant: input.tenant,
+        },
+    )?;
     let from = buckets.first().copied().unwrap_or(now);
     let rows = figures::rows(&state.db, period, from, &filter).await?;
     let report = Report::of(&rows, &buckets);

@@ -4,7 +4,7 @@ use crate::sql::Sql;
 use crate::ProjectionError;
 use chrono::{DateTime, Duration, Utc};
 use keyledger_commands::Database;
-use keyledger_domain::usage::{Outcome, Period, Range};
+use keyledger_domain::usage::{Outcome, Period, Range, StatusClass, UsageFilter};
 use sqlx::Row;
 
 /// Requests, successes (2xx), total latency and rate-limit refusals over some buckets.
@@ -98,35 +98,12 @@ pub async fn overview(
     })
 }
 
-/// Which rows of the rollups a report reads.
-#[derive(Debug, Clone, Default)]
-pub struct RowFilter {
-    pub tenant: Option<String>,
-    pub key_id: Option<String>,
-    pub endpoint_id: Option<String>,
-    pub plugin: Option<String>,
-    pub outcome: Option<Outcome>,
-    /// The status codes from the first to the second, inclusive (a class: 400 to 499).
-    pub statuses: Option<(u16, u16)>,
-}
-
-impl RowFilter {
-    /// Whether anything but the tenant narrows the rows.
-    pub fn narrows(&self) -> bool {
-        self.key_id.is_some()
-            || self.endpoint_id.is_some()
-            || self.plugin.is_some()
-            || self.outcome.is_some()
-            || self.statuses.is_some()
-    }
-}
-
 /// The rows of one period from `from` on, filtered.
 pub async fn rows(
     db: &Database,
     period: Period,
     from: DateTime<Utc>,
-    f: &RowFilter,
+    f: &UsageFilter,
 ) -> Result<Vec<keyledger_domain::usage::RollupRow>, ProjectionError> {
     let mut sql = Sql::new(
         "SELECT bucket_ms, key_id, endpoint_id, plugin, outcome, status, requests, latency_sum_us, latency_sketch \
@@ -148,7 +125,7 @@ pub async fn rows(
     if let Some(outcome) = f.outcome {
         sql.push(" AND outcome = ").bind_text(outcome.recorded());
     }
-    if let Some((low, high)) = f.statuses {
+    if let Some((low, high)) = f.status_class.map(StatusClass::statuses) {
         sql.push(" AND status BETWEEN ")
             .bind_int(low.into())
             .push(" AND ")

@@ -6,11 +6,10 @@
 
 pub mod figures;
 
+use super::log;
 use crate::ProjectionError;
-use chrono::DateTime;
 use keyledger_commands::{Backend, Database};
-use keyledger_domain::usage::{Outcome, RollupCell, RollupKey, Rollups, UsageFact};
-use sqlx::any::AnyRow;
+use keyledger_domain::usage::{RollupCell, RollupKey, Rollups};
 use sqlx::Row;
 use std::time::Duration;
 use tracing::Instrument;
@@ -39,31 +38,6 @@ pub fn spawn(db: Database) -> tokio::task::JoinHandle<()> {
         }
         .instrument(tracing::info_span!("usage_rollups")),
     )
-}
-
-/// The record a `usage_log` row holds; `None`, logged, for one whose outcome is unknown (written
-/// by a newer version, or damaged): a record must not stop the rollups of all the others.
-fn fact(row: &AnyRow) -> Result<Option<UsageFact>, ProjectionError> {
-    let code: String = row.try_get("code")?;
-    let at_ms: i64 = row.try_get("at_ms")?;
-    let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) else {
-        tracing::warn!(
-            code,
-            at_ms,
-            "a usage record with an unknown outcome or time is left out of the rollups"
-        );
-        return Ok(None);
-    };
-    Ok(Some(UsageFact {
-        at,
-        tenant: row.try_get("tenant")?,
-        key_id: row.try_get("key_id")?,
-        endpoint_id: row.try_get("endpoint_id")?,
-        plugin: row.try_get("plugin")?,
-        outcome,
-        status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
-        latency_us: row.try_get("latency_us")?,
-    }))
 }
 
 const KEY: &str = "period = $1 AND bucket_ms = $2 AND tenant = $3 AND key_id = $4 AND endpoint_id = $5 \
@@ -113,27 +87,13 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
     ))
     .fetch_one(&mut *tx)
     .await?;
-    let upto: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(id) FROM (SELECT id FROM usage_batches WHERE id > $1 ORDER BY id LIMIT $2) next",
-    )
-    .bind(from)
-    .bind(BATCHES_PER_STEP)
-    .fetch_one(&mut *tx)
-    .await?;
-    let Some(upto) = upto else { return Ok(0) };
-    let rows = sqlx::query(
-        "SELECT at_ms, tenant, key_id, endpoint_id, plugin, code, status, latency_us FROM usage_log \
-         WHERE batch_id > $1 AND batch_id <= $2",
-    )
-    .bind(from)
-    .bind(upto)
-    .fetch_all(&mut *tx)
-    .await?;
+    let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP).await? else {
+        return Ok(0);
+    };
+    let (facts, read) = log::facts(&mut tx, from, upto).await?;
     let mut fresh = Rollups::default();
-    for row in &rows {
-        if let Some(fact) = fact(row)? {
-            fresh.add(&fact);
-        }
+    for fact in &facts {
+        fresh.add(fact);
     }
     for (key, mut cell) in fresh.into_sorted() {
         let stored = bind_key(
@@ -174,7 +134,7 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
         .await?;
     tx.commit().await?;
     metrics::gauge!("keyledger_usage_rollups_batch").set(upto as f64);
-    Ok(rows.len())
+    Ok(read)
 }
 
 /// Empties the rollups and folds every stored batch again; returns the records read.
@@ -189,16 +149,14 @@ pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, 
             .await?;
         tx.commit().await?;
     }
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM usage_batches")
-        .fetch_one(db.pool())
-        .await?;
+    let last = log::last_batch(db).await?;
     let mut records = 0;
     loop {
         match step(db).await? {
             0 => return Ok(records),
             n => records += n as u64,
         }
-        progress(checkpoint(db).await?, last.unwrap_or(0));
+        progress(checkpoint(db).await?, last);
     }
 }
 
