@@ -158,6 +158,11 @@ impl Application {
             stopping: tokio_util::sync::CancellationToken::new(),
         };
 
+        tasks.push(keyledger_projections::usage::retention::spawn(
+            db.clone(),
+            state.clock.clone(),
+            chrono::Duration::days(config.serve.usage_retention_days.into()),
+        ));
         tasks.push(scheduler::spawn(
             state.clone(),
             Duration::from_secs_f64(config.serve.expiry_check_seconds),

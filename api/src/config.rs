@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// How often the expiry scheduler looks for keys to warn about or expire, in seconds.
     #[arg(long, env = "KEYLEDGER_EXPIRY_CHECK_SECONDS", default_value_t = 60.0)]
     pub expiry_check_seconds: f64,
+    /// Days raw usage records are kept (streams replay from them); usage figures (hourly and
+    /// daily rollups) are kept beyond.
+    #[arg(long, env = "KEYLEDGER_USAGE_RETENTION_DAYS", default_value_t = 30)]
+    pub usage_retention_days: u32,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -161,6 +165,7 @@ impl fmt::Debug for ServeArgs {
             .field("bootstrap_token", &self.bootstrap_token.as_ref().map(|_| "***"))
             .field("pbkdf2_iterations", &self.pbkdf2_iterations)
             .field("expiry_check_seconds", &self.expiry_check_seconds)
+            .field("usage_retention_days", &self.usage_retention_days)
             .finish()
     }
 }
@@ -214,6 +219,9 @@ impl Config {
         if !(self.serve.expiry_check_seconds > 0.0 && self.serve.expiry_check_seconds <= 86_400.0) {
             return Err(ConfigError::ExpiryCheckSeconds);
         }
+        if !(1..=3_650).contains(&self.serve.usage_retention_days) {
+            return Err(ConfigError::UsageRetentionDays);
+        }
         Ok(())
     }
 }
@@ -227,6 +235,8 @@ pub enum ConfigError {
     PublicEdgeUrl,
     #[error("--pbkdf2-iterations must be at least 1")]
     Pbkdf2Iterations,
+    #[error("--usage-retention-days must be from 1 to 3650")]
+    UsageRetentionDays,
     #[error("--expiry-check-seconds must be between 0 and 86400")]
     ExpiryCheckSeconds,
 }

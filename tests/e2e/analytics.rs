@@ -412,3 +412,116 @@ async fn report(app: TestApp) -> TestApp {
     );
     app
 }
+
+both!(
+    raw_usage_past_its_retention_is_deleted_once_rolled_up_and_figures_stay,
+    retention
+);
+async fn retention(app: TestApp) -> TestApp {
+    use keyledger_projections::usage::retention;
+    let upstream = spawn_upstream().await;
+    app.register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let key = app.create_key(json!({ "name": "old traffic" })).await;
+    let key = key["key"].as_str().unwrap();
+    for i in 0..3 {
+        assert_eq!(app.edge_get(&format!("/files/{i}"), key).await.status, StatusCode::OK);
+    }
+    let db = app.state.db.clone();
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+    };
+    let rolled_up = |period: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_rollups WHERE period = $1",
+            )
+            .bind(period)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        }
+    };
+    eventually("the three records are rolled up", || async {
+        rolled_up("day").await == 3
+    })
+    .await;
+    let retained = chrono::Duration::days(30);
+
+    // Within the retention nothing goes; 31 days on, the records go and the minute rollups too.
+    let now = app.clock_now();
+    assert_eq!(
+        retention::sweep(&db, now, retained).await.unwrap(),
+        retention::Swept::default()
+    );
+    assert_eq!(stored().await, 3);
+    let later = now + chrono::Duration::days(31);
+    let swept = retention::sweep(&db, later, retained).await.unwrap();
+    assert!(swept.minute_buckets >= 1, "minute rollups a day old go: {swept:?}");
+    assert_eq!(swept.records, 3);
+    assert_eq!(stored().await, 0);
+    assert_eq!(rolled_up("minute").await, 0);
+    assert_eq!(
+        (rolled_up("hour").await, rolled_up("day").await),
+        (3, 3),
+        "figures are kept"
+    );
+
+    // Figures still answer; a replay from the start has nothing left to give.
+    app.clock.advance(chrono::Duration::days(31));
+    let figures = app.get("/v1/analytics?range=90d").await;
+    assert_eq!(figures.body["total_requests"], 3, "{:?}", figures.body);
+    assert_eq!(
+        retention::sweep(&db, later, retained).await.unwrap(),
+        retention::Swept::default()
+    );
+    app
+}
+
+/// The sweep deletes only batches the rollups include: with no rollup worker running (a bare
+/// database and the real usage writer), old batches stay until a rollup step has folded them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_not_yet_rolled_up_is_kept_whatever_its_age() {
+    use keyledger_projections::usage::{retention, rollups, UsageRecord};
+    for backend in [keyledger_tests::Backend::Sqlite, keyledger_tests::Backend::Postgres] {
+        let Some(test_db) = keyledger_tests::fresh_database(backend).await else {
+            continue;
+        };
+        let db = keyledger_commands::Database::connect(&test_db.url).await.unwrap();
+        db.migrate().await.unwrap();
+        let (recorder, writer) = keyledger_projections::usage::spawn(db.clone(), || {});
+        let at = chrono::Utc::now() - chrono::Duration::days(40);
+        for i in 0..5 {
+            assert!(recorder.try_record(UsageRecord {
+                at,
+                key: None,
+                endpoint: None,
+                method: "GET".into(),
+                path: format!("/old/{i}"),
+                status: 401,
+                code: "invalid_key",
+                latency_us: 10,
+                client_ip: None,
+            }));
+        }
+        drop(recorder);
+        assert!(writer.finish(std::time::Duration::from_secs(10)).await, "written");
+        let now = chrono::Utc::now();
+        let days = chrono::Duration::days(30);
+        let swept = retention::sweep(&db, now, days).await.unwrap();
+        assert_eq!(
+            (swept.batches, swept.records),
+            (0, 0),
+            "{backend:?}: not rolled up, so kept"
+        );
+        assert_eq!(rollups::step(&db).await.unwrap(), 5);
+        let swept = retention::sweep(&db, now, days).await.unwrap();
+        assert_eq!(swept.records, 5, "{backend:?}");
+        db.close().await;
+        test_db.drop_database().await;
+    }
+}

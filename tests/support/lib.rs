@@ -116,6 +116,7 @@ pub fn test_config(url: &str) -> Config {
             pbkdf2_iterations: 1_000,
             // Tests drive the scheduler themselves (scheduler::run_once) for determinism.
             expiry_check_seconds: 3_600.0,
+            usage_retention_days: 30,
         },
     }
 }

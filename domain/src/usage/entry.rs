@@ -25,8 +25,7 @@ pub struct BadUsageId(pub String);
 impl UsageId {
     /// The id of a record; `None` where it cannot be one (a seq past [`SEQ_SPAN`]).
     pub fn new(batch: i64, seq: i64) -> Option<Self> {
-        ((0..SEQ_SPAN).contains(&seq) && (0..i64::MAX / SEQ_SPAN).contains(&batch))
-            .then_some(UsageId { batch, seq })
+        ((0..SEQ_SPAN).contains(&seq) && (0..i64::MAX / SEQ_SPAN).contains(&batch)).then_some(UsageId { batch, seq })
     }
 
     /// The last id batch `batch` could hold: what follows is the next batch's.

@@ -4,6 +4,7 @@ mod encode;
 pub mod feed;
 mod key_usage;
 pub mod log;
+pub mod retention;
 pub mod rollups;
 mod subjects;
 pub use key_usage::{KeyUsage, KeyUsageReader};

@@ -55,6 +55,7 @@ pub(crate) fn config(url: &str) -> Config {
             // edge never repeats (it verifies with HMAC); the count is stored in each hash.
             pbkdf2_iterations: 10_000,
             expiry_check_seconds: 3600.0,
+            usage_retention_days: 30,
         },
     }
 }
