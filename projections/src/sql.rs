@@ -56,7 +56,7 @@ impl Sql {
         self.text = text;
         self
     }
-    pub(crate) async fn fetch_all(&self, db: &Database) -> Result<Vec<AnyRow>, ProjectionError> {
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for arg in &self.args {
             q = match arg {
@@ -64,7 +64,16 @@ impl Sql {
                 Arg::Text(v) => q.bind(v.as_str()),
             };
         }
-        Ok(q.fetch_all(db.pool()).await?)
+        q
+    }
+
+    pub(crate) async fn fetch_all(&self, db: &Database) -> Result<Vec<AnyRow>, ProjectionError> {
+        Ok(self.query().fetch_all(db.pool()).await?)
+    }
+
+    /// The rows one at a time, as the database sends them: for answers too long to hold.
+    pub(crate) fn fetch<'a>(&'a self, db: &'a Database) -> futures::stream::BoxStream<'a, Result<AnyRow, sqlx::Error>> {
+        self.query().fetch(db.pool())
     }
 }
 

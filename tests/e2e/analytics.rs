@@ -329,7 +329,25 @@ async fn report(app: TestApp) -> TestApp {
         r["by_outcome"],
         json!([{ "name": "VALID", "requests": 3 }, { "name": "RATE_LIMITED", "requests": 1 }])
     );
-    assert_eq!(r["errors_by_status"], json!([{ "status": 429, "requests": 1 }]));
+    assert_eq!(
+        r["errors_by_status"],
+        json!([{ "status": 429, "requests": 1, "previous_requests": 0, "change": null }])
+    );
+    assert_eq!(
+        (&r["previous_error_count"], &r["error_change"]),
+        (&json!(0), &Value::Null)
+    );
+    let recent = r["recent_errors"].as_array().unwrap();
+    assert_eq!(recent.len(), 1, "the tenant's one error: {r}");
+    assert_eq!(
+        (
+            &recent[0]["path"],
+            &recent[0]["status"],
+            &recent[0]["outcome"],
+            &recent[0]["key_id"]
+        ),
+        (&json!("/files/3"), &json!(429), &json!("RATE_LIMITED"), &k1["id"])
+    );
     let top = &r["top_endpoints"][0];
     assert_eq!(
         (
@@ -398,10 +416,42 @@ async fn report(app: TestApp) -> TestApp {
     );
     assert_eq!(none["by_key"], json!([]), "another tenant sees none of it");
 
+    // A day on: this range's errors against the day before's.
+    app.clock.advance(chrono::Duration::hours(24));
+    for path in ["/nothing/1", "/nothing/2"] {
+        assert_eq!(app.edge_get(path, two).await.status, StatusCode::NOT_FOUND);
+    }
+    eventually("the day's two errors are counted", || async {
+        app.get(&of("")).await.body["error_count"] == 2
+    })
+    .await;
+    let day = app.get(&of("")).await.body;
+    assert_eq!(
+        (&day["previous_error_count"], &day["error_change"]),
+        (&json!(1), &json!(1.0)),
+        "{day}"
+    );
+    assert_eq!(
+        day["errors_by_status"],
+        json!([
+            { "status": 404, "requests": 2, "previous_requests": 0, "change": null },
+            { "status": 429, "requests": 0, "previous_requests": 1, "change": -1.0 },
+        ])
+    );
+    let recent: Vec<&Value> = day["recent_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["path"])
+        .collect();
+    assert_eq!(recent, [&json!("/nothing/2"), &json!("/nothing/1")], "newest first");
+    let filtered = app.get(&of("&status_class=5xx")).await.body;
+    assert_eq!(filtered["recent_errors"], json!([]));
+
     let graphql = app
         .graphql(
             Some(&app.token),
-            "{ analytics(tenant: \"default\", statusClass: \"2xx\") { totalRequests byPlugin { name requests } } }",
+            "{ analytics(tenant: \"default\", statusClass: \"2xx\", range: \"7d\") { totalRequests byPlugin { name requests } } }",
             json!({}),
         )
         .await;
@@ -524,4 +574,130 @@ async fn usage_not_yet_rolled_up_is_kept_whatever_its_age() {
         db.close().await;
         test_db.drop_database().await;
     }
+}
+
+both!(an_export_sums_a_window_per_key_endpoint_and_day_as_csv_and_json, export);
+async fn export(app: TestApp) -> TestApp {
+    let upstream = spawn_upstream().await;
+    let files = app
+        .register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "upstream_url": format!("{upstream}/api") }))
+        .await;
+    let k1 = app.create_key(json!({ "name": "first" })).await;
+    let k2 = app.create_key(json!({ "name": "second" })).await;
+    let (one, two) = (k1["key"].as_str().unwrap(), k2["key"].as_str().unwrap());
+    for (path, key) in [
+        ("/files/1", one),
+        ("/files/2", one),
+        ("/nothing", one),
+        ("/files/3", two),
+    ] {
+        app.edge_get(path, key).await;
+    }
+    eventually("the four requests are rolled up", || async {
+        app.get("/v1/analytics?tenant=default").await.body["total_requests"] == 4
+    })
+    .await;
+    let today = app.clock_now().date_naive();
+    let window = format!("from={today}&to={}", today.succ_opt().unwrap());
+    let export = |query: String, token: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(app.url(&format!("/v1/usage/export?{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let headers = res.headers().clone();
+            (status, headers, res.text().await.unwrap())
+        }
+    };
+
+    let (status, headers, csv) = export(format!("{window}&group_by=key"), app.token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .ends_with("-by-key.csv\""));
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines.remove(0),
+        "tenant,key_id,requests,successes,errors,rate_limited,avg_latency_ms"
+    );
+    let mut by_key: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].to_owned(), f[2].to_owned(), f[4].to_owned())
+        })
+        .collect();
+    by_key.sort();
+    let mut expected = vec![
+        (k1["id"].as_str().unwrap().to_owned(), "3".to_owned(), "1".to_owned()),
+        (k2["id"].as_str().unwrap().to_owned(), "1".to_owned(), "0".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(by_key, expected, "{csv}");
+
+    let (status, headers, json) = export(format!("{window}&group_by=endpoint&format=json"), app.token.clone()).await;
+    assert_eq!(
+        (status, &headers["content-type"]),
+        (StatusCode::OK, &"application/json".parse().unwrap())
+    );
+    let rows: Value = serde_json::from_str(&json).expect("a JSON array");
+    let on_files: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["endpoint_id"] == files["id"])
+        .collect();
+    assert_eq!(on_files.len(), 1, "{json}");
+    assert_eq!(
+        (
+            &on_files[0]["plugin"],
+            &on_files[0]["requests"],
+            &on_files[0]["successes"]
+        ),
+        (&json!("Files"), &json!(3), &json!(3))
+    );
+    let (_, _, days) = export(
+        format!("{window}&group_by=day&format=json&status_class=4xx"),
+        app.token.clone(),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&days).unwrap(),
+        json!([{ "tenant": "default", "day": today.to_string(), "requests": 1, "successes": 0, "errors": 1, "rate_limited": 0, "avg_latency_ms": serde_json::from_str::<Value>(&days).unwrap()[0]["avg_latency_ms"] }])
+    );
+    let (_, _, empty) = export(
+        "from=2020-01-01&to=2020-01-02&format=json".to_owned(),
+        app.token.clone(),
+    )
+    .await;
+    assert_eq!(empty, "[]");
+
+    // Another tenant's export is empty, and it may not ask for this one's.
+    let acme = app.token_for("acme", "acme billing", &["API_MANAGEMENT_READ"]).await;
+    let (status, _, theirs) = export(format!("{window}&format=json"), acme.clone()).await;
+    assert_eq!((status, theirs.as_str()), (StatusCode::OK, "[]"));
+    let (status, _, _) = export(format!("{window}&tenant=default"), acme).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [
+        "group_by=key".to_owned(),
+        format!("{window}&group_by=week"),
+        format!("{window}&format=xml"),
+        format!("from={today}T10:30:00Z&to={}", today.succ_opt().unwrap()),
+        format!("from={}&to={today}", today.succ_opt().unwrap()),
+    ] {
+        let answer = app.get(&format!("/v1/usage/export?{bad}")).await;
+        assert_eq!(
+            (answer.status, answer.error_code()),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{bad}"
+        );
+    }
+    app
 }

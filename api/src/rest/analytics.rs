@@ -4,6 +4,7 @@
 use super::endpoints::TenantParam;
 use crate::error::ApiError;
 use crate::extract::{Admin, Query};
+use crate::operations::analytics::export::{self, ExportInput, ExportRowView};
 use crate::operations::analytics::report::{self, AnalyticsInput, AnalyticsReport};
 use crate::operations::analytics::stream::{self, StreamInput, UsageEvent, UsageRecordView};
 use crate::operations::analytics::{self, Overview};
@@ -69,4 +70,30 @@ pub async fn usage_stream(
         })
         .take_until(async move { stopping.cancelled().await });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// A window's usage per key, endpoint or UTC day, for billing: CSV (default) or a JSON array,
+/// written as it is read (any size, constant memory). Sums of the hourly rollups, so `from` and
+/// `to` fall on whole UTC hours; they are kept beyond the raw records' retention.
+#[utoipa::path(get, path = "/v1/usage/export", tag = "analytics", params(ExportInput),
+    responses((status = 200, description = "One row per tenant and key, endpoint or day",
+        content((String = "text/csv"), (Vec<ExportRowView> = "application/json")))),
+    security(("admin_token" = [])))]
+pub async fn usage_export(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Query(input): Query<ExportInput>,
+) -> Result<axum::response::Response, ApiError> {
+    let export = export::export(&state, &ctx, input)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, export.content_type.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", export.filename),
+            ),
+        ],
+        axum::body::Body::from_stream(export.body),
+    )
+        .into_response())
 }

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         keys::create, keys::list, keys::get, keys::update, keys::revoke, keys::rotate, keys::history,
         admin_tokens::create, admin_tokens::list, admin_tokens::delete,
         audit::list,
-        analytics::overview, analytics::analytics, analytics::usage_stream,
+        analytics::overview, analytics::analytics, analytics::usage_stream, analytics::usage_export,
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
@@ -95,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/overview", get(analytics::overview))
         .route("/v1/analytics", get(analytics::analytics))
         .route("/v1/usage/stream", get(analytics::usage_stream))
+        .route("/v1/usage/export", get(analytics::usage_export))
         .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
         .route(
             "/v1/endpoints/import",

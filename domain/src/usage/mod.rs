@@ -2,6 +2,7 @@
 //! request ended, and the rollup cell that keeps counts and latency percentiles mergeable.
 
 mod entry;
+mod export;
 mod outcome;
 mod period;
 mod report;
@@ -9,8 +10,9 @@ mod rollup;
 mod sketch;
 
 pub use entry::{BadUsageId, UsageEntry, UsageFilter, UsageId, SEQ_SPAN};
+pub use export::{ExportError, ExportFormat, ExportWindow, Grouping, MAX_EXPORT_DAYS};
 pub use outcome::{ErrorRateClass, Outcome, StatusClass, UnknownOutcome, UnknownStatusClass};
 pub use period::{Period, Range, UsageQueryError, MAX_POINTS};
-pub use report::{Figures, Percentiles, Report, RollupRow};
-pub use rollup::{RollupKey, Rollups, UsageFact};
+pub use report::{ErrorTrend, Figures, Percentiles, Report, RollupRow, StatusTrend};
+pub use rollup::{RollupKey, Rollups};
 pub use sketch::{RollupCell, SketchError, RELATIVE_ACCURACY};

@@ -147,6 +147,68 @@ impl Report {
         let requests = self.overall.requests();
         (requests > 0).then(|| self.successes as f64 / requests as f64)
     }
+
+    /// This range's errors against `previous`'s (the range before it, of the same length):
+    /// in all and per status code, every code either range had, most errors now first.
+    pub fn error_trend(&self, previous: &Report) -> ErrorTrend {
+        let mut by_status: Vec<StatusTrend> = self
+            .errors_by_status
+            .iter()
+            .map(|&(status, now)| StatusTrend::new(status, now, 0))
+            .collect();
+        for &(status, before) in &previous.errors_by_status {
+            match by_status.iter_mut().find(|t| t.status == status) {
+                Some(t) => *t = StatusTrend::new(status, t.requests, before),
+                None => by_status.push(StatusTrend::new(status, 0, before)),
+            }
+        }
+        by_status.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then(b.previous.cmp(&a.previous))
+                .then(a.status.cmp(&b.status))
+        });
+        ErrorTrend {
+            errors: self.overall.errors,
+            previous: previous.overall.errors,
+            change: change(self.overall.errors, previous.overall.errors),
+            by_status,
+        }
+    }
+}
+
+/// The relative change from `before` to `now` (0.5 is half as many again, -1 is none left);
+/// `None` when there was nothing before.
+fn change(now: u64, before: u64) -> Option<f64> {
+    (before > 0).then(|| (now as f64 - before as f64) / before as f64)
+}
+
+/// Errors now and in the range before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorTrend {
+    pub errors: u64,
+    pub previous: u64,
+    pub change: Option<f64>,
+    pub by_status: Vec<StatusTrend>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusTrend {
+    pub status: u16,
+    pub requests: u64,
+    pub previous: u64,
+    pub change: Option<f64>,
+}
+
+impl StatusTrend {
+    fn new(status: u16, requests: u64, previous: u64) -> Self {
+        StatusTrend {
+            status,
+            requests,
+            previous,
+            change: change(requests, previous),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +260,31 @@ mod tests {
             [(Outcome::Valid, 3), (Outcome::InvalidKey, 1), (Outcome::RateLimited, 1)]
         );
         assert_eq!(r.errors_by_status, [(401, 1), (429, 1), (500, 1)]);
+
+        // Against a range before with two 500s and a 404: 500 halved, 404 gone, the rest new.
+        let before = Report::of(
+            &[
+                row(9, "k1", "e1", Outcome::Valid, 500, &[1, 2]),
+                row(10, "k1", "e1", Outcome::Valid, 404, &[1]),
+            ],
+            &buckets,
+        );
+        let trend = r.error_trend(&before);
+        assert_eq!((trend.errors, trend.previous, trend.change), (3, 3, Some(0.0)));
+        let by: Vec<(u16, u64, u64, Option<f64>)> = trend
+            .by_status
+            .iter()
+            .map(|t| (t.status, t.requests, t.previous, t.change))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                (500, 1, 2, Some(-0.5)),
+                (401, 1, 0, None),
+                (429, 1, 0, None),
+                (404, 0, 1, Some(-1.0))
+            ]
+        );
         assert_eq!(r.keys, [("k1".to_owned(), 3), ("k2".to_owned(), 1)]);
         let (id, plugin, e1) = &r.endpoints[0];
         assert_eq!(

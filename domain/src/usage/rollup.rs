@@ -1,23 +1,9 @@
 //! Usage records summed into rollups: per period bucket, tenant, key, endpoint, plugin, outcome
 //! and status code, the requests, their latency and its sketch.
 
-use super::{Outcome, Period, RollupCell, SketchError};
+use super::{Outcome, Period, RollupCell, SketchError, UsageEntry};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-
-/// One recorded edge decision, as rollups read it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageFact {
-    pub at: DateTime<Utc>,
-    /// Absent when the request named no key or endpoint the edge knew.
-    pub tenant: Option<String>,
-    pub key_id: Option<String>,
-    pub endpoint_id: Option<String>,
-    pub plugin: Option<String>,
-    pub outcome: Outcome,
-    pub status: u16,
-    pub latency_us: i64,
-}
 
 /// What a rollup row is about: absent parts are empty, so that a row has one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,7 +25,7 @@ pub struct Rollups {
 }
 
 impl Rollups {
-    pub fn add(&mut self, fact: &UsageFact) {
+    pub fn add(&mut self, fact: &UsageEntry) {
         let part = |p: &Option<String>| p.clone().unwrap_or_default();
         for period in Period::ALL {
             let key = RollupKey {
@@ -86,8 +72,12 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn fact(h: u32, m: u32, key: &str, outcome: Outcome, status: u16, latency_us: i64) -> UsageFact {
-        UsageFact {
+    fn fact(h: u32, m: u32, key: &str, outcome: Outcome, status: u16, latency_us: i64) -> UsageEntry {
+        UsageEntry {
+            id: crate::usage::UsageId::default(),
+            method: "GET".into(),
+            path: "/files/1".into(),
+            client_ip: None,
             at: Utc.with_ymd_and_hms(2026, 12, 4, h, m, 30).unwrap(),
             tenant: Some("acme".into()),
             key_id: Some(key.into()),
@@ -161,7 +151,7 @@ mod tests {
     #[test]
     fn a_record_without_a_key_or_endpoint_is_kept_under_empty_parts() {
         let mut rollups = Rollups::default();
-        rollups.add(&UsageFact {
+        rollups.add(&UsageEntry {
             tenant: None,
             key_id: None,
             endpoint_id: None,

@@ -1,10 +1,10 @@
 //! The usage log's one reader: the records of `usage_log` (one row a record, over the stored
-//! batches), in log order. The rollups fold them, streams replay them, exports sum them.
+//! batches), in log order. The rollups fold them, the feed hands them out, streams replay them.
 
 use crate::ProjectionError;
 use chrono::DateTime;
 use keyledger_commands::Database;
-use keyledger_domain::usage::{Outcome, UsageEntry, UsageFact, UsageId};
+use keyledger_domain::usage::{Outcome, UsageEntry, UsageId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -56,40 +56,13 @@ fn status(row: &AnyRow) -> Result<u16, ProjectionError> {
     Ok(u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0))
 }
 
-/// The records of the batches after `after` up to `upto`, for summing, and how many were read
-/// (those left out included).
-pub async fn facts(
+/// The records after `after` in the batches up to `upto`, in log order, and how many rows were
+/// read (those left out included).
+pub async fn entries(
     conn: &mut AnyConnection,
-    after: i64,
+    after: UsageId,
     upto: i64,
-) -> Result<(Vec<UsageFact>, usize), ProjectionError> {
-    let rows = sqlx::query(
-        "SELECT at_ms, tenant, key_id, endpoint_id, plugin, code, status, latency_us FROM usage_log \
-         WHERE batch_id > $1 AND batch_id <= $2",
-    )
-    .bind(after)
-    .bind(upto)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut facts = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let Some((outcome, at)) = known(row)? else { continue };
-        facts.push(UsageFact {
-            at,
-            tenant: row.try_get("tenant")?,
-            key_id: row.try_get("key_id")?,
-            endpoint_id: row.try_get("endpoint_id")?,
-            plugin: row.try_get("plugin")?,
-            outcome,
-            status: status(row)?,
-            latency_us: row.try_get("latency_us")?,
-        });
-    }
-    Ok((facts, rows.len()))
-}
-
-/// The records after `after` in the batches up to `upto`, in log order, whole.
-pub async fn entries(conn: &mut AnyConnection, after: UsageId, upto: i64) -> Result<Vec<UsageEntry>, ProjectionError> {
+) -> Result<(Vec<UsageEntry>, usize), ProjectionError> {
     // From `after`'s own batch, unless `after` ends it.
     let first = if after.is_last_of_batch() {
         after.batch + 1
@@ -130,5 +103,5 @@ pub async fn entries(conn: &mut AnyConnection, after: UsageId, upto: i64) -> Res
             client_ip: row.try_get("client_ip")?,
         });
     }
-    Ok(entries)
+    Ok((entries, rows.len()))
 }

@@ -1,6 +1,7 @@
 //! Usage ingestion: every edge decision becomes a record, written in batches off the request path.
 
 mod encode;
+pub mod errors;
 pub mod feed;
 mod key_usage;
 pub mod log;
@@ -22,6 +23,30 @@ use std::time::Duration;
 use subjects::*;
 use tokio::sync::mpsc;
 use tracing::Instrument;
+
+/// Narrows a query of a usage table (rollups, kept errors: each has tenant, key_id,
+/// endpoint_id, plugin, outcome and status columns, '' for an absent part) to what `f` wants.
+pub(crate) fn filtered(sql: &mut crate::sql::Sql, f: &keyledger_domain::usage::UsageFilter) {
+    for (column, value) in [
+        ("tenant", &f.tenant),
+        ("key_id", &f.key_id),
+        ("endpoint_id", &f.endpoint_id),
+        ("plugin", &f.plugin),
+    ] {
+        if let Some(value) = value {
+            sql.push(&format!(" AND {column} = ")).bind_text(value.as_str());
+        }
+    }
+    if let Some(outcome) = f.outcome {
+        sql.push(" AND outcome = ").bind_text(outcome.recorded());
+    }
+    if let Some((low, high)) = f.status_class.map(keyledger_domain::usage::StatusClass::statuses) {
+        sql.push(" AND status BETWEEN ")
+            .bind_int(low.into())
+            .push(" AND ")
+            .bind_int(high.into());
+    }
+}
 
 /// Records waiting beyond this are dropped (and counted) rather than slowing the edge down.
 const QUEUE: usize = 100_000;

@@ -4,7 +4,7 @@
 //! and a few batches at a time, each step its own short transaction, so that the usage writer
 //! and the rollups never wait long behind a sweep.
 
-use super::rollups;
+use super::{errors, rollups};
 use crate::ProjectionError;
 use chrono::{DateTime, Duration, Utc};
 use keyledger_commands::clock::Clock;
@@ -27,6 +27,8 @@ pub struct Swept {
     pub batches: i64,
     pub records: i64,
     pub minute_buckets: i64,
+    /// Kept errors (analytics' most recent errors) past the same retention.
+    pub errors: i64,
 }
 
 /// Sweeps every minute until aborted.
@@ -65,8 +67,9 @@ pub async fn sweep(db: &Database, now: DateTime<Utc>, raw: Duration) -> Result<S
         // Room for the writer and the rollups between steps.
         tokio::task::yield_now().await;
     }
+    swept.errors = errors::forget_before(db, horizon).await? as i64;
     let minute_horizon = (Period::Minute.bucket(now) - MINUTE_ROLLUPS).timestamp_millis();
-    while delete_minute_bucket(db, minute_horizon).await? {
+    while rollups::forget_oldest_minute(db, minute_horizon).await? {
         swept.minute_buckets += 1;
     }
     Ok(swept)
@@ -106,20 +109,4 @@ async fn delete_batches(db: &Database, horizon: i64) -> Result<(i64, i64, bool),
     tx.commit().await?;
     let more = ids.len() as i64 == BATCHES_PER_STEP;
     Ok((ids.len() as i64, records, more))
-}
-
-/// Deletes the oldest minute of minute rollups if it is before `horizon`; false when none is.
-async fn delete_minute_bucket(db: &Database, horizon: i64) -> Result<bool, ProjectionError> {
-    let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(bucket_ms) FROM usage_rollups WHERE period = 'minute'")
-        .fetch_one(db.pool())
-        .await?;
-    let Some(oldest) = oldest.filter(|b| *b < horizon) else {
-        return Ok(false);
-    };
-    let _turn = db.write_turn().await;
-    sqlx::query("DELETE FROM usage_rollups WHERE period = 'minute' AND bucket_ms = $1")
-        .bind(oldest)
-        .execute(db.pool())
-        .await?;
-    Ok(true)
 }

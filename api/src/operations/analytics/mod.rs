@@ -2,9 +2,6 @@
 //! from the rollups, which trail the edge by at most a few hundred milliseconds (README: Usage
 //! rollups); keys and endpoints from their read models.
 
-pub mod report;
-pub mod stream;
-
 use super::{require, tenant_filter, ApiError, ErrorCode};
 use crate::state::AppState;
 use async_graphql::SimpleObject;
@@ -102,6 +99,43 @@ pub struct FilterInput {
     pub tenant: Option<String>,
 }
 
+/// Declares a usage reader's input: its own fields, then the filters every reader takes, as
+/// flat query parameters (serde's `flatten` cannot refuse unknown ones).
+macro_rules! with_usage_filters {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Only this key's requests.
+            pub key: Option<String>,
+            /// Only this endpoint's requests.
+            pub endpoint: Option<String>,
+            pub plugin: Option<String>,
+            /// `VALID`, `INVALID_KEY`, `KEY_REVOKED`, `KEY_EXPIRED`, `IP_FORBIDDEN`,
+            /// `INSUFFICIENT_SCOPE`, `RATE_LIMITED`, `ENDPOINT_NOT_FOUND` or `UPSTREAM_UNREACHABLE`.
+            pub outcome: Option<String>,
+            /// `2xx`, `3xx`, `4xx` or `5xx`.
+            pub status_class: Option<String>,
+            /// Superusers: this tenant's usage (default: every tenant's).
+            pub tenant: Option<String>,
+        }
+
+        impl $name {
+            /// The filters, taken out of the input.
+            pub fn filters(&mut self) -> $crate::operations::analytics::FilterInput {
+                $crate::operations::analytics::FilterInput {
+                    key: self.key.take(),
+                    endpoint: self.endpoint.take(),
+                    plugin: self.plugin.take(),
+                    outcome: self.outcome.take(),
+                    status_class: self.status_class.take(),
+                    tenant: self.tenant.take(),
+                }
+            }
+        }
+    };
+}
+
 /// The filter `ctx` may apply: a bad value is 400 `invalid_query`, another tenant 403. Everyone
 /// but a superuser reads their own tenant only.
 pub fn usage_filter(ctx: &CommandContext, input: FilterInput) -> Result<UsageFilter, ApiError> {
@@ -125,3 +159,7 @@ pub fn usage_filter(ctx: &CommandContext, input: FilterInput) -> Result<UsageFil
             .map_err(|e| invalid(&e))?,
     })
 }
+
+pub mod export;
+pub mod report;
+pub mod stream;

@@ -1,7 +1,7 @@
 //! `GET /v1/analytics`: a range's figures, filtered, from the rollups.
 
 use super::super::{require, ApiError, ErrorCode};
-use super::FilterInput;
+use super::stream::UsageRecordView;
 use crate::state::AppState;
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
@@ -14,7 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 /// At most this many endpoints and keys in the rankings.
 const TOP: usize = 10;
+/// Errors listed as the most recent.
+const RECENT_ERRORS: i64 = 10;
 
+with_usage_filters! {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsInput {
@@ -22,18 +25,8 @@ pub struct AnalyticsInput {
     pub range: Option<String>,
     /// `hour` or `day` (default: hour for 24h, day otherwise); `minute` for 24h.
     pub period: Option<String>,
-    /// Only this key's requests.
-    pub key: Option<String>,
-    /// Only this endpoint's requests.
-    pub endpoint: Option<String>,
-    pub plugin: Option<String>,
-    /// `VALID`, `INVALID_KEY`, `KEY_REVOKED`, `KEY_EXPIRED`, `IP_FORBIDDEN`, `INSUFFICIENT_SCOPE`,
-    /// `RATE_LIMITED`, `ENDPOINT_NOT_FOUND` or `UPSTREAM_UNREACHABLE`.
-    pub outcome: Option<String>,
-    /// `2xx`, `3xx`, `4xx` or `5xx`.
-    pub status_class: Option<String>,
-    /// Superusers: this tenant's figures (default: every tenant's).
-    pub tenant: Option<String>,
+
+}
 }
 
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
@@ -53,8 +46,16 @@ pub struct AnalyticsReport {
     pub by_plugin: Vec<NamedCount>,
     /// Per edge outcome (`VALID`, `RATE_LIMITED`, …).
     pub by_outcome: Vec<NamedCount>,
-    /// Per error status code.
+    /// The error count of the range before this one, of the same length.
+    pub previous_error_count: i64,
+    /// `error_count` against `previous_error_count`: 0.5 is half as many again, -1 none left;
+    /// absent when there were none before.
+    pub error_change: Option<f64>,
+    /// Per error status code, now and in the range before: every code either had.
     pub errors_by_status: Vec<StatusCount>,
+    /// The latest errors (4xx and 5xx) of the range, newest first, at most ten (kept: each
+    /// tenant's newest 1 000, within the raw records' retention).
+    pub recent_errors: Vec<UsageRecordView>,
     /// The busiest endpoints, most requests first.
     pub top_endpoints: Vec<EndpointUsage>,
     /// The busiest keys, most requests first.
@@ -97,6 +98,10 @@ pub struct NamedCount {
 pub struct StatusCount {
     pub status: i32,
     pub requests: i64,
+    /// In the range before.
+    pub previous_requests: i64,
+    /// As `error_change`, for this code.
+    pub change: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
@@ -157,7 +162,7 @@ async fn endpoint_usage(
 pub async fn analytics(
     state: &AppState,
     ctx: &CommandContext,
-    input: AnalyticsInput,
+    mut input: AnalyticsInput,
 ) -> Result<AnalyticsReport, ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let range: Range = input.range.as_deref().unwrap_or("24h").parse().map_err(invalid)?;
@@ -167,20 +172,20 @@ pub async fn analytics(
     };
     let now = state.clock.now();
     let buckets = range.buckets(period, now).map_err(invalid)?;
-    let filter = super::usage_filter(
-        ctx,
-        FilterInput {
-            key: input.key,
-            endpoint: input.endpoint,
-            plugin: input.plugin,
-            outcome: input.outcome,
-            status_class: input.status_class,
-            tenant: input.tenant,
-        },
-    )?;
+    let filter = super::usage_filter(ctx, input.filters())?;
     let from = buckets.first().copied().unwrap_or(now);
-    let rows = figures::rows(&state.db, period, from, &filter).await?;
+    let until = period.bucket(now) + period.width();
+    let rows = figures::rows(&state.db, period, from, until, &filter).await?;
     let report = Report::of(&rows, &buckets);
+    let before = range.buckets(period, now - range.length()).map_err(invalid)?;
+    let previous_from = before.first().copied().unwrap_or(from);
+    let previous = figures::rows(&state.db, period, previous_from, from, &filter).await?;
+    let trend = report.error_trend(&Report::of(&previous, &before));
+    let recent_errors = keyledger_projections::usage::errors::recent(&state.db, &filter, from, RECENT_ERRORS)
+        .await?
+        .iter()
+        .map(UsageRecordView::from)
+        .collect();
     let empty_reason = if report.overall.requests() > 0 {
         None
     } else if !figures::any_usage(&state.db, filter.tenant.as_deref()).await? {
@@ -212,6 +217,8 @@ pub async fn analytics(
         success_rate: report.success_rate(),
         avg_latency_ms: report.overall.avg_latency_ms(),
         error_count: count(report.overall.errors),
+        previous_error_count: count(trend.previous),
+        error_change: trend.change,
         latency: report.overall.percentiles().into(),
         volume: report
             .volume
@@ -237,14 +244,17 @@ pub async fn analytics(
                 requests: count(*n),
             })
             .collect(),
-        errors_by_status: report
-            .errors_by_status
+        errors_by_status: trend
+            .by_status
             .iter()
-            .map(|(s, n)| StatusCount {
-                status: i32::from(*s),
-                requests: count(*n),
+            .map(|t| StatusCount {
+                status: i32::from(t.status),
+                requests: count(t.requests),
+                previous_requests: count(t.previous),
+                change: t.change,
             })
             .collect(),
+        recent_errors,
         top_endpoints,
         by_key,
         empty_reason,

@@ -3,7 +3,7 @@
 //! id with no gap and no record twice, from the stored log (within its retention).
 
 use super::super::{require, ApiError, ErrorCode};
-use super::{usage_filter, FilterInput};
+use super::usage_filter;
 use crate::state::AppState;
 use async_graphql::{InputObject, SimpleObject, Union};
 use chrono::{DateTime, Utc};
@@ -15,24 +15,15 @@ use keyledger_projections::usage::feed::FeedItem;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+with_usage_filters! {
 #[derive(Debug, Default, Deserialize, IntoParams, InputObject)]
 #[serde(deny_unknown_fields)]
 #[graphql(name = "UsageFilter")]
 pub struct StreamInput {
-    /// Only this key's requests.
-    pub key: Option<String>,
-    /// Only this endpoint's requests.
-    pub endpoint: Option<String>,
-    pub plugin: Option<String>,
-    /// An edge outcome: `VALID`, `INVALID_KEY`, `RATE_LIMITED`, …
-    pub outcome: Option<String>,
-    /// `2xx`, `3xx`, `4xx` or `5xx`.
-    pub status_class: Option<String>,
-    /// Superusers: this tenant's records (default: every tenant's).
-    pub tenant: Option<String>,
     /// Resume after this record id (a record's `id`); `Last-Event-ID` takes precedence.
     #[graphql(skip)]
     pub after: Option<String>,
+}
 }
 
 /// One request the edge decided.
@@ -93,7 +84,7 @@ pub enum UsageEvent {
 pub fn usage_stream(
     state: &AppState,
     ctx: &CommandContext,
-    input: StreamInput,
+    mut input: StreamInput,
     last_event_id: Option<&str>,
 ) -> Result<impl Stream<Item = Result<UsageEvent, ApiError>> + Send + 'static, ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
@@ -104,17 +95,7 @@ pub fn usage_stream(
                 .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))
         })
         .transpose()?;
-    let filter = usage_filter(
-        ctx,
-        FilterInput {
-            key: input.key,
-            endpoint: input.endpoint,
-            plugin: input.plugin,
-            outcome: input.outcome,
-            status_class: input.status_class,
-            tenant: input.tenant,
-        },
-    )?;
+    let filter = usage_filter(ctx, input.filters())?;
     let items = state.usage_feed.stream(state.db.clone(), filter, after);
     Ok(items.map(|item| match item {
         Ok(FeedItem::Entry(entry)) => Ok(UsageEvent::Record(Box::new(UsageRecordView::from(entry.as_ref())))),

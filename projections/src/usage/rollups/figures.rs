@@ -1,10 +1,11 @@
 //! Figures read from the rollups: sums over buckets, never a scan of the raw log.
 
 use crate::sql::Sql;
+use crate::usage::filtered;
 use crate::ProjectionError;
 use chrono::{DateTime, Duration, Utc};
 use keyledger_commands::Database;
-use keyledger_domain::usage::{Outcome, Period, Range, StatusClass, UsageFilter};
+use keyledger_domain::usage::{Outcome, Period, Range, UsageFilter};
 use sqlx::Row;
 
 /// Requests, successes (2xx), total latency and rate-limit refusals over some buckets.
@@ -98,11 +99,12 @@ pub async fn overview(
     })
 }
 
-/// The rows of one period from `from` on, filtered.
+/// The rows of one period from `from` until before `until`, filtered.
 pub async fn rows(
     db: &Database,
     period: Period,
     from: DateTime<Utc>,
+    until: DateTime<Utc>,
     f: &UsageFilter,
 ) -> Result<Vec<keyledger_domain::usage::RollupRow>, ProjectionError> {
     let mut sql = Sql::new(
@@ -111,26 +113,10 @@ pub async fn rows(
     );
     sql.bind_text(period.as_str())
         .push(" AND bucket_ms >= ")
-        .bind_int(from.timestamp_millis());
-    scoped(&mut sql, f.tenant.as_deref());
-    for (column, value) in [
-        ("key_id", &f.key_id),
-        ("endpoint_id", &f.endpoint_id),
-        ("plugin", &f.plugin),
-    ] {
-        if let Some(value) = value {
-            sql.push(&format!(" AND {column} = ")).bind_text(value.as_str());
-        }
-    }
-    if let Some(outcome) = f.outcome {
-        sql.push(" AND outcome = ").bind_text(outcome.recorded());
-    }
-    if let Some((low, high)) = f.status_class.map(StatusClass::statuses) {
-        sql.push(" AND status BETWEEN ")
-            .bind_int(low.into())
-            .push(" AND ")
-            .bind_int(high.into());
-    }
+        .bind_int(from.timestamp_millis())
+        .push(" AND bucket_ms < ")
+        .bind_int(until.timestamp_millis());
+    filtered(&mut sql, f);
     let mut rows = Vec::new();
     for r in sql.fetch_all(db).await? {
         let outcome: String = r.try_get("outcome")?;

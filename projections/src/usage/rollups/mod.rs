@@ -4,12 +4,14 @@
 //! follow commit order and no batch below the checkpoint can appear later. Several nodes may run
 //! the worker: each step locks the checkpoint row, so one node does each step, once.
 
+pub mod export;
 pub mod figures;
 
+use super::errors;
 use super::log;
 use crate::ProjectionError;
 use keyledger_commands::{Backend, Database};
-use keyledger_domain::usage::{RollupCell, RollupKey, Rollups};
+use keyledger_domain::usage::{RollupCell, RollupKey, Rollups, UsageId};
 use sqlx::Row;
 use std::time::Duration;
 use tracing::Instrument;
@@ -90,11 +92,12 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
     let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP).await? else {
         return Ok(0);
     };
-    let (facts, read) = log::facts(&mut tx, from, upto).await?;
+    let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
     let mut fresh = Rollups::default();
-    for fact in &facts {
-        fresh.add(fact);
+    for entry in &entries {
+        fresh.add(entry);
     }
+    errors::keep(&mut tx, &entries).await?;
     for (key, mut cell) in fresh.into_sorted() {
         let stored = bind_key(
             sqlx::query(&format!(
@@ -144,6 +147,7 @@ pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, 
         let _turn = db.write_turn().await;
         let mut tx = db.pool().begin().await?;
         sqlx::query("DELETE FROM usage_rollups").execute(&mut *tx).await?;
+        errors::clear(&mut tx).await?;
         sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
@@ -158,6 +162,23 @@ pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, 
         }
         progress(checkpoint(db).await?, last);
     }
+}
+
+/// Deletes the oldest minute of minute rollups if it is before `horizon`; false when none is.
+/// One minute a call: a sweep of a long backlog never holds the write turn long.
+pub async fn forget_oldest_minute(db: &Database, horizon: i64) -> Result<bool, ProjectionError> {
+    let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(bucket_ms) FROM usage_rollups WHERE period = 'minute'")
+        .fetch_one(db.pool())
+        .await?;
+    let Some(oldest) = oldest.filter(|b| *b < horizon) else {
+        return Ok(false);
+    };
+    let _turn = db.write_turn().await;
+    sqlx::query("DELETE FROM usage_rollups WHERE period = 'minute' AND bucket_ms = $1")
+        .bind(oldest)
+        .execute(db.pool())
+        .await?;
+    Ok(true)
 }
 
 /// Every batch id the rollups include (the checkpoint).
