@@ -16,11 +16,13 @@ mod in_process;
 mod pin;
 mod propagation;
 mod setup;
+mod usage_query;
 mod wrk;
 
 use in_process::*;
 use propagation::*;
 use setup::*;
+use usage_query::*;
 use wrk::*;
 
 use keyledger_api::config::{DbArgs, ServeArgs};
@@ -43,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
     pin::pin();
     if let Some(url) = &a.propagation {
         return propagation(url, a.rounds).await;
+    }
+    if let Some(records) = a.usage_query {
+        return usage_query(&a, records).await;
     }
     let dir = tempfile::tempdir()?;
     let url = a

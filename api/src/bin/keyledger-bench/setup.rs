@@ -36,6 +36,18 @@ pub(crate) struct Args {
     /// Invalid-key requests per second beside the valid traffic.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) flood_rate: usize,
+    /// Run the usage benchmark instead: this many records over 90 days, then analytics queries.
+    #[arg(long)]
+    pub(crate) usage_query: Option<usize>,
+    /// Keys for --usage-query.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) usage_keys: usize,
+    /// Endpoints for --usage-query.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) usage_endpoints: usize,
+    /// Times each analytics query is asked for --usage-query.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) usage_queries: usize,
 }
 
 pub(crate) fn config(url: &str) -> Config {
