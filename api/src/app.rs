@@ -65,7 +65,7 @@ impl Application {
         }
         tasks.push(ProjectionRunner::new(db.clone(), watch.clone()).spawn());
         // Usage is summed from the stored usage log, whichever node's edge recorded it.
-        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone()));
+        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone(), clock.clone()));
 
         let pepper = Arc::new(match &config.serve.edge_pepper {
             Some(secret) => Pepper::from_secret(secret)?,

@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} usage batches ({per_sec}, {eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let records = keyledger_projections::usage::rollups::rebuild(&db, |batch, last| {
+            let records = keyledger_projections::usage::rollups::rebuild(&db, chrono::Utc::now(), |batch, last| {
                 bar.set_length(last.max(0) as u64);
                 bar.set_position(batch.max(0) as u64);
             })

@@ -154,7 +154,9 @@ async fn rollup(app: TestApp) -> TestApp {
 
     // Rebuilt from the log, the rollups are the same, percentiles included. (The live worker may
     // fold some of the batches itself meanwhile: each batch is folded once either way.)
-    rollups::rebuild(&app.state.db, |_, _| {}).await.unwrap();
+    rollups::rebuild(&app.state.db, app.clock_now(), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!(rolled_up(&app).await, figures);
     app
 }
@@ -532,45 +534,91 @@ async fn retention(app: TestApp) -> TestApp {
     app
 }
 
+/// Stores `n` records at `at` (no key, 401) through the real usage writer, and waits until they are.
+async fn write_records(db: &keyledger_commands::Database, n: usize, at: chrono::DateTime<chrono::Utc>) {
+    use keyledger_projections::usage::UsageRecord;
+    let (recorder, writer) = keyledger_projections::usage::spawn(db.clone(), || {});
+    for i in 0..n {
+        assert!(recorder.try_record(UsageRecord {
+            at,
+            key: None,
+            endpoint: None,
+            method: "GET".into(),
+            path: format!("/old/{i}"),
+            status: 401,
+            code: "invalid_key",
+            latency_us: 10,
+            client_ip: None,
+        }));
+    }
+    drop(recorder);
+    assert!(writer.finish(std::time::Duration::from_secs(10)).await, "written");
+}
+
+/// A bare, migrated database of each backend, with no worker running (PostgreSQL only when
+/// reachable).
+async fn bare_databases() -> Vec<(keyledger_tests::TestDb, keyledger_commands::Database)> {
+    let mut dbs = Vec::new();
+    for backend in [keyledger_tests::Backend::Sqlite, keyledger_tests::Backend::Postgres] {
+        if let Some(test_db) = keyledger_tests::fresh_database(backend).await {
+            let db = keyledger_commands::Database::connect(&test_db.url).await.unwrap();
+            db.migrate().await.unwrap();
+            dbs.push((test_db, db));
+        }
+    }
+    dbs
+}
+
 /// The sweep deletes only batches the rollups include: with no rollup worker running (a bare
 /// database and the real usage writer), old batches stay until a rollup step has folded them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_not_yet_rolled_up_is_kept_whatever_its_age() {
-    use keyledger_projections::usage::{retention, rollups, UsageRecord};
-    for backend in [keyledger_tests::Backend::Sqlite, keyledger_tests::Backend::Postgres] {
-        let Some(test_db) = keyledger_tests::fresh_database(backend).await else {
-            continue;
-        };
-        let db = keyledger_commands::Database::connect(&test_db.url).await.unwrap();
-        db.migrate().await.unwrap();
-        let (recorder, writer) = keyledger_projections::usage::spawn(db.clone(), || {});
-        let at = chrono::Utc::now() - chrono::Duration::days(40);
-        for i in 0..5 {
-            assert!(recorder.try_record(UsageRecord {
-                at,
-                key: None,
-                endpoint: None,
-                method: "GET".into(),
-                path: format!("/old/{i}"),
-                status: 401,
-                code: "invalid_key",
-                latency_us: 10,
-                client_ip: None,
-            }));
-        }
-        drop(recorder);
-        assert!(writer.finish(std::time::Duration::from_secs(10)).await, "written");
+    use keyledger_projections::usage::{retention, rollups};
+    for (test_db, db) in bare_databases().await {
         let now = chrono::Utc::now();
+        write_records(&db, 5, now - chrono::Duration::days(40)).await;
         let days = chrono::Duration::days(30);
         let swept = retention::sweep(&db, now, days).await.unwrap();
         assert_eq!(
             (swept.batches, swept.records),
             (0, 0),
-            "{backend:?}: not rolled up, so kept"
+            "{:?}: not rolled up, so kept",
+            test_db.backend
         );
-        assert_eq!(rollups::step(&db).await.unwrap(), 5);
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 5);
         let swept = retention::sweep(&db, now, days).await.unwrap();
-        assert_eq!(swept.records, 5, "{backend:?}");
+        assert_eq!(swept.records, 5, "{:?}", test_db.backend);
+        db.close().await;
+        test_db.drop_database().await;
+    }
+}
+
+/// A cell folded in two steps holds both: each step adds to the stored row (its count, its
+/// latency and its sketch) rather than writing over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollup_cell_folded_in_two_steps_holds_both() {
+    use keyledger_projections::usage::rollups;
+    for (test_db, db) in bare_databases().await {
+        let now = chrono::Utc::now();
+        write_records(&db, 3, now).await;
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 3);
+        write_records(&db, 2, now).await;
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 2);
+        let cells: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT period, requests, latency_sum_us FROM usage_rollups ORDER BY period")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            cells,
+            [
+                ("day".to_owned(), 5, 50),
+                ("hour".to_owned(), 5, 50),
+                ("minute".to_owned(), 5, 50)
+            ],
+            "{:?}",
+            test_db.backend
+        );
         db.close().await;
         test_db.drop_database().await;
     }

@@ -22,12 +22,26 @@ pub struct RollupKey {
 #[derive(Debug, Default)]
 pub struct Rollups {
     cells: HashMap<RollupKey, RollupCell>,
+    /// Records before this get no minute cells: minute rollups are kept a day (retention), and
+    /// records folded late (a backlog, a rebuild) would otherwise write rows only to be swept.
+    minutes_from: Option<DateTime<Utc>>,
 }
 
 impl Rollups {
+    /// Rollups that keep minute cells only for records from `minutes_from` on.
+    pub fn with_minutes_from(minutes_from: DateTime<Utc>) -> Self {
+        Rollups {
+            minutes_from: Some(minutes_from),
+            ..Default::default()
+        }
+    }
+
     pub fn add(&mut self, fact: &UsageEntry) {
         let part = |p: &Option<String>| p.clone().unwrap_or_default();
         for period in Period::ALL {
+            if period == Period::Minute && self.minutes_from.is_some_and(|from| fact.at < from) {
+                continue;
+            }
             let key = RollupKey {
                 period,
                 bucket: period.bucket(fact.at),
@@ -133,6 +147,18 @@ mod tests {
         // Minutes: k1 at 9:01, 9:02 and 10:00, k2 at 10:00. Hours: k1 valid at 9, k1 limited at
         // 10, k2 at 10. The day: k1 valid, k1 limited, k2.
         assert_eq!(rollups.len(), 4 + 3 + 3);
+
+        // From 10:00 on only: the minutes before get no cells, hours and days still count them.
+        let from = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+        let mut recent = Rollups::with_minutes_from(from);
+        recent.add(&fact(9, 1, "k1", Outcome::Valid, 200, 100));
+        recent.add(&fact(10, 0, "k1", Outcome::Valid, 200, 100));
+        let periods: Vec<Period> = recent.into_sorted().into_iter().map(|(k, _)| k.period).collect();
+        assert_eq!(
+            periods,
+            [Period::Minute, Period::Hour, Period::Hour, Period::Day],
+            "one minute cell, for 10:00"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@ use crate::ProjectionError;
 use chrono::{DateTime, Duration, Utc};
 use keyledger_commands::clock::Clock;
 use keyledger_commands::Database;
-use keyledger_domain::usage::Period;
 use sqlx::Row;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -68,7 +67,7 @@ pub async fn sweep(db: &Database, now: DateTime<Utc>, raw: Duration) -> Result<S
         tokio::task::yield_now().await;
     }
     swept.errors = errors::forget_before(db, horizon).await? as i64;
-    let minute_horizon = (Period::Minute.bucket(now) - MINUTE_ROLLUPS).timestamp_millis();
+    let minute_horizon = rollups::minutes_from(now).timestamp_millis();
     while rollups::forget_oldest_minute(db, minute_horizon).await? {
         swept.minute_buckets += 1;
     }

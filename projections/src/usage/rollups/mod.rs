@@ -10,8 +10,9 @@ pub mod figures;
 use super::errors;
 use super::log;
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
-use keyledger_domain::usage::{RollupCell, RollupKey, Rollups, UsageId};
+use keyledger_domain::usage::{Period, RollupCell, RollupKey, Rollups, UsageId};
 use sqlx::Row;
 use std::time::Duration;
 use tracing::Instrument;
@@ -24,11 +25,11 @@ const BATCHES_PER_STEP: i64 = 64;
 const POLL: Duration = Duration::from_millis(250);
 
 /// Keeps the rollups current until the task is aborted.
-pub fn spawn(db: Database) -> tokio::task::JoinHandle<()> {
+pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::Clock>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(
         async move {
             loop {
-                match step(&db).await {
+                match step(&db, clock.now()).await {
                     Ok(0) => tokio::time::sleep(POLL).await,
                     Ok(_) => {}
                     Err(e) => {
@@ -42,8 +43,29 @@ pub fn spawn(db: Database) -> tokio::task::JoinHandle<()> {
     )
 }
 
-const KEY: &str = "period = $1 AND bucket_ms = $2 AND tenant = $3 AND key_id = $4 AND endpoint_id = $5 \
-                   AND plugin = $6 AND outcome = $7 AND status = $8";
+/// Cells read or written a statement: 8 and 11 parameters a cell.
+const CELLS_PER_STATEMENT: usize = 100;
+
+/// `(…), (…)` of `rows` tuples of `width` placeholders from `$1`, those at `bigints` (1-based
+/// within a tuple) cast, since PostgreSQL types a VALUES list's parameters as text.
+fn tuples(rows: usize, width: usize, bigints: &[usize]) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width)
+                .map(|c| {
+                    let n = r * width + c;
+                    if bigints.contains(&c) {
+                        format!("CAST(${n} AS BIGINT)")
+                    } else {
+                        format!("${n}")
+                    }
+                })
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn bind_key<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -60,13 +82,84 @@ fn bind_key<'q>(
         .bind(i64::from(key.status))
 }
 
+const COLUMNS: &str = "period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status";
+
+fn stored_key(row: &sqlx::any::AnyRow) -> Result<RollupKey, ProjectionError> {
+    let period: String = row.try_get("period")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(RollupKey {
+        period: period.parse().map_err(corrupt)?,
+        bucket: crate::sql::time(row.try_get("bucket_ms")?),
+        tenant: row.try_get("tenant")?,
+        key_id: row.try_get("key_id")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        plugin: row.try_get("plugin")?,
+        outcome: keyledger_domain::usage::Outcome::from_recorded(&outcome).map_err(corrupt)?,
+        status: u16::try_from(row.try_get::<i64, _>("status")?).map_err(corrupt)?,
+    })
+}
+
+/// Adds to each fresh cell what its stored row already holds: one query for the chunk.
+async fn merge_stored(
+    tx: &mut sqlx::AnyConnection,
+    cells: &mut [(RollupKey, RollupCell)],
+) -> Result<(), ProjectionError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, requests, latency_sum_us, latency_sketch FROM usage_rollups WHERE ({COLUMNS}) IN (VALUES {})",
+        tuples(cells.len(), 8, &[2, 8])
+    );
+    let mut query = sqlx::query(&sql);
+    for (key, _) in cells.iter() {
+        query = bind_key(query, key);
+    }
+    let rows = query.fetch_all(&mut *tx).await?;
+    let at: std::collections::HashMap<&RollupKey, usize> =
+        cells.iter().enumerate().map(|(i, (key, _))| (key, i)).collect();
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(&i) = at.get(&stored_key(row)?) else { continue };
+        let requests: i64 = row.try_get("requests")?;
+        let sum: i64 = row.try_get("latency_sum_us")?;
+        let sketch: String = row.try_get("latency_sketch")?;
+        stored.push((
+            i,
+            RollupCell::stored(requests.max(0) as u64, sum.max(0) as u64, &sketch).map_err(corrupt)?,
+        ));
+    }
+    for (i, cell) in stored {
+        cells[i].1.merge(&cell).map_err(corrupt)?;
+    }
+    Ok(())
+}
+
+/// Writes the chunk's cells over their rows: one statement.
+async fn upsert(tx: &mut sqlx::AnyConnection, cells: &[(RollupKey, RollupCell)]) -> Result<(), ProjectionError> {
+    let sql = format!(
+        "INSERT INTO usage_rollups ({COLUMNS}, requests, latency_sum_us, latency_sketch) VALUES {} \
+         ON CONFLICT ({COLUMNS}) DO UPDATE SET requests = excluded.requests, \
+         latency_sum_us = excluded.latency_sum_us, latency_sketch = excluded.latency_sketch",
+        tuples(cells.len(), 11, &[])
+    );
+    let sketches: Vec<String> = cells.iter().map(|(_, cell)| cell.sketch_text()).collect();
+    let mut query = sqlx::query(&sql);
+    for ((key, cell), sketch) in cells.iter().zip(&sketches) {
+        query = bind_key(query, key)
+            .bind(cell.requests as i64)
+            .bind(cell.latency_sum_us.min(i64::MAX as u64) as i64)
+            .bind(sketch.as_str());
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
+}
+
 fn corrupt(e: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Usage(format!("a stored rollup does not read back: {e}"))
 }
 
 /// Folds the next batches after the checkpoint into the rollups, in one transaction with the
-/// checkpoint; returns how many records it read (0 when there was nothing new).
-pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
+/// checkpoint; returns how many records it read (0 when there was nothing new). Records more
+/// than a day before `now` get no minute cells (they would be swept: retention).
+pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, ProjectionError> {
     // Asked outside a transaction and without the write turn, which commands wait for on SQLite:
     // an idle worker asks four times a second.
     let behind: i64 = sqlx::query_scalar(
@@ -93,43 +186,15 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
         return Ok(0);
     };
     let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
-    let mut fresh = Rollups::default();
+    let mut fresh = Rollups::with_minutes_from(minutes_from(now));
     for entry in &entries {
         fresh.add(entry);
     }
     errors::keep(&mut tx, &entries).await?;
-    for (key, mut cell) in fresh.into_sorted() {
-        let stored = bind_key(
-            sqlx::query(&format!(
-                "SELECT requests, latency_sum_us, latency_sketch FROM usage_rollups WHERE {KEY}"
-            )),
-            &key,
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = stored {
-            let requests: i64 = row.try_get("requests")?;
-            let sum: i64 = row.try_get("latency_sum_us")?;
-            let sketch: String = row.try_get("latency_sketch")?;
-            let stored = RollupCell::stored(requests.max(0) as u64, sum.max(0) as u64, &sketch).map_err(corrupt)?;
-            cell.merge(&stored).map_err(corrupt)?;
-        }
-        let (requests, sum) = (cell.requests as i64, cell.latency_sum_us.min(i64::MAX as u64) as i64);
-        bind_key(
-            sqlx::query(
-                "INSERT INTO usage_rollups (period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status, \
-                 requests, latency_sum_us, latency_sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status) DO UPDATE SET \
-                 requests = excluded.requests, latency_sum_us = excluded.latency_sum_us, \
-                 latency_sketch = excluded.latency_sketch",
-            ),
-            &key,
-        )
-        .bind(requests)
-        .bind(sum)
-        .bind(cell.sketch_text())
-        .execute(&mut *tx)
-        .await?;
+    let mut cells = fresh.into_sorted();
+    for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
+        merge_stored(&mut tx, chunk).await?;
+        upsert(&mut tx, chunk).await?;
     }
     sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = $1 WHERE id = 1")
         .bind(upto)
@@ -140,9 +205,14 @@ pub async fn step(db: &Database) -> Result<usize, ProjectionError> {
     Ok(read)
 }
 
-/// Empties the rollups and folds every stored batch again; returns the records read.
-/// `progress` is told the batch reached and the last batch id after each step.
-pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, ProjectionError> {
+/// The first minute whose cells are kept at `now`: as the retention sweep keeps them.
+pub fn minutes_from(now: DateTime<Utc>) -> DateTime<Utc> {
+    Period::Minute.bucket(now) - super::retention::MINUTE_ROLLUPS
+}
+
+/// Empties the rollups and folds every stored batch again, as at `now`; returns the records
+/// read. `progress` is told the batch reached and the last batch id after each step.
+pub async fn rebuild(db: &Database, now: DateTime<Utc>, progress: impl Fn(i64, i64)) -> Result<u64, ProjectionError> {
     {
         let _turn = db.write_turn().await;
         let mut tx = db.pool().begin().await?;
@@ -156,7 +226,7 @@ pub async fn rebuild(db: &Database, progress: impl Fn(i64, i64)) -> Result<u64, 
     let last = log::last_batch(db).await?;
     let mut records = 0;
     loop {
-        match step(db).await? {
+        match step(db, now).await? {
             0 => return Ok(records),
             n => records += n as u64,
         }
