@@ -57,11 +57,14 @@ impl From<cqrs_es::persist::PersistenceError> for StoreError {
 }
 
 /// Whether `e` says the database could not be reached or is going away (SQLSTATE class 08,
-/// shutdown, too many connections) rather than that it refused the statement.
+/// shutdown, too many connections) rather than that it refused the statement. A protocol error
+/// is what answers at the database's address not speaking PostgreSQL (a connection cut
+/// mid-message, another service on a port freed by an outage): the database is not there.
 fn unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
@@ -97,5 +100,25 @@ pub enum CommandError {
 impl From<sqlx::Error> for CommandError {
     fn from(e: sqlx::Error) -> Self {
         CommandError::Store(StoreError::Database(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_cannot_be_reached_or_does_not_speak_the_protocol_is_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x48".into()),
+        ] {
+            let shown = e.to_string();
+            assert!(StoreError::Database(e).is_unavailable(), "{shown}");
+        }
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
     }
 }
