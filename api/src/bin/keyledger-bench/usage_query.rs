@@ -35,7 +35,7 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
     // Records up to 90 days old are the point: none may be swept while the run counts them.
     config.serve.usage_retention_days = 3_650;
     let app = Application::build(config).await?;
-    let (admin, state) = (app.admin_addr(), app.state().clone());
+    let (admin, edge, state) = (app.admin_addr(), app.edge_addr(), app.state().clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -66,13 +66,15 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
         endpoint_entries.push(entry);
     }
     let mut key_entries = Vec::new();
+    let mut first_key = String::new();
     for k in 0..keys {
         let answer = post("/v1/keys", serde_json::json!({ "name": format!("customer {k}") })).await?;
         anyhow::ensure!(answer.status() == 201, "key issued");
-        let id = answer.json::<serde_json::Value>().await?["id"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
+        let issued = answer.json::<serde_json::Value>().await?;
+        let id = issued["id"].as_str().unwrap_or("").to_owned();
+        if k == 0 {
+            first_key = issued["key"].as_str().unwrap_or("").to_owned();
+        }
         let entry = state
             .edge
             .cache
@@ -181,7 +183,76 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
             times.last().copied().unwrap_or(0.0)
         );
     }
+    delivery(&http, admin, edge, token, &first_key, &key_id).await?;
     let _ = stop.send(());
     server.await??;
+    Ok(())
+}
+
+/// How long a request's record takes to reach a live stream: 200 forward-auth requests through
+/// the edge, 20 ms apart, each with its own path, against the arrival of its record on
+/// `GET /v1/usage/stream`.
+async fn delivery(
+    http: &reqwest::Client,
+    admin: std::net::SocketAddr,
+    edge: std::net::SocketAddr,
+    token: &str,
+    key: &str,
+    key_id: &str,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    const REQUESTS: usize = 200;
+    let stream = http
+        .get(format!("http://{admin}/v1/usage/stream?key={key_id}"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(stream.status() == 200, "the stream opened");
+    let mut body = stream.bytes_stream();
+    let arrivals = tokio::spawn(async move {
+        let (mut text, mut seen) = (String::new(), std::collections::HashMap::new());
+        while seen.len() < REQUESTS {
+            let Some(Ok(chunk)) = body.next().await else { break };
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                if let Some(i) = event
+                    .split("\"path\":\"/svc0/delivery-")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
+                    seen.insert(i, Instant::now());
+                }
+            }
+        }
+        seen
+    });
+    let mut sent = Vec::with_capacity(REQUESTS);
+    for i in 0..REQUESTS {
+        sent.push(Instant::now());
+        let answer = http
+            .get(format!("http://{edge}/auth"))
+            .header("authorization", format!("Bearer {key}"))
+            .header("x-original-method", "GET")
+            .header("x-original-uri", format!("/svc0/delivery-{i}"))
+            .send()
+            .await?;
+        anyhow::ensure!(answer.status() == 204, "the edge allowed the request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(30), arrivals).await??;
+    let mut delays: Vec<f64> = (0..REQUESTS)
+        .filter_map(|i| Some(seen.get(&i)?.duration_since(sent[i]).as_secs_f64() * 1000.0))
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let at = |q: f64| delays.get(((delays.len() as f64 * q) as usize).min(delays.len().saturating_sub(1)));
+    println!(
+        "\nlive delivery, request to SSE event: {} of {REQUESTS} records arrived; p50 {:.0} ms, p99 {:.0} ms, slowest {:.0} ms",
+        delays.len(),
+        at(0.5).copied().unwrap_or(f64::NAN),
+        at(0.99).copied().unwrap_or(f64::NAN),
+        delays.last().copied().unwrap_or(f64::NAN)
+    );
     Ok(())
 }
