@@ -49,37 +49,21 @@ pub struct Allowed {
     pub rate: RateState,
 }
 
-/// How a decision ended (DESIGN.md §7, and the proxy's own `upstream_unreachable`). One code has
-/// one refusal status, so a refusal carries only its code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Valid,
-    InvalidKey,
-    KeyRevoked,
-    KeyExpired,
-    IpForbidden,
-    EndpointNotFound,
-    InsufficientScope,
-    RateLimited,
-    UpstreamUnreachable,
+/// How a decision ended (DESIGN.md §7, and the proxy's own `upstream_unreachable`): the
+/// domain's outcome, the one list that usage records, analytics and streams also speak.
+pub use keyledger_domain::usage::Outcome as Code;
+
+/// What an outcome answers with at the edge. One code has one refusal status, so a refusal
+/// carries only its code.
+pub trait Answer {
+    /// The error a refusal with this code answers with; `None` for `Valid`, which refuses nothing.
+    fn refusal(self) -> Option<ErrorCode>;
+    /// The status a refusal with this code answers with (200 for `Valid`).
+    fn status(self) -> StatusCode;
 }
 
-impl Code {
-    /// Every code.
-    pub const ALL: [Code; 9] = [
-        Code::Valid,
-        Code::InvalidKey,
-        Code::KeyRevoked,
-        Code::KeyExpired,
-        Code::IpForbidden,
-        Code::EndpointNotFound,
-        Code::InsufficientScope,
-        Code::RateLimited,
-        Code::UpstreamUnreachable,
-    ];
-
-    /// The error a refusal with this code answers with; `None` for `Valid`, which refuses nothing.
-    pub const fn refusal(self) -> Option<ErrorCode> {
+impl Answer for Code {
+    fn refusal(self) -> Option<ErrorCode> {
         match self {
             Code::Valid => None,
             Code::InvalidKey => Some(ErrorCode::InvalidKey),
@@ -93,31 +77,7 @@ impl Code {
         }
     }
 
-    /// The code in error bodies, usage records and metrics (`invalid_key`); `VALID` when allowed.
-    pub const fn as_str(self) -> &'static str {
-        match self.refusal() {
-            Some(refusal) => refusal.as_str(),
-            None => "VALID",
-        }
-    }
-
-    /// The verify API's verdict (`INVALID_KEY`).
-    pub const fn verdict(self) -> &'static str {
-        match self {
-            Code::Valid => "VALID",
-            Code::InvalidKey => "INVALID_KEY",
-            Code::KeyRevoked => "KEY_REVOKED",
-            Code::KeyExpired => "KEY_EXPIRED",
-            Code::IpForbidden => "IP_FORBIDDEN",
-            Code::EndpointNotFound => "ENDPOINT_NOT_FOUND",
-            Code::InsufficientScope => "INSUFFICIENT_SCOPE",
-            Code::RateLimited => "RATE_LIMITED",
-            Code::UpstreamUnreachable => "UPSTREAM_UNREACHABLE",
-        }
-    }
-
-    /// The status a refusal with this code answers with (200 for `Valid`, which refuses nothing).
-    pub const fn status(self) -> StatusCode {
+    fn status(self) -> StatusCode {
         match self.refusal() {
             Some(refusal) => refusal.status(),
             None => StatusCode::OK,
@@ -306,22 +266,16 @@ pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowe
 
 #[cfg(test)]
 mod tests {
-    use super::Code;
+    use super::{Answer, Code};
 
+    /// A usage record keeps the refusal's error code, so that the error body, the record and
+    /// the metrics name a refusal alike.
     #[test]
-    fn every_codes_verdict_is_the_upper_case_code() {
+    fn every_outcome_is_recorded_as_its_refusals_error_code() {
         for code in Code::ALL {
-            assert_eq!(code.verdict(), code.as_str().to_ascii_uppercase());
+            let named = code.refusal().map_or("VALID", |refusal| refusal.as_str());
+            assert_eq!(code.recorded(), named);
+            assert_eq!(code.verdict(), named.to_ascii_uppercase());
         }
-    }
-
-    #[test]
-    fn every_code_the_edge_records_is_an_outcome_analytics_reads() {
-        use keyledger_domain::usage::Outcome;
-        for code in Code::ALL {
-            let outcome = Outcome::from_recorded(code.as_str()).unwrap();
-            assert_eq!(outcome.verdict(), code.verdict());
-        }
-        assert_eq!(Code::ALL.len(), Outcome::ALL.len());
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn identity_headers(headers: &mut HeaderMap, key: &KeyEntry) {
 /// (a flood of invalid keys is all refusals).
 pub(super) fn denied_response(d: Denied) -> Response {
     // A denial never carries `Valid`; were one built by mistake, it still answers as an error.
-    let code = d.code.refusal().unwrap_or(ErrorCode::InternalError);
+    let code = super::check::Answer::refusal(d.code).unwrap_or(ErrorCode::InternalError);
     let mut response = ApiError::new(code, d.message).into_response();
     decision_headers(response.headers_mut(), d.rate, None);
     response

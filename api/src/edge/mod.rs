@@ -64,7 +64,7 @@ impl Edge {
         // Every code from the start, at zero: a rate over a series that appears only with its
         // first decision misses that decision.
         for code in Code::ALL {
-            metrics::counter!(DECISIONS, "code" => code.as_str()).increment(0);
+            metrics::counter!(DECISIONS, "code" => code.recorded()).increment(0);
         }
         Ok(Edge {
             cache,
@@ -132,7 +132,7 @@ impl Edge {
     ) {
         let latency = seen.started.elapsed();
         tracing::debug!(
-            code = code.as_str(),
+            code = code.recorded(),
             status = status.as_u16(),
             key_id = key.as_ref().map(|k| k.key_id.as_str()),
             path = seen.path,
@@ -146,7 +146,7 @@ impl Edge {
             method: seen.method_name.clone(),
             path: stored_path(seen.path),
             status: status.as_u16(),
-            code: code.as_str(),
+            code: code.recorded(),
             latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
             client_ip: seen.ip,
         });

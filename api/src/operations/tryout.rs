@@ -134,7 +134,7 @@ impl EdgeAnswer {
                 verdict: d.code.verdict().to_owned(),
                 allowed: false,
                 status: Some(d.status().as_u16()),
-                code: d.code.refusal().map(|c| c.as_str().to_owned()),
+                code: crate::edge::check::Answer::refusal(d.code).map(|c| c.as_str().to_owned()),
                 message: Some(d.message.clone()),
                 ratelimit: TryRateLimit::of(d.rate.as_ref()),
             },
