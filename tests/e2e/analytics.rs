@@ -8,11 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// (period, bucket, tenant, key, endpoint, plugin, outcome, status)
-type Group = (String, i64, String, String, String, String, String, i64);
+/// (grain, period, bucket, tenant, key, endpoint, plugin, outcome, status)
+type Group = (String, String, i64, String, String, String, String, String, i64);
 
 /// A `usage_rollups` row: the group, then requests, latency sum and sketch.
 type Stored = (
+    String,
     String,
     i64,
     String,
@@ -29,22 +30,27 @@ type Stored = (
 /// The rollups' figures: requests, latency sum, and P50 and P99 from the sketch.
 async fn rolled_up(app: &TestApp) -> BTreeMap<Group, (i64, i64, Option<u64>, Option<u64>)> {
     let rows: Vec<Stored> = sqlx::query_as(
-        "SELECT period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status, requests, latency_sum_us, \
-         latency_sketch FROM usage_rollups",
+        "SELECT grain, period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status, requests, \
+         latency_sum_us, latency_sketch FROM usage_rollups",
     )
     .fetch_all(app.state.db.pool())
     .await
     .unwrap();
     rows.into_iter()
         .map(|r| {
-            let cell = RollupCell::stored(r.8 as u64, r.9 as u64, &r.10).expect("a stored sketch reads back");
+            let cell = RollupCell::stored(r.9 as u64, r.10 as u64, &r.11).expect("a stored sketch reads back");
             let q = |q: f64| cell.quantile_us(q).map(|v| v.round() as u64);
-            ((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7), (r.8, r.9, q(0.5), q(0.99)))
+            (
+                (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8),
+                (r.9, r.10, q(0.5), q(0.99)),
+            )
         })
         .collect()
 }
 
-/// The same groups summed by hand from the raw usage log.
+/// The same groups summed by hand from the raw usage log: per key, endpoint and plugin
+/// (`detail`), and without the key (`endpoint`), without the endpoint and plugin (`key`) or
+/// without all three (`tenant`).
 async fn summed_by_hand(app: &TestApp) -> BTreeMap<Group, (i64, i64)> {
     type Logged = (
         i64,
@@ -64,21 +70,35 @@ async fn summed_by_hand(app: &TestApp) -> BTreeMap<Group, (i64, i64)> {
     let mut groups = BTreeMap::new();
     for (at_ms, tenant, key, endpoint, plugin, code, status, latency) in logged {
         for period in Period::ALL {
-            let width = period.width().num_milliseconds();
-            let part = |p: &Option<String>| p.clone().unwrap_or_default();
-            let group = (
-                period.as_str().to_owned(),
-                at_ms - at_ms.rem_euclid(width),
-                part(&tenant),
-                part(&key),
-                part(&endpoint),
-                part(&plugin),
-                code.clone(),
-                status,
-            );
-            let sums: &mut (i64, i64) = groups.entry(group).or_default();
-            sums.0 += 1;
-            sums.1 += latency;
+            for (grain, by_key, by_endpoint) in [
+                ("detail", true, true),
+                ("endpoint", false, true),
+                ("key", true, false),
+                ("tenant", false, false),
+            ] {
+                let width = period.width().num_milliseconds();
+                let part = |kept: bool, p: &Option<String>| {
+                    if kept {
+                        p.clone().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                };
+                let group = (
+                    grain.to_owned(),
+                    period.as_str().to_owned(),
+                    at_ms - at_ms.rem_euclid(width),
+                    part(true, &tenant),
+                    part(by_key, &key),
+                    part(by_endpoint, &endpoint),
+                    part(by_endpoint, &plugin),
+                    code.clone(),
+                    status,
+                );
+                let sums: &mut (i64, i64) = groups.entry(group).or_default();
+                sums.0 += 1;
+                sums.1 += latency;
+            }
         }
     }
     groups
@@ -110,11 +130,12 @@ async fn rollup(app: TestApp) -> TestApp {
         ]
     );
     eventually("the rollups include the four requests", || async {
-        let summed: Option<i64> =
-            sqlx::query_scalar("SELECT CAST(SUM(requests) AS BIGINT) FROM usage_rollups WHERE period = 'day'")
-                .fetch_one(app.state.db.pool())
-                .await
-                .unwrap();
+        let summed: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_rollups WHERE grain = 'detail' AND period = 'day'",
+        )
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
         summed == Some(4)
     })
     .await;
@@ -124,9 +145,12 @@ async fn rollup(app: TestApp) -> TestApp {
     let (key_id, endpoint_id) = (created["id"].as_str().unwrap(), files["id"].as_str().unwrap());
     for period in Period::ALL {
         let mut by_outcome: BTreeMap<(String, String, String, i64), i64> = BTreeMap::new();
-        for (g, (requests, ..)) in figures.iter().filter(|(g, _)| g.0 == period.as_str()) {
+        for (g, (requests, ..)) in figures
+            .iter()
+            .filter(|(g, _)| g.0 == "detail" && g.1 == period.as_str())
+        {
             *by_outcome
-                .entry((g.3.clone(), g.4.clone(), g.6.clone(), g.7))
+                .entry((g.4.clone(), g.5.clone(), g.7.clone(), g.8))
                 .or_default() += requests;
         }
         let expected: BTreeMap<(String, String, String, i64), i64> = [
@@ -142,8 +166,8 @@ async fn rollup(app: TestApp) -> TestApp {
     assert!(
         figures
             .keys()
-            .filter(|g| !g.3.is_empty())
-            .all(|g| g.2 == "default" && g.5 == "Files"),
+            .filter(|g| !g.5.is_empty())
+            .all(|g| g.3 == "default" && g.6 == "Files"),
         "{figures:?}"
     );
 
@@ -387,6 +411,23 @@ async fn report(app: TestApp) -> TestApp {
     ] {
         assert_eq!(app.get(&of(&query)).await.body["total_requests"], expected, "{query}");
     }
+    // A filter on the key narrows the endpoints and plugins, and one on the plugin the keys
+    // (each read from rows that hold both).
+    let second = app.get(&of(&format!("&key={}", k2["id"].as_str().unwrap()))).await.body;
+    assert_eq!(
+        second["by_plugin"],
+        json!([{ "name": "Reports", "requests": 1 }]),
+        "{second}"
+    );
+    assert_eq!(second["top_endpoints"].as_array().map(Vec::len), Some(1), "{second}");
+    assert_eq!(second["top_endpoints"][0]["path"], "/reports/{id}", "{second}");
+    assert!(second["top_endpoints"][0]["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    let files_only = app.get(&of("&plugin=Files")).await.body;
+    assert_eq!(
+        files_only["by_key"],
+        json!([{ "key_id": k1["id"], "name": "first", "requests": 3 }]),
+        "{files_only}"
+    );
     let week = app.get(&of("&range=7d")).await.body;
     assert_eq!(
         (&week["period"], week["volume"].as_array().map(Vec::len)),
@@ -490,7 +531,7 @@ async fn retention(app: TestApp) -> TestApp {
         let db = db.clone();
         async move {
             sqlx::query_scalar::<_, i64>(
-                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_rollups WHERE period = $1",
+                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_rollups WHERE grain = 'key' AND period = $1",
             )
             .bind(period)
             .fetch_one(db.pool())
@@ -555,6 +596,45 @@ async fn write_records(db: &keyledger_commands::Database, n: usize, at: chrono::
     assert!(writer.finish(std::time::Duration::from_secs(10)).await, "written");
 }
 
+/// Rollups folded before the grains existed (detailed rows only, `grains_summed` 0, as
+/// migration 0013 leaves them) are summed into the coarser grains by the next step, even with
+/// no new records, once: the same rows as if folded with the grains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_folded_before_the_grains_are_summed_into_them_once() {
+    use keyledger_projections::usage::rollups;
+    for (test_db, db) in bare_databases().await {
+        let now = chrono::Utc::now();
+        write_records(&db, 3, now).await;
+        write_records(&db, 2, now - chrono::Duration::hours(3)).await;
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 5);
+        let all = "SELECT grain, period, bucket_ms, requests, latency_sum_us, latency_sketch FROM usage_rollups \
+                   ORDER BY grain, period, bucket_ms";
+        type Row = (String, String, i64, i64, i64, String);
+        let folded: Vec<Row> = sqlx::query_as(all).fetch_all(db.pool()).await.unwrap();
+        assert_eq!(
+            folded.len(),
+            4 * (2 + 2 + 1),
+            "four grains: two minutes, two hours, a day"
+        );
+        sqlx::query("DELETE FROM usage_rollups WHERE grain <> 'detail'")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE usage_rollup_checkpoint SET grains_summed = 0")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 0, "no new records");
+        let summed: Vec<Row> = sqlx::query_as(all).fetch_all(db.pool()).await.unwrap();
+        assert_eq!(summed, folded, "{:?}", test_db.backend);
+        rollups::step(&db, now).await.unwrap();
+        let again: Vec<Row> = sqlx::query_as(all).fetch_all(db.pool()).await.unwrap();
+        assert_eq!(again, folded, "summed once");
+        db.close().await;
+        test_db.drop_database().await;
+    }
+}
+
 /// A bare, migrated database of each backend, with no worker running (PostgreSQL only when
 /// reachable).
 async fn bare_databases() -> Vec<(keyledger_tests::TestDb, keyledger_commands::Database)> {
@@ -604,11 +684,12 @@ async fn a_rollup_cell_folded_in_two_steps_holds_both() {
         assert_eq!(rollups::step(&db, now).await.unwrap(), 3);
         write_records(&db, 2, now).await;
         assert_eq!(rollups::step(&db, now).await.unwrap(), 2);
-        let cells: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT period, requests, latency_sum_us FROM usage_rollups ORDER BY period")
-                .fetch_all(db.pool())
-                .await
-                .unwrap();
+        let cells: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT period, requests, latency_sum_us FROM usage_rollups WHERE grain = 'tenant' ORDER BY period",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
         assert_eq!(
             cells,
             [

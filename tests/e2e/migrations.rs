@@ -26,6 +26,19 @@ async fn apply(pool: &sqlx::AnyPool, backend: Backend, from: u32, to: u32) {
     }
 }
 
+/// A fresh database of `backend` (when reachable) with the migrations up to `to` applied.
+async fn migrated_to(backend: Backend, to: u32) -> Option<(keyledger_tests::TestDb, sqlx::AnyPool)> {
+    let db = fresh_database(backend).await?;
+    sqlx::any::install_default_drivers();
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    apply(&pool, backend, 1, to).await;
+    Some((db, pool))
+}
+
 type LogRow = (
     i64,
     Option<String>,
@@ -41,16 +54,9 @@ type LogRow = (
 );
 
 async fn usage_subjects_keep_the_log_as_it_was(backend: Backend) {
-    let Some(db) = fresh_database(backend).await else {
+    let Some((db, pool)) = migrated_to(backend, 5).await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let url = match backend {
-        Backend::Sqlite => format!("{}?mode=rwc", db.url),
-        Backend::Postgres => db.url.clone(),
-    };
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    apply(&pool, backend, 1, 5).await;
     // Two batches in the form of migration 0005: every record spells its ids out.
     for rows in [
         r#"[[1000,"acme","k1","e1","files","GET","/a",200,"VALID",5,"127.0.0.1"],
@@ -95,4 +101,52 @@ async fn usage_subjects_keep_the_log_as_it_was_sqlite() {
 #[tokio::test]
 async fn usage_subjects_keep_the_log_as_it_was_postgres() {
     usage_subjects_keep_the_log_as_it_was(Backend::Postgres).await;
+}
+
+/// Rollups folded before the grains are kept as detailed rows, and the next step of the rollups
+/// is told to sum them into the coarser grains.
+async fn rollups_keep_their_rows_as_detail(backend: Backend) {
+    let Some((db, pool)) = migrated_to(backend, 12).await else {
+        return;
+    };
+    for (period, key, requests) in [("hour", "k1", 3), ("hour", "k2", 4), ("day", "k1", 7)] {
+        sqlx::query(
+            "INSERT INTO usage_rollups (period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status, \
+             requests, latency_sum_us, latency_sketch) VALUES ($1, 3600000, 'acme', $2, 'e1', 'Files', 'VALID', 200, $3, 10, 'p1:')",
+        )
+        .bind(period)
+        .bind(key)
+        .bind(requests)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    apply(&pool, backend, 13, 13).await;
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT grain, period, key_id, requests FROM usage_rollups ORDER BY period, key_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let detail = |period: &str, key: &str, n: i64| ("detail".to_owned(), period.to_owned(), key.to_owned(), n);
+    assert_eq!(
+        rows,
+        [detail("day", "k1", 7), detail("hour", "k1", 3), detail("hour", "k2", 4)]
+    );
+    let summed: i64 = sqlx::query_scalar("SELECT CAST(grains_summed AS BIGINT) FROM usage_rollup_checkpoint")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(summed, 0, "the coarser grains are still to be summed");
+    pool.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn rollups_keep_their_rows_as_detail_sqlite() {
+    rollups_keep_their_rows_as_detail(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn rollups_keep_their_rows_as_detail_postgres() {
+    rollups_keep_their_rows_as_detail(Backend::Postgres).await;
 }

@@ -97,15 +97,39 @@ fn descending<K: Ord + Clone>(map: HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
+/// The rows a report is computed from, each read at the grain that holds it (see
+/// [`super::Grain::answering`]): the same range and filter, summed without the parts a figure
+/// does not need.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRows<'a> {
+    /// Per bucket, with sketches: the totals, the series, the outcomes, the status codes and
+    /// the percentiles.
+    pub overall: &'a [RollupRow],
+    /// Per endpoint and plugin (sketches optional): the plugins and the endpoints.
+    pub endpoints: &'a [RollupRow],
+    /// Per key (sketches optional): the keys.
+    pub keys: &'a [RollupRow],
+}
+
 impl Report {
     /// The figures of `rows` over `buckets` (the range's, from [`super::Range::buckets`]).
     pub fn of(rows: &[RollupRow], buckets: &[DateTime<Utc>]) -> Self {
+        Report::of_rows(
+            ReportRows {
+                overall: rows,
+                endpoints: rows,
+                keys: rows,
+            },
+            buckets,
+        )
+    }
+
+    /// The figures of rows read per figure, over `buckets`.
+    pub fn of_rows(rows: ReportRows<'_>, buckets: &[DateTime<Utc>]) -> Self {
         let mut report = Report::default();
         let mut volume: BTreeMap<DateTime<Utc>, u64> = buckets.iter().map(|b| (*b, 0)).collect();
-        let (mut plugins, mut outcomes, mut statuses, mut keys) =
-            (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
-        let mut endpoints: HashMap<(String, String), Figures> = HashMap::new();
-        for row in rows {
+        let (mut outcomes, mut statuses) = (HashMap::new(), HashMap::new());
+        for row in rows.overall {
             let n = row.cell.requests;
             report.overall.add(row);
             if StatusClass::of(row.status) == Some(StatusClass::Success) {
@@ -114,12 +138,16 @@ impl Report {
             if let Some(count) = volume.get_mut(&row.bucket) {
                 *count += n;
             }
-            if !row.plugin.is_empty() {
-                *plugins.entry(row.plugin.clone()).or_default() += n;
-            }
             *outcomes.entry(row.outcome).or_default() += n;
             if StatusClass::of(row.status).is_some_and(StatusClass::is_error) {
                 *statuses.entry(row.status).or_default() += n;
+            }
+        }
+        let mut plugins = HashMap::new();
+        let mut endpoints: HashMap<(String, String), Figures> = HashMap::new();
+        for row in rows.endpoints {
+            if !row.plugin.is_empty() {
+                *plugins.entry(row.plugin.clone()).or_default() += row.cell.requests;
             }
             if !row.endpoint_id.is_empty() {
                 endpoints
@@ -127,9 +155,10 @@ impl Report {
                     .or_default()
                     .add(row);
             }
-            if !row.key_id.is_empty() {
-                *keys.entry(row.key_id.clone()).or_default() += n;
-            }
+        }
+        let mut keys = HashMap::new();
+        for row in rows.keys.iter().filter(|r| !r.key_id.is_empty()) {
+            *keys.entry(row.key_id.clone()).or_default() += row.cell.requests;
         }
         report.volume = volume.into_iter().collect();
         report.by_plugin = descending(plugins);
@@ -141,6 +170,24 @@ impl Report {
         endpoints.sort_by(|a, b| b.2.requests().cmp(&a.2.requests()).then_with(|| a.0.cmp(&b.0)));
         report.endpoints = endpoints;
         report
+    }
+
+    /// Each endpoint's figures again from `rows` with sketches (those of the busiest, read
+    /// after ranking them from rows without), so that their percentiles are known; an endpoint
+    /// `rows` do not have keeps what it had.
+    pub fn with_endpoint_latency(&mut self, rows: &[RollupRow]) {
+        let mut sketched: HashMap<(&str, &str), Figures> = HashMap::new();
+        for row in rows {
+            sketched
+                .entry((row.endpoint_id.as_str(), row.plugin.as_str()))
+                .or_default()
+                .add(row);
+        }
+        for (id, plugin, figures) in &mut self.endpoints {
+            if let Some(f) = sketched.remove(&(id.as_str(), plugin.as_str())) {
+                *figures = f;
+            }
+        }
     }
 
     pub fn success_rate(&self) -> Option<f64> {
@@ -294,6 +341,93 @@ mod tests {
         assert_eq!(e1.error_class(), ErrorRateClass::Red, "1 of 3 failed");
         let p50 = e1.percentiles().p50_ms.unwrap();
         assert!((p50 - 3.0).abs() <= 3.0 * 0.011, "P50 of 1, 3 and 8 ms: {p50}");
+    }
+
+    #[test]
+    fn a_report_from_the_grains_equals_the_one_from_the_detailed_rows() {
+        use crate::usage::{Grain, Period, Rollups, UsageEntry, UsageId};
+        let mut rollups = Rollups::default();
+        let mut draw = 7u64;
+        for i in 0..400u32 {
+            draw = draw.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let pick = (draw >> 33) as usize;
+            let (outcome, status) = [
+                (Outcome::Valid, 200),
+                (Outcome::Valid, 502),
+                (Outcome::RateLimited, 429),
+                (Outcome::InvalidKey, 401),
+            ][pick % 4];
+            rollups.add(&UsageEntry {
+                id: UsageId::default(),
+                method: "GET".into(),
+                path: "/x".into(),
+                client_ip: None,
+                at: Utc.with_ymd_and_hms(2026, 12, 4, 8 + i % 4, 0, 0).unwrap(),
+                tenant: Some("acme".into()),
+                key_id: (outcome != Outcome::InvalidKey).then(|| format!("k{}", pick % 5)),
+                endpoint_id: Some(format!("e{}", pick % 3)),
+                plugin: Some(format!("P{}", pick % 2)),
+                outcome,
+                status,
+                latency_us: 100 + (pick % 9_000) as i64,
+            });
+        }
+        let rows = |grain: Grain, sketches: bool| -> Vec<RollupRow> {
+            rollups
+                .cells_of(grain, Period::Hour)
+                .map(|(k, c)| RollupRow {
+                    bucket: k.bucket,
+                    key_id: k.key_id.clone(),
+                    endpoint_id: k.endpoint_id.clone(),
+                    plugin: k.plugin.clone(),
+                    outcome: k.outcome,
+                    status: k.status,
+                    cell: if sketches {
+                        c.clone()
+                    } else {
+                        RollupCell::counted(c.requests, c.latency_sum_us)
+                    },
+                })
+                .collect()
+        };
+        let buckets: Vec<_> = (8..12)
+            .map(|h| Utc.with_ymd_and_hms(2026, 12, 4, h, 0, 0).unwrap())
+            .collect();
+        let detail = Report::of(&rows(Grain::Detail, true), &buckets);
+        let (tenant, endpoints, keys) = (
+            rows(Grain::Tenant, true),
+            rows(Grain::Endpoint, false),
+            rows(Grain::Key, false),
+        );
+        let mut grains = Report::of_rows(
+            ReportRows {
+                overall: &tenant,
+                endpoints: &endpoints,
+                keys: &keys,
+            },
+            &buckets,
+        );
+        assert_eq!(grains.endpoints[0].2.percentiles(), Percentiles::default(), "not yet");
+        grains.with_endpoint_latency(&rows(Grain::Endpoint, true));
+        assert!(tenant.len() < rows(Grain::Detail, true).len() / 4, "fewer rows");
+        assert_eq!(grains.overall.requests(), 400);
+        assert_eq!(
+            (grains.overall.requests(), grains.overall.errors, grains.successes),
+            (detail.overall.requests(), detail.overall.errors, detail.successes)
+        );
+        assert_eq!(grains.overall.percentiles(), detail.overall.percentiles());
+        assert_eq!(grains.volume, detail.volume);
+        assert_eq!(grains.by_plugin, detail.by_plugin);
+        assert_eq!(grains.by_outcome, detail.by_outcome);
+        assert_eq!(grains.errors_by_status, detail.errors_by_status);
+        assert_eq!(grains.keys, detail.keys);
+        let summary = |r: &Report| -> Vec<(String, String, u64, u64, Percentiles)> {
+            r.endpoints
+                .iter()
+                .map(|(id, p, f)| (id.clone(), p.clone(), f.requests(), f.errors, f.percentiles()))
+                .collect()
+        };
+        assert_eq!(summary(&grains), summary(&detail));
     }
 
     #[test]

@@ -1,13 +1,88 @@
 //! Usage records summed into rollups: per period bucket, tenant, key, endpoint, plugin, outcome
-//! and status code, the requests, their latency and its sketch.
+//! and status code, the requests, their latency and its sketch; and the same summed without the
+//! key, the endpoint or both (the grains), so that a figure is read from the fewest rows that
+//! hold it.
 
-use super::{Outcome, Period, RollupCell, SketchError, UsageEntry};
+use super::{Outcome, Period, RollupCell, SketchError, UsageEntry, UsageFilter};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 
-/// What a rollup row is about: absent parts are empty, so that a row has one key.
+/// Which parts a rollup row keeps beyond its bucket, tenant, outcome and status: a record counts
+/// once in a row of each grain. A 90-day report over the whole tenant reads its `Tenant` rows,
+/// a few per day, rather than a row per key × endpoint × outcome × status per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    /// Per tenant only.
+    Tenant,
+    /// Per endpoint and its plugin.
+    Endpoint,
+    /// Per key.
+    Key,
+    /// Per key, endpoint and plugin.
+    Detail,
+}
+
+impl Grain {
+    pub const ALL: [Grain; 4] = [Grain::Tenant, Grain::Endpoint, Grain::Key, Grain::Detail];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Tenant => "tenant",
+            Grain::Endpoint => "endpoint",
+            Grain::Key => "key",
+            Grain::Detail => "detail",
+        }
+    }
+
+    pub fn holds_key(self) -> bool {
+        matches!(self, Grain::Key | Grain::Detail)
+    }
+
+    pub fn holds_endpoint(self) -> bool {
+        matches!(self, Grain::Endpoint | Grain::Detail)
+    }
+
+    /// The coarsest grain that answers `filter` grouped by key (`by_key`) or by endpoint and
+    /// plugin (`by_endpoint`): every part the filter names or the grouping needs is kept.
+    pub fn answering(filter: &UsageFilter, by_key: bool, by_endpoint: bool) -> Grain {
+        let key = by_key || filter.key_id.is_some();
+        let endpoint = by_endpoint || filter.endpoint_id.is_some() || filter.plugin.is_some();
+        match (key, endpoint) {
+            (false, false) => Grain::Tenant,
+            (false, true) => Grain::Endpoint,
+            (true, false) => Grain::Key,
+            (true, true) => Grain::Detail,
+        }
+    }
+}
+
+impl fmt::Display for Grain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a rollup grain is tenant, endpoint, key or detail, not {0:?}")]
+pub struct UnknownGrain(pub String);
+
+impl FromStr for Grain {
+    type Err = UnknownGrain;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Grain::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| UnknownGrain(s.to_owned()))
+    }
+}
+
+/// What a rollup row is about: absent parts (and parts its grain does not keep) are empty, so
+/// that a row has one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RollupKey {
+    pub grain: Grain,
     pub period: Period,
     pub bucket: DateTime<Utc>,
     pub tenant: String,
@@ -16,6 +91,20 @@ pub struct RollupKey {
     pub plugin: String,
     pub outcome: Outcome,
     pub status: u16,
+}
+
+impl RollupKey {
+    /// The row of `grain` that this (finer) row's requests also count in.
+    pub fn at_grain(&self, grain: Grain) -> RollupKey {
+        let keep = |kept: bool, part: &String| if kept { part.clone() } else { String::new() };
+        RollupKey {
+            grain,
+            key_id: keep(grain.holds_key(), &self.key_id),
+            endpoint_id: keep(grain.holds_endpoint(), &self.endpoint_id),
+            plugin: keep(grain.holds_endpoint(), &self.plugin),
+            ..self.clone()
+        }
+    }
 }
 
 /// Rollups being built from a run of records, every period at once.
@@ -42,7 +131,8 @@ impl Rollups {
             if period == Period::Minute && self.minutes_from.is_some_and(|from| fact.at < from) {
                 continue;
             }
-            let key = RollupKey {
+            let detail = RollupKey {
+                grain: Grain::Detail,
                 period,
                 bucket: period.bucket(fact.at),
                 tenant: part(&fact.tenant),
@@ -52,7 +142,13 @@ impl Rollups {
                 outcome: fact.outcome,
                 status: fact.status,
             };
-            self.cells.entry(key).or_default().record(fact.latency_us);
+            for grain in [Grain::Tenant, Grain::Endpoint, Grain::Key] {
+                self.cells
+                    .entry(detail.at_grain(grain))
+                    .or_default()
+                    .record(fact.latency_us);
+            }
+            self.cells.entry(detail).or_default().record(fact.latency_us);
         }
     }
 
@@ -63,6 +159,13 @@ impl Rollups {
 
     pub fn get(&self, key: &RollupKey) -> Option<&RollupCell> {
         self.cells.get(key)
+    }
+
+    /// The cells of one grain and period, in no order.
+    pub fn cells_of(&self, grain: Grain, period: Period) -> impl Iterator<Item = (&RollupKey, &RollupCell)> {
+        self.cells
+            .iter()
+            .filter(move |(k, _)| k.grain == grain && k.period == period)
     }
 
     pub fn len(&self) -> usize {
@@ -105,6 +208,7 @@ mod tests {
 
     fn key(period: Period, h: u32, m: u32, k: &str, outcome: Outcome, status: u16) -> RollupKey {
         RollupKey {
+            grain: Grain::Detail,
             period,
             bucket: Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap(),
             tenant: "acme".into(),
@@ -145,15 +249,43 @@ mod tests {
         );
         assert_eq!(cell(key(Period::Day, 0, 0, "k2", Outcome::Valid, 200)), Some((1, 40)));
         // Minutes: k1 at 9:01, 9:02 and 10:00, k2 at 10:00. Hours: k1 valid at 9, k1 limited at
-        // 10, k2 at 10. The day: k1 valid, k1 limited, k2.
-        assert_eq!(rollups.len(), 4 + 3 + 3);
+        // 10, k2 at 10. The day: k1 valid, k1 limited, k2. So per key (detail, key); without the
+        // key (tenant, endpoint), k1's and k2's valid requests at 10:00 share a row.
+        assert_eq!(rollups.len(), 2 * (4 + 3 + 3) + 2 * (4 + 3 + 2));
+        let day_valid = key(Period::Day, 0, 0, "k1", Outcome::Valid, 200);
+        assert_eq!(cell(day_valid.at_grain(Grain::Tenant)), Some((4, 940)));
+        assert_eq!(cell(day_valid.at_grain(Grain::Key)), Some((3, 900)));
+        let by_endpoint = day_valid.at_grain(Grain::Endpoint);
+        assert_eq!(
+            (
+                by_endpoint.key_id.as_str(),
+                by_endpoint.endpoint_id.as_str(),
+                by_endpoint.plugin.as_str()
+            ),
+            ("", "files-get", "Files")
+        );
+        assert_eq!(cell(by_endpoint), Some((4, 940)));
+        for grain in Grain::ALL {
+            let requests: u64 = rollups
+                .cells
+                .iter()
+                .filter(|(k, _)| k.grain == grain && k.period == Period::Hour)
+                .map(|(_, c)| c.requests)
+                .sum();
+            assert_eq!(requests, 5, "every record once in the {grain} hours");
+        }
 
         // From 10:00 on only: the minutes before get no cells, hours and days still count them.
         let from = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
         let mut recent = Rollups::with_minutes_from(from);
         recent.add(&fact(9, 1, "k1", Outcome::Valid, 200, 100));
         recent.add(&fact(10, 0, "k1", Outcome::Valid, 200, 100));
-        let periods: Vec<Period> = recent.into_sorted().into_iter().map(|(k, _)| k.period).collect();
+        let periods: Vec<Period> = recent
+            .into_sorted()
+            .into_iter()
+            .filter(|(k, _)| k.grain == Grain::Detail)
+            .map(|(k, _)| k.period)
+            .collect();
         assert_eq!(
             periods,
             [Period::Minute, Period::Hour, Period::Hour, Period::Day],
@@ -185,8 +317,35 @@ mod tests {
             ..fact(9, 1, "", Outcome::InvalidKey, 401, 10)
         });
         let sorted = rollups.into_sorted();
-        assert_eq!(sorted.len(), 3);
+        assert_eq!(sorted.len(), 3 * 4, "three periods, four grains");
         assert!(sorted.iter().all(|(k, _)| k.tenant.is_empty() && k.key_id.is_empty()));
-        assert_eq!(sorted[0].0.period, Period::Minute, "sorted by period first");
+        assert_eq!(
+            (sorted[0].0.grain, sorted[0].0.period),
+            (Grain::Tenant, Period::Minute),
+            "sorted by grain, then period"
+        );
+    }
+
+    #[test]
+    fn the_coarsest_grain_that_holds_what_is_asked_answers() {
+        let none = UsageFilter::default();
+        let key = UsageFilter {
+            key_id: Some("k1".into()),
+            ..Default::default()
+        };
+        let plugin = UsageFilter {
+            plugin: Some("Files".into()),
+            outcome: Some(Outcome::Valid),
+            ..Default::default()
+        };
+        assert_eq!(Grain::answering(&none, false, false), Grain::Tenant);
+        assert_eq!(Grain::answering(&none, true, false), Grain::Key);
+        assert_eq!(Grain::answering(&none, false, true), Grain::Endpoint);
+        assert_eq!(Grain::answering(&key, false, false), Grain::Key);
+        assert_eq!(Grain::answering(&key, false, true), Grain::Detail);
+        assert_eq!(Grain::answering(&plugin, false, false), Grain::Endpoint);
+        assert_eq!(Grain::answering(&plugin, true, false), Grain::Detail);
+        assert_eq!("key".parse::<Grain>(), Ok(Grain::Key));
+        assert!("keys".parse::<Grain>().is_err());
     }
 }

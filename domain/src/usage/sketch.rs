@@ -73,6 +73,16 @@ impl RollupCell {
         Ok(())
     }
 
+    /// A cell of counts summed elsewhere (a query's sums), without latencies: it answers no
+    /// percentile.
+    pub fn counted(requests: u64, latency_sum_us: u64) -> Self {
+        RollupCell {
+            requests,
+            latency_sum_us,
+            ..Default::default()
+        }
+    }
+
     /// The average latency in microseconds; `None` without requests.
     pub fn average_us(&self) -> Option<f64> {
         (self.requests > 0).then(|| self.latency_sum_us as f64 / self.requests as f64)

@@ -146,17 +146,18 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
         folded.as_secs_f64(),
         records as f64 / folded.as_secs_f64()
     );
-    for period in ["minute", "hour", "day"] {
-        let (rows, bytes): (i64, i64) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(LENGTH(latency_sketch)), 0) AS BIGINT) \
-             FROM usage_rollups WHERE period = $1",
-        )
-        .bind(period)
-        .fetch_one(state.db.pool())
-        .await?;
-        println!("  {period} rollup rows: {rows}, sketches {:.0} MB", bytes as f64 / 1e6);
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT grain, period, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(LENGTH(latency_sketch)), 0) AS BIGINT) \
+         FROM usage_rollups GROUP BY grain, period ORDER BY grain, period",
+    )
+    .fetch_all(state.db.pool())
+    .await?;
+    for (grain, period, rows, bytes) in rows {
+        println!(
+            "  {grain} {period} rollup rows: {rows}, sketches {:.0} MB",
+            bytes as f64 / 1e6
+        );
     }
-
     println!("\n| query | answers | median ms | slowest ms |\n|---|---|---|---|");
     let key_id = key_entries[0].key_id.to_string();
     for query in [

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
-use keyledger_domain::usage::{Figures, Percentiles, Period, Range, Report};
+use keyledger_domain::usage::{Figures, Percentiles, Period, Range};
 use keyledger_domain::Permission;
 use keyledger_projections::usage::rollups::figures;
 use serde::{Deserialize, Serialize};
@@ -175,12 +175,11 @@ pub async fn analytics(
     let filter = super::usage_filter(ctx, input.filters())?;
     let from = buckets.first().copied().unwrap_or(now);
     let until = period.bucket(now) + period.width();
-    let rows = figures::rows(&state.db, period, from, until, &filter).await?;
-    let report = Report::of(&rows, &buckets);
+    let report = figures::report(&state.db, period, &buckets, until, &filter, TOP).await?;
     let before = range.buckets(period, now - range.length()).map_err(invalid)?;
     let previous_from = before.first().copied().unwrap_or(from);
-    let previous = figures::rows(&state.db, period, previous_from, from, &filter).await?;
-    let trend = report.error_trend(&Report::of(&previous, &before));
+    let previous = figures::totals_of(&state.db, period, (previous_from, from), &filter).await?;
+    let trend = report.error_trend(&previous);
     let recent_errors = keyledger_projections::usage::errors::recent(&state.db, &filter, from, RECENT_ERRORS)
         .await?
         .iter()

@@ -1,4 +1,5 @@
-//! Usage exports for billing: the hourly rollups of a window summed per tenant and key, endpoint
+//! Usage exports for billing: the hourly rollups of a window (of the coarsest grain that holds
+//! the grouping and the filter) summed per tenant and key, endpoint
 //! or UTC day, streamed row by row as the database sends them, so that an export of any size
 //! is held a few rows at a time.
 
@@ -8,7 +9,7 @@ use crate::ProjectionError;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use keyledger_commands::Database;
-use keyledger_domain::usage::{ExportWindow, Grouping, Outcome, Period, UsageFilter};
+use keyledger_domain::usage::{ExportWindow, Grain, Grouping, Outcome, Period, UsageFilter};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -51,15 +52,19 @@ fn sql(grouping: Grouping, window: ExportWindow, filter: &UsageFilter) -> Sql {
          CAST(SUM(CASE WHEN status BETWEEN 200 AND 299 THEN requests ELSE 0 END) AS BIGINT) AS successes, \
          CAST(SUM(CASE WHEN status BETWEEN 400 AND 599 THEN requests ELSE 0 END) AS BIGINT) AS errors, \
          CAST(SUM(CASE WHEN outcome = '{}' THEN requests ELSE 0 END) AS BIGINT) AS rate_limited, \
-         CAST(SUM(latency_sum_us) AS BIGINT) AS latency_sum_us FROM usage_rollups WHERE period = ",
+         CAST(SUM(latency_sum_us) AS BIGINT) AS latency_sum_us FROM usage_rollups WHERE grain = ",
         Outcome::RateLimited.recorded()
     ));
-    sql.bind_text(Period::Hour.as_str())
+    let grain = Grain::answering(filter, grouping == Grouping::Key, grouping == Grouping::Endpoint);
+    sql.bind_text(grain.as_str())
+        .push(" AND period = ")
+        .bind_text(Period::Hour.as_str())
         .push(" AND bucket_ms >= ")
         .bind_int(window.from.timestamp_millis())
         .push(" AND bucket_ms < ")
         .bind_int(window.to.timestamp_millis());
     filtered(&mut sql, filter);
+    super::figures::every_tenant(&mut sql, filter);
     sql.push(&format!(" GROUP BY {group} ORDER BY {group}"));
     sql
 }

@@ -12,7 +12,7 @@ use super::log;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
-use keyledger_domain::usage::{Period, RollupCell, RollupKey, Rollups, UsageId};
+use keyledger_domain::usage::{Grain, Period, RollupCell, RollupKey, Rollups, UsageId};
 use sqlx::Row;
 use std::time::Duration;
 use tracing::Instrument;
@@ -43,7 +43,7 @@ pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::
     )
 }
 
-/// Cells read or written a statement: 8 and 11 parameters a cell.
+/// Cells read or written a statement: 9 and 12 parameters a cell.
 const CELLS_PER_STATEMENT: usize = 100;
 
 /// `(…), (…)` of `rows` tuples of `width` placeholders from `$1`, those at `bigints` (1-based
@@ -72,9 +72,10 @@ fn bind_key<'q>(
     key: &'q RollupKey,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     query
+        .bind(key.grain.as_str())
         .bind(key.period.as_str())
-        .bind(key.bucket.timestamp_millis())
         .bind(key.tenant.as_str())
+        .bind(key.bucket.timestamp_millis())
         .bind(key.key_id.as_str())
         .bind(key.endpoint_id.as_str())
         .bind(key.plugin.as_str())
@@ -82,12 +83,16 @@ fn bind_key<'q>(
         .bind(i64::from(key.status))
 }
 
-const COLUMNS: &str = "period, bucket_ms, tenant, key_id, endpoint_id, plugin, outcome, status";
+const COLUMNS: &str = "grain, period, tenant, bucket_ms, key_id, endpoint_id, plugin, outcome, status";
+/// The BIGINT columns of [`COLUMNS`], 1-based.
+const BIGINTS: [usize; 2] = [4, 9];
 
 fn stored_key(row: &sqlx::any::AnyRow) -> Result<RollupKey, ProjectionError> {
+    let grain: String = row.try_get("grain")?;
     let period: String = row.try_get("period")?;
     let outcome: String = row.try_get("outcome")?;
     Ok(RollupKey {
+        grain: grain.parse().map_err(corrupt)?,
         period: period.parse().map_err(corrupt)?,
         bucket: crate::sql::time(row.try_get("bucket_ms")?),
         tenant: row.try_get("tenant")?,
@@ -106,7 +111,7 @@ async fn merge_stored(
 ) -> Result<(), ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS}, requests, latency_sum_us, latency_sketch FROM usage_rollups WHERE ({COLUMNS}) IN (VALUES {})",
-        tuples(cells.len(), 8, &[2, 8])
+        tuples(cells.len(), 9, &BIGINTS)
     );
     let mut query = sqlx::query(&sql);
     for (key, _) in cells.iter() {
@@ -118,13 +123,7 @@ async fn merge_stored(
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
         let Some(&i) = at.get(&stored_key(row)?) else { continue };
-        let requests: i64 = row.try_get("requests")?;
-        let sum: i64 = row.try_get("latency_sum_us")?;
-        let sketch: String = row.try_get("latency_sketch")?;
-        stored.push((
-            i,
-            RollupCell::stored(requests.max(0) as u64, sum.max(0) as u64, &sketch).map_err(corrupt)?,
-        ));
+        stored.push((i, stored_cell(row)?));
     }
     for (i, cell) in stored {
         cells[i].1.merge(&cell).map_err(corrupt)?;
@@ -138,7 +137,7 @@ async fn upsert(tx: &mut sqlx::AnyConnection, cells: &[(RollupKey, RollupCell)])
         "INSERT INTO usage_rollups ({COLUMNS}, requests, latency_sum_us, latency_sketch) VALUES {} \
          ON CONFLICT ({COLUMNS}) DO UPDATE SET requests = excluded.requests, \
          latency_sum_us = excluded.latency_sum_us, latency_sketch = excluded.latency_sketch",
-        tuples(cells.len(), 11, &[])
+        tuples(cells.len(), 12, &[])
     );
     let sketches: Vec<String> = cells.iter().map(|(_, cell)| cell.sketch_text()).collect();
     let mut query = sqlx::query(&sql);
@@ -163,8 +162,8 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     // Asked outside a transaction and without the write turn, which commands wait for on SQLite:
     // an idle worker asks four times a second.
     let behind: i64 = sqlx::query_scalar(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 FROM usage_batches \
-         WHERE id > (SELECT batch_id FROM usage_rollup_checkpoint WHERE id = 1) LIMIT 1) next",
+        "SELECT CAST(CASE WHEN grains_summed = 0 OR EXISTS (SELECT 1 FROM usage_batches b WHERE b.id > c.batch_id) \
+         THEN 1 ELSE 0 END AS BIGINT) FROM usage_rollup_checkpoint c WHERE c.id = 1",
     )
     .fetch_one(db.pool())
     .await?;
@@ -182,7 +181,9 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     ))
     .fetch_one(&mut *tx)
     .await?;
+    sum_grains(&mut tx).await?;
     let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP).await? else {
+        tx.commit().await?;
         return Ok(0);
     };
     let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
@@ -205,6 +206,60 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     Ok(read)
 }
 
+/// Rows folded before the grains (migration 0013) are detailed rows only: sums them into the
+/// coarser grains once, in the step's transaction (which holds the checkpoint, so no fold runs
+/// meanwhile and no node does it twice).
+async fn sum_grains(tx: &mut sqlx::AnyConnection) -> Result<(), ProjectionError> {
+    let summed: i64 =
+        sqlx::query_scalar("SELECT CAST(grains_summed AS BIGINT) FROM usage_rollup_checkpoint WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+    if summed != 0 {
+        return Ok(());
+    }
+    let buckets: Vec<(String, i64)> =
+        sqlx::query_as("SELECT DISTINCT period, bucket_ms FROM usage_rollups WHERE grain = 'detail'")
+            .fetch_all(&mut *tx)
+            .await?;
+    if !buckets.is_empty() {
+        tracing::info!(buckets = buckets.len(), "summing rollups folded before the grains");
+    }
+    for (period, bucket) in buckets {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, requests, latency_sum_us, latency_sketch FROM usage_rollups \
+             WHERE grain = 'detail' AND period = $1 AND bucket_ms = $2"
+        ))
+        .bind(period)
+        .bind(bucket)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut coarse = Rollups::default();
+        for row in &rows {
+            let key = stored_key(row)?;
+            let cell = stored_cell(row)?;
+            for grain in [Grain::Tenant, Grain::Endpoint, Grain::Key] {
+                coarse.merge(key.at_grain(grain), &cell).map_err(corrupt)?;
+            }
+        }
+        let mut cells = coarse.into_sorted();
+        for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
+            merge_stored(tx, chunk).await?;
+            upsert(tx, chunk).await?;
+        }
+    }
+    sqlx::query("UPDATE usage_rollup_checkpoint SET grains_summed = 1 WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn stored_cell(row: &sqlx::any::AnyRow) -> Result<RollupCell, ProjectionError> {
+    let requests: i64 = row.try_get("requests")?;
+    let sum: i64 = row.try_get("latency_sum_us")?;
+    let sketch: String = row.try_get("latency_sketch")?;
+    RollupCell::stored(requests.max(0) as u64, sum.max(0) as u64, &sketch).map_err(corrupt)
+}
+
 /// The first minute whose cells are kept at `now`: as the retention sweep keeps them.
 pub fn minutes_from(now: DateTime<Utc>) -> DateTime<Utc> {
     Period::Minute.bucket(now) - super::retention::MINUTE_ROLLUPS
@@ -218,7 +273,7 @@ pub async fn rebuild(db: &Database, now: DateTime<Utc>, progress: impl Fn(i64, i
         let mut tx = db.pool().begin().await?;
         sqlx::query("DELETE FROM usage_rollups").execute(&mut *tx).await?;
         errors::clear(&mut tx).await?;
-        sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0 WHERE id = 1")
+        sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0, grains_summed = 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
