@@ -13,6 +13,6 @@ pub use entry::{BadUsageId, UsageEntry, UsageFilter, UsageId, SEQ_SPAN};
 pub use export::{ExportError, ExportFormat, ExportWindow, Grouping, MAX_EXPORT_DAYS};
 pub use outcome::{ErrorRateClass, Outcome, StatusClass, UnknownOutcome, UnknownStatusClass};
 pub use period::{Period, Range, UsageQueryError, MAX_POINTS};
-pub use report::{ErrorTrend, Figures, Percentiles, Report, ReportRows, RollupRow, StatusTrend};
+pub use report::{ErrorTrend, Figures, PartSum, Percentiles, Report, ReportRows, RollupRow, StatusTrend};
 pub use rollup::{Grain, RollupKey, Rollups, UnknownGrain};
 pub use sketch::{RollupCell, SketchError, RELATIVE_ACCURACY};

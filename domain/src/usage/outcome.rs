@@ -130,6 +130,9 @@ impl StatusClass {
     pub fn is_error(self) -> bool {
         matches!(self, StatusClass::ClientError | StatusClass::ServerError)
     }
+
+    /// The statuses of the error classes, which are adjacent: for stores that count errors.
+    pub const ERRORS: (u16, u16) = (400, 599);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +207,14 @@ mod tests {
         assert_eq!(StatusClass::of(600), None);
         assert!(StatusClass::ClientError.is_error() && StatusClass::ServerError.is_error());
         assert!(!StatusClass::Redirection.is_error());
+        for status in 100..=599 {
+            let (low, high) = StatusClass::ERRORS;
+            assert_eq!(
+                StatusClass::of(status).is_some_and(StatusClass::is_error),
+                (low..=high).contains(&status),
+                "{status}"
+            );
+        }
     }
 
     #[test]

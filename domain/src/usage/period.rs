@@ -12,16 +12,23 @@ pub enum Period {
     Minute,
     Hour,
     Day,
+    /// Seven days from a Thursday 00:00 UTC (whole weeks since the epoch): kept only so that
+    /// sums over long ranges read a row a week rather than seven, never shown as a period.
+    Week,
 }
 
 impl Period {
+    /// The periods charts are drawn in.
     pub const ALL: [Period; 3] = [Period::Minute, Period::Hour, Period::Day];
+    /// The periods rollups keep.
+    pub const KEPT: [Period; 4] = [Period::Minute, Period::Hour, Period::Day, Period::Week];
 
     pub fn width(self) -> TimeDelta {
         match self {
             Period::Minute => Duration::minutes(1),
             Period::Hour => Duration::hours(1),
             Period::Day => Duration::days(1),
+            Period::Week => Duration::days(7),
         }
     }
 
@@ -32,11 +39,38 @@ impl Period {
         at.duration_trunc(self.width()).unwrap_or(at)
     }
 
+    /// `from..until` (both whole days) as runs of whole weeks and of the days around them, so
+    /// that a sum over it reads the fewest rows; one run of days when no week fits.
+    pub fn days_and_weeks(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<(Period, DateTime<Utc>, DateTime<Utc>)> {
+        let first_week = Period::Week.bucket(from - Duration::nanoseconds(1)) + Period::Week.width();
+        let last_week = Period::Week.bucket(until);
+        if first_week >= last_week || from >= until {
+            return vec![(Period::Day, from, until)];
+        }
+        [
+            (Period::Day, from, first_week),
+            (Period::Week, first_week, last_week),
+            (Period::Day, last_week, until),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a < b)
+        .collect()
+    }
+
+    /// A period as rollups store it (weeks included).
+    pub fn stored(s: &str) -> Result<Period, UsageQueryError> {
+        Period::KEPT
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UsageQueryError::UnknownPeriod(s.to_owned()))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Minute => "minute",
             Period::Hour => "hour",
             Period::Day => "day",
+            Period::Week => "week",
         }
     }
 }
@@ -161,6 +195,32 @@ mod tests {
             at(14, 0, 0),
             "a boundary is its own bucket"
         );
+    }
+
+    #[test]
+    fn a_long_range_of_days_is_read_as_weeks_and_the_days_around_them() {
+        let day = |d: u32| Utc.with_ymd_and_hms(2026, 12, d, 0, 0, 0).unwrap();
+        // 2026-12-03 is a Thursday: weeks run Thursday to Thursday.
+        assert_eq!(Period::Week.bucket(day(9)), day(3));
+        assert_eq!(
+            Period::days_and_weeks(day(1), day(25)),
+            [
+                (Period::Day, day(1), day(3)),
+                (Period::Week, day(3), day(24)),
+                (Period::Day, day(24), day(25))
+            ]
+        );
+        assert_eq!(
+            Period::days_and_weeks(day(3), day(10)),
+            [(Period::Week, day(3), day(10))],
+            "exactly a week"
+        );
+        assert_eq!(
+            Period::days_and_weeks(day(4), day(10)),
+            [(Period::Day, day(4), day(10))]
+        );
+        assert!("week".parse::<Period>().is_err(), "not a period charts are drawn in");
+        assert_eq!(Period::stored("week"), Ok(Period::Week));
     }
 
     #[test]

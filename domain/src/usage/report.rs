@@ -18,6 +18,37 @@ pub struct RollupRow {
     pub cell: RollupCell,
 }
 
+/// A part's requests summed over a whole range (by the store, or from rows): no bucket, outcome
+/// or sketch, which is all that rankings of keys and endpoints need. Parts not summed by are
+/// empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartSum {
+    pub key_id: String,
+    pub endpoint_id: String,
+    pub plugin: String,
+    pub requests: u64,
+    /// Answered 4xx or 5xx ([`StatusClass::is_error`]).
+    pub errors: u64,
+    pub latency_sum_us: u64,
+}
+
+impl PartSum {
+    pub fn of(row: &RollupRow) -> Self {
+        PartSum {
+            key_id: row.key_id.clone(),
+            endpoint_id: row.endpoint_id.clone(),
+            plugin: row.plugin.clone(),
+            requests: row.cell.requests,
+            errors: if StatusClass::of(row.status).is_some_and(StatusClass::is_error) {
+                row.cell.requests
+            } else {
+                0
+            },
+            latency_sum_us: row.cell.latency_sum_us,
+        }
+    }
+}
+
 /// P50, P95 and P99 in milliseconds (within the sketch's relative accuracy).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Percentiles {
@@ -51,6 +82,12 @@ impl Figures {
         if StatusClass::of(row.status).is_some_and(StatusClass::is_error) {
             self.errors += row.cell.requests;
         }
+    }
+
+    fn add_sum(&mut self, sum: &PartSum) {
+        // Cells without sketches always merge.
+        let _ = self.cell.merge(&RollupCell::counted(sum.requests, sum.latency_sum_us));
+        self.errors += sum.errors;
     }
 
     pub fn requests(&self) -> u64 {
@@ -105,23 +142,26 @@ pub struct ReportRows<'a> {
     /// Per bucket, with sketches: the totals, the series, the outcomes, the status codes and
     /// the percentiles.
     pub overall: &'a [RollupRow],
-    /// Per endpoint and plugin (sketches optional): the plugins and the endpoints.
-    pub endpoints: &'a [RollupRow],
-    /// Per key (sketches optional): the keys.
-    pub keys: &'a [RollupRow],
+    /// Per endpoint and plugin: the plugins and the endpoints.
+    pub endpoints: &'a [PartSum],
+    /// Per key: the keys.
+    pub keys: &'a [PartSum],
 }
 
 impl Report {
     /// The figures of `rows` over `buckets` (the range's, from [`super::Range::buckets`]).
     pub fn of(rows: &[RollupRow], buckets: &[DateTime<Utc>]) -> Self {
-        Report::of_rows(
+        let sums: Vec<PartSum> = rows.iter().map(PartSum::of).collect();
+        let mut report = Report::of_rows(
             ReportRows {
                 overall: rows,
-                endpoints: rows,
-                keys: rows,
+                endpoints: &sums,
+                keys: &sums,
             },
             buckets,
-        )
+        );
+        report.with_endpoint_latency(rows);
+        report
     }
 
     /// The figures of rows read per figure, over `buckets`.
@@ -145,20 +185,20 @@ impl Report {
         }
         let mut plugins = HashMap::new();
         let mut endpoints: HashMap<(String, String), Figures> = HashMap::new();
-        for row in rows.endpoints {
-            if !row.plugin.is_empty() {
-                *plugins.entry(row.plugin.clone()).or_default() += row.cell.requests;
+        for sum in rows.endpoints {
+            if !sum.plugin.is_empty() {
+                *plugins.entry(sum.plugin.clone()).or_default() += sum.requests;
             }
-            if !row.endpoint_id.is_empty() {
+            if !sum.endpoint_id.is_empty() {
                 endpoints
-                    .entry((row.endpoint_id.clone(), row.plugin.clone()))
+                    .entry((sum.endpoint_id.clone(), sum.plugin.clone()))
                     .or_default()
-                    .add(row);
+                    .add_sum(sum);
             }
         }
         let mut keys = HashMap::new();
-        for row in rows.keys.iter().filter(|r| !r.key_id.is_empty()) {
-            *keys.entry(row.key_id.clone()).or_default() += row.cell.requests;
+        for sum in rows.keys.iter().filter(|s| !s.key_id.is_empty()) {
+            *keys.entry(sum.key_id.clone()).or_default() += sum.requests;
         }
         report.volume = volume.into_iter().collect();
         report.by_plugin = descending(plugins);
@@ -394,11 +434,26 @@ mod tests {
             .map(|h| Utc.with_ymd_and_hms(2026, 12, 4, h, 0, 0).unwrap())
             .collect();
         let detail = Report::of(&rows(Grain::Detail, true), &buckets);
-        let (tenant, endpoints, keys) = (
-            rows(Grain::Tenant, true),
-            rows(Grain::Endpoint, false),
-            rows(Grain::Key, false),
-        );
+        // As the store sums them: per endpoint and plugin, per key.
+        let summed = |grain: Grain| -> Vec<PartSum> {
+            let mut by: HashMap<(String, String, String), PartSum> = HashMap::new();
+            for row in rows(grain, false) {
+                let part = PartSum::of(&row);
+                let sum = by
+                    .entry((part.key_id.clone(), part.endpoint_id.clone(), part.plugin.clone()))
+                    .or_insert_with(|| PartSum {
+                        requests: 0,
+                        errors: 0,
+                        latency_sum_us: 0,
+                        ..part.clone()
+                    });
+                sum.requests += part.requests;
+                sum.errors += part.errors;
+                sum.latency_sum_us += part.latency_sum_us;
+            }
+            by.into_values().collect()
+        };
+        let (tenant, endpoints, keys) = (rows(Grain::Tenant, true), summed(Grain::Endpoint), summed(Grain::Key));
         let mut grains = Report::of_rows(
             ReportRows {
                 overall: &tenant,

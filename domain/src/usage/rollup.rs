@@ -127,7 +127,7 @@ impl Rollups {
 
     pub fn add(&mut self, fact: &UsageEntry) {
         let part = |p: &Option<String>| p.clone().unwrap_or_default();
-        for period in Period::ALL {
+        for period in Period::KEPT {
             if period == Period::Minute && self.minutes_from.is_some_and(|from| fact.at < from) {
                 continue;
             }
@@ -249,9 +249,9 @@ mod tests {
         );
         assert_eq!(cell(key(Period::Day, 0, 0, "k2", Outcome::Valid, 200)), Some((1, 40)));
         // Minutes: k1 at 9:01, 9:02 and 10:00, k2 at 10:00. Hours: k1 valid at 9, k1 limited at
-        // 10, k2 at 10. The day: k1 valid, k1 limited, k2. So per key (detail, key); without the
-        // key (tenant, endpoint), k1's and k2's valid requests at 10:00 share a row.
-        assert_eq!(rollups.len(), 2 * (4 + 3 + 3) + 2 * (4 + 3 + 2));
+        // 10, k2 at 10. The day and the week: k1 valid, k1 limited, k2. So per key (detail, key);
+        // without the key (tenant, endpoint), k1's and k2's valid requests share a row.
+        assert_eq!(rollups.len(), 2 * (4 + 3 + 3 + 3) + 2 * (4 + 3 + 2 + 2));
         let day_valid = key(Period::Day, 0, 0, "k1", Outcome::Valid, 200);
         assert_eq!(cell(day_valid.at_grain(Grain::Tenant)), Some((4, 940)));
         assert_eq!(cell(day_valid.at_grain(Grain::Key)), Some((3, 900)));
@@ -288,7 +288,7 @@ mod tests {
             .collect();
         assert_eq!(
             periods,
-            [Period::Minute, Period::Hour, Period::Hour, Period::Day],
+            [Period::Minute, Period::Hour, Period::Hour, Period::Day, Period::Week],
             "one minute cell, for 10:00"
         );
     }
@@ -317,7 +317,7 @@ mod tests {
             ..fact(9, 1, "", Outcome::InvalidKey, 401, 10)
         });
         let sorted = rollups.into_sorted();
-        assert_eq!(sorted.len(), 3 * 4, "three periods, four grains");
+        assert_eq!(sorted.len(), 4 * 4, "four periods, four grains");
         assert!(sorted.iter().all(|(k, _)| k.tenant.is_empty() && k.key_id.is_empty()));
         assert_eq!(
             (sorted[0].0.grain, sorted[0].0.period),

@@ -175,10 +175,11 @@ pub async fn analytics(
     let filter = super::usage_filter(ctx, input.filters())?;
     let from = buckets.first().copied().unwrap_or(now);
     let until = period.bucket(now) + period.width();
-    let report = figures::report(&state.db, period, &buckets, until, &filter, TOP).await?;
+    let scope = figures::Scope::new(&state.db, period, filter.clone()).await?;
+    let report = figures::report(&state.db, &scope, &buckets, until, TOP).await?;
     let before = range.buckets(period, now - range.length()).map_err(invalid)?;
     let previous_from = before.first().copied().unwrap_or(from);
-    let previous = figures::totals_of(&state.db, period, (previous_from, from), &filter).await?;
+    let previous = figures::totals_of(&state.db, &scope, (previous_from, from)).await?;
     let trend = report.error_trend(&previous);
     let recent_errors = keyledger_projections::usage::errors::recent(&state.db, &filter, from, RECENT_ERRORS)
         .await?

@@ -3,13 +3,14 @@
 //! or UTC day, streamed row by row as the database sends them, so that an export of any size
 //! is held a few rows at a time.
 
+use super::figures::Tenants;
 use crate::sql::Sql;
 use crate::usage::filtered;
 use crate::ProjectionError;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use keyledger_commands::Database;
-use keyledger_domain::usage::{ExportWindow, Grain, Grouping, Outcome, Period, UsageFilter};
+use keyledger_domain::usage::{ExportWindow, Grain, Grouping, Outcome, Period, StatusClass, UsageFilter};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -35,7 +36,7 @@ pub struct ExportRow {
     pub latency_sum_us: i64,
 }
 
-fn sql(grouping: Grouping, window: ExportWindow, filter: &UsageFilter) -> Sql {
+fn sql(grouping: Grouping, window: ExportWindow, filter: &UsageFilter, tenants: &Tenants) -> Sql {
     let group = match grouping {
         Grouping::Key => "tenant, key_id".to_owned(),
         Grouping::Endpoint => "tenant, endpoint_id, plugin".to_owned(),
@@ -50,9 +51,11 @@ fn sql(grouping: Grouping, window: ExportWindow, filter: &UsageFilter) -> Sql {
         "SELECT {named}, CAST(MIN(bucket_ms) - (MIN(bucket_ms) % {DAY_MS}) AS BIGINT) AS day_ms, \
          CAST(SUM(requests) AS BIGINT) AS requests, \
          CAST(SUM(CASE WHEN status BETWEEN 200 AND 299 THEN requests ELSE 0 END) AS BIGINT) AS successes, \
-         CAST(SUM(CASE WHEN status BETWEEN 400 AND 599 THEN requests ELSE 0 END) AS BIGINT) AS errors, \
+         CAST(SUM(CASE WHEN status BETWEEN {} AND {} THEN requests ELSE 0 END) AS BIGINT) AS errors, \
          CAST(SUM(CASE WHEN outcome = '{}' THEN requests ELSE 0 END) AS BIGINT) AS rate_limited, \
          CAST(SUM(latency_sum_us) AS BIGINT) AS latency_sum_us FROM usage_rollups WHERE grain = ",
+        StatusClass::ERRORS.0,
+        StatusClass::ERRORS.1,
         Outcome::RateLimited.recorded()
     ));
     let grain = Grain::answering(filter, grouping == Grouping::Key, grouping == Grouping::Endpoint);
@@ -64,7 +67,7 @@ fn sql(grouping: Grouping, window: ExportWindow, filter: &UsageFilter) -> Sql {
         .push(" AND bucket_ms < ")
         .bind_int(window.to.timestamp_millis());
     filtered(&mut sql, filter);
-    super::figures::every_tenant(&mut sql, filter);
+    tenants.push(&mut sql);
     sql.push(&format!(" GROUP BY {group} ORDER BY {group}"));
     sql
 }
@@ -107,7 +110,14 @@ pub fn export(
 ) -> mpsc::Receiver<Result<ExportRow, ProjectionError>> {
     let (rows, receiver) = mpsc::channel(AHEAD);
     tokio::spawn(async move {
-        let sql = sql(grouping, window, &filter);
+        let tenants = match Tenants::of(&db, &filter).await {
+            Ok(tenants) => tenants,
+            Err(e) => {
+                let _ = rows.send(Err(e)).await;
+                return;
+            }
+        };
+        let sql = sql(grouping, window, &filter, &tenants);
         let mut fetched = sql.fetch(&db);
         while let Some(row) = fetched.next().await {
             let row = row.map_err(ProjectionError::from).and_then(|r| read(&r, grouping));

@@ -6,7 +6,9 @@ use crate::usage::filtered;
 use crate::ProjectionError;
 use chrono::{DateTime, Duration, Utc};
 use keyledger_commands::Database;
-use keyledger_domain::usage::{Grain, Outcome, Period, Range, Report, ReportRows, RollupCell, RollupRow, UsageFilter};
+use keyledger_domain::usage::{
+    Grain, Outcome, PartSum, Period, Range, Report, ReportRows, RollupCell, RollupRow, StatusClass, UsageFilter,
+};
 use sqlx::Row;
 
 /// Requests, successes (2xx), total latency and rate-limit refusals over some buckets.
@@ -29,18 +31,16 @@ pub struct UsageOverview {
     pub hourly: Vec<(DateTime<Utc>, i64)>,
 }
 
-fn scoped(sql: &mut Sql, tenant: Option<&str>) {
-    match tenant {
-        Some(tenant) => {
-            sql.push(" AND tenant = ").bind_text(tenant);
-        }
-        None => every_tenant(sql, &UsageFilter::default()),
+fn scoped(sql: &mut Sql, tenant: Option<&str>, tenants: &Tenants) {
+    if let Some(tenant) = tenant {
+        sql.push(" AND tenant = ").bind_text(tenant);
     }
+    tenants.push(sql);
 }
 
 async fn totals(
     db: &Database,
-    tenant: Option<&str>,
+    (tenant, tenants): (Option<&str>, &Tenants),
     period: Period,
     from: DateTime<Utc>,
 ) -> Result<Totals, ProjectionError> {
@@ -57,7 +57,7 @@ async fn totals(
         .bind_text(period.as_str())
         .push(" AND bucket_ms >= ")
         .bind_int(from.timestamp_millis());
-    scoped(&mut sql, tenant);
+    scoped(&mut sql, tenant, tenants);
     let rows = sql.fetch_all(db).await?;
     let Some(row) = rows.first() else {
         return Ok(Totals::default());
@@ -76,9 +76,14 @@ pub async fn overview(
     tenant: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<UsageOverview, ProjectionError> {
-    let today = totals(db, tenant, Period::Day, Period::Day.bucket(now)).await?;
+    let only = UsageFilter {
+        tenant: tenant.map(str::to_owned),
+        ..Default::default()
+    };
+    let tenants = Tenants::of(db, &only).await?;
+    let today = totals(db, (tenant, &tenants), Period::Day, Period::Day.bucket(now)).await?;
     let week_from = Period::Hour.bucket(now) - Duration::hours(7 * 24 - 1);
-    let last_7_days = totals(db, tenant, Period::Hour, week_from).await?;
+    let last_7_days = totals(db, (tenant, &tenants), Period::Hour, week_from).await?;
     let buckets = Range::Day
         .buckets(Period::Hour, now)
         .map_err(|e| ProjectionError::Usage(e.to_string()))?;
@@ -90,7 +95,7 @@ pub async fn overview(
         .bind_text(Period::Hour.as_str())
         .push(" AND bucket_ms >= ")
         .bind_int(first);
-    scoped(&mut sql, tenant);
+    scoped(&mut sql, tenant, &tenants);
     sql.push(" GROUP BY bucket_ms");
     let mut counted = std::collections::HashMap::new();
     for row in sql.fetch_all(db).await? {
@@ -107,36 +112,84 @@ pub async fn overview(
     })
 }
 
-/// Where `WHERE` starts for rows of `grain` and `period` from `from` until before `until`, filtered.
-fn within(
-    select: &str,
-    grain: Grain,
-    period: Period,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    f: &UsageFilter,
-) -> Sql {
-    let mut sql = Sql::new(&format!("{select} FROM usage_rollups WHERE grain = "));
-    sql.bind_text(grain.as_str())
-        .push(" AND period = ")
-        .bind_text(period.as_str())
-        .push(" AND bucket_ms >= ")
-        .bind_int(from.timestamp_millis())
-        .push(" AND bucket_ms < ")
-        .bind_int(until.timestamp_millis());
-    filtered(&mut sql, f);
-    every_tenant(&mut sql, f);
-    sql
+/// What a report's queries share: its period, its filter and the tenants that filter covers.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub period: Period,
+    pub filter: UsageFilter,
+    tenants: Tenants,
 }
 
-/// With no tenant named, names every tenant with usage: the rows' key leads with the grain,
-/// period and tenant, so a list of tenants is a seek for each, where no tenant is a scan of
-/// every bucket ever kept.
-pub(crate) fn every_tenant(sql: &mut Sql, f: &UsageFilter) {
-    if f.tenant.is_none() {
-        sql.push(
-            " AND tenant IN (SELECT DISTINCT tenant FROM usage_rollups WHERE grain = 'tenant' AND period = 'day')",
-        );
+/// Rows of a period from a time until before another.
+type Span = (Period, DateTime<Utc>, DateTime<Utc>);
+
+impl Scope {
+    /// A range as the rows that sum it: per day, whole weeks as weeks.
+    fn spans(&self, (from, until): (DateTime<Utc>, DateTime<Utc>)) -> Vec<Span> {
+        match self.period {
+            Period::Day => Period::days_and_weeks(from, until),
+            period => vec![(period, from, until)],
+        }
+    }
+
+    pub async fn new(db: &Database, period: Period, filter: UsageFilter) -> Result<Self, ProjectionError> {
+        let tenants = Tenants::of(db, &filter).await?;
+        Ok(Scope {
+            period,
+            filter,
+            tenants,
+        })
+    }
+
+    /// `select` from the rows of `grain` and `period` in the scope from `from` until before
+    /// `until`.
+    fn select(&self, select: &str, grain: Grain, (period, from, until): Span) -> Sql {
+        let mut sql = Sql::new(&format!("{select} FROM usage_rollups WHERE grain = "));
+        sql.bind_text(grain.as_str())
+            .push(" AND period = ")
+            .bind_text(period.as_str())
+            .push(" AND bucket_ms >= ")
+            .bind_int(from.timestamp_millis())
+            .push(" AND bucket_ms < ")
+            .bind_int(until.timestamp_millis());
+        filtered(&mut sql, &self.filter);
+        self.tenants.push(&mut sql);
+        sql
+    }
+}
+
+/// The tenants a query covers when the filter names none: every tenant with usage, listed once
+/// for all the queries of a report. The rows' key leads with the grain, period and tenant, so a
+/// list of tenants is a seek for each, where no tenant is a scan of every bucket ever kept.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants(Option<Vec<String>>);
+
+impl Tenants {
+    pub async fn of(db: &Database, f: &UsageFilter) -> Result<Self, ProjectionError> {
+        if f.tenant.is_some() {
+            return Ok(Tenants(None));
+        }
+        let all: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT tenant FROM usage_rollups WHERE grain = 'tenant' AND period = 'day'")
+                .fetch_all(db.pool())
+                .await?;
+        Ok(Tenants(Some(all)))
+    }
+
+    pub(crate) fn push(&self, sql: &mut Sql) {
+        let Some(all) = &self.0 else { return };
+        if all.is_empty() {
+            sql.push(" AND 1 = 0");
+            return;
+        }
+        sql.push(" AND tenant IN (");
+        for (i, tenant) in all.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_text(tenant.as_str());
+        }
+        sql.push(")");
     }
 }
 
@@ -157,23 +210,44 @@ fn row(r: &sqlx::any::AnyRow, bucket: DateTime<Utc>, cell: RollupCell) -> Result
     }))
 }
 
-/// The rows of `grain` and `period` from `from` until before `until`, filtered, with their
-/// sketches; with `endpoints`, only theirs.
+/// The rows of `grain` and the scope's period from `from` until before `until`, filtered, with
+/// their sketches.
 pub async fn rows(
     db: &Database,
+    scope: &Scope,
     grain: Grain,
-    period: Period,
     (from, until): (DateTime<Utc>, DateTime<Utc>),
-    f: &UsageFilter,
+) -> Result<Vec<RollupRow>, ProjectionError> {
+    rows_of(db, scope, grain, (scope.period, from, until), None).await
+}
+
+/// The rows of `grain` over `range`, filtered, with their sketches, whole weeks of days as weeks
+/// (their buckets are then weeks'); with `endpoints`, only theirs.
+pub async fn sketched(
+    db: &Database,
+    scope: &Scope,
+    grain: Grain,
+    range: (DateTime<Utc>, DateTime<Utc>),
     endpoints: Option<&[String]>,
 ) -> Result<Vec<RollupRow>, ProjectionError> {
-    let mut sql = within(
+    let mut rows = Vec::new();
+    for span in scope.spans(range) {
+        rows.extend(rows_of(db, scope, grain, span, endpoints).await?);
+    }
+    Ok(rows)
+}
+
+async fn rows_of(
+    db: &Database,
+    scope: &Scope,
+    grain: Grain,
+    range: Span,
+    endpoints: Option<&[String]>,
+) -> Result<Vec<RollupRow>, ProjectionError> {
+    let mut sql = scope.select(
         "SELECT bucket_ms, key_id, endpoint_id, plugin, outcome, status, requests, latency_sum_us, latency_sketch",
         grain,
-        period,
-        from,
-        until,
-        f,
+        range,
     );
     if let Some(endpoints) = endpoints {
         if endpoints.is_empty() {
@@ -200,38 +274,64 @@ pub async fn rows(
     Ok(rows)
 }
 
-/// The rows of `grain` summed by the database over the whole range, per the grain's parts,
-/// outcome and status: counts without sketches, all at bucket `from`.
+/// The requests of `grain` summed by the database over the whole range per `parts` (columns
+/// of the grain: `key_id`, or `endpoint_id` and `plugin`), filtered; a part may come once per
+/// span of the range.
 pub async fn sums(
     db: &Database,
+    scope: &Scope,
     grain: Grain,
-    period: Period,
-    (from, until): (DateTime<Utc>, DateTime<Utc>),
-    f: &UsageFilter,
-) -> Result<Vec<RollupRow>, ProjectionError> {
-    const PARTS: &str = "key_id, endpoint_id, plugin, outcome, status";
-    let mut sql = within(
+    range: (DateTime<Utc>, DateTime<Utc>),
+    parts: &[&str],
+) -> Result<Vec<PartSum>, ProjectionError> {
+    let mut sums = Vec::new();
+    for span in scope.spans(range) {
+        sums.extend(sums_of(db, scope, grain, span, parts).await?);
+    }
+    Ok(sums)
+}
+
+async fn sums_of(
+    db: &Database,
+    scope: &Scope,
+    grain: Grain,
+    range: Span,
+    parts: &[&str],
+) -> Result<Vec<PartSum>, ProjectionError> {
+    let (low, high) = StatusClass::ERRORS;
+    let by = parts.join(", ");
+    let mut sql = scope.select(
         &format!(
-            "SELECT {PARTS}, CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(latency_sum_us) AS BIGINT) AS latency"
+            "SELECT {by}, CAST(SUM(requests) AS BIGINT) AS requests, \
+             CAST(SUM(CASE WHEN status BETWEEN {low} AND {high} THEN requests ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(SUM(latency_sum_us) AS BIGINT) AS latency"
         ),
         grain,
-        period,
-        from,
-        until,
-        f,
+        range,
     );
-    sql.push(&format!(" GROUP BY {PARTS}"));
-    let mut rows = Vec::new();
+    sql.push(&format!(" GROUP BY {by}"));
+    let part = |r: &sqlx::any::AnyRow, column: &str| -> Result<String, ProjectionError> {
+        Ok(if parts.contains(&column) {
+            r.try_get(column)?
+        } else {
+            String::new()
+        })
+    };
+    let count = |r: &sqlx::any::AnyRow, column: &str| -> Result<u64, ProjectionError> {
+        Ok(r.try_get::<i64, _>(column)?.max(0) as u64)
+    };
+    let mut sums = Vec::new();
     for r in sql.fetch_all(db).await? {
-        let requests: i64 = r.try_get("requests")?;
-        let sum: i64 = r.try_get("latency")?;
-        rows.extend(row(
-            &r,
-            from,
-            RollupCell::counted(requests.max(0) as u64, sum.max(0) as u64),
-        )?);
+        sums.push(PartSum {
+            key_id: part(&r, "key_id")?,
+            endpoint_id: part(&r, "endpoint_id")?,
+            plugin: part(&r, "plugin")?,
+            requests: count(&r, "requests")?,
+            errors: count(&r, "errors")?,
+            latency_sum_us: count(&r, "latency")?,
+        });
     }
-    Ok(rows)
+    Ok(sums)
 }
 
 /// A range's report over `buckets` of `period` (until before `until`), filtered: the totals
@@ -239,17 +339,17 @@ pub async fn sums(
 /// theirs, and the percentiles of the `top` busiest endpoints from their sketches.
 pub async fn report(
     db: &Database,
-    period: Period,
+    scope: &Scope,
     buckets: &[DateTime<Utc>],
     until: DateTime<Utc>,
-    f: &UsageFilter,
     top: usize,
 ) -> Result<Report, ProjectionError> {
+    let f = &scope.filter;
     let range = (buckets.first().copied().unwrap_or(until), until);
-    let overall = rows(db, Grain::answering(f, false, false), period, range, f, None).await?;
+    let overall = rows(db, scope, Grain::answering(f, false, false), range).await?;
     let by_endpoint = Grain::answering(f, false, true);
-    let endpoints = sums(db, by_endpoint, period, range, f).await?;
-    let keys = sums(db, Grain::answering(f, true, false), period, range, f).await?;
+    let endpoints = sums(db, scope, by_endpoint, range, &["endpoint_id", "plugin"]).await?;
+    let keys = sums(db, scope, Grain::answering(f, true, false), range, &["key_id"]).await?;
     let mut report = Report::of_rows(
         ReportRows {
             overall: &overall,
@@ -259,7 +359,7 @@ pub async fn report(
         buckets,
     );
     let busiest: Vec<String> = report.endpoints.iter().take(top).map(|(id, _, _)| id.clone()).collect();
-    report.with_endpoint_latency(&rows(db, by_endpoint, period, range, f, Some(&busiest)).await?);
+    report.with_endpoint_latency(&sketched(db, scope, by_endpoint, range, Some(&busiest)).await?);
     Ok(report)
 }
 
@@ -267,11 +367,10 @@ pub async fn report(
 /// outcomes and status codes (for the trend against it).
 pub async fn totals_of(
     db: &Database,
-    period: Period,
+    scope: &Scope,
     range: (DateTime<Utc>, DateTime<Utc>),
-    f: &UsageFilter,
 ) -> Result<Report, ProjectionError> {
-    let overall = sums(db, Grain::answering(f, false, false), period, range, f).await?;
+    let overall = rows(db, scope, Grain::answering(&scope.filter, false, false), range).await?;
     Ok(Report::of_rows(
         ReportRows {
             overall: &overall,
@@ -287,7 +386,7 @@ pub async fn any_usage(db: &Database, tenant: Option<&str>) -> Result<bool, Proj
     let mut sql = Sql::new(
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM usage_rollups WHERE grain = 'tenant' AND period = 'day'",
     );
-    scoped(&mut sql, tenant);
+    scoped(&mut sql, tenant, &Tenants::default());
     sql.push(" LIMIT 1) any_row");
     let rows = sql.fetch_all(db).await?;
     Ok(rows.first().map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0) > 0)
