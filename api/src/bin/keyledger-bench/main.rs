@@ -13,6 +13,7 @@
 //!    how many PBKDF2 checks that took (the target is none).
 
 mod in_process;
+mod ingest;
 mod pin;
 mod propagation;
 mod setup;
@@ -20,6 +21,7 @@ mod usage_query;
 mod wrk;
 
 use in_process::*;
+use ingest::*;
 use propagation::*;
 use setup::*;
 use usage_query::*;
@@ -45,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
     pin::pin();
     if let Some(url) = &a.propagation {
         return propagation(url, a.rounds).await;
+    }
+    if let Some(seconds) = a.usage_ingest {
+        return usage_ingest(&a, seconds).await;
     }
     if let Some(records) = a.usage_query {
         return usage_query(&a, records).await;

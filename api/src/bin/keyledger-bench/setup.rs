@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// Run the usage benchmark instead: this many records over 90 days, then analytics queries.
     #[arg(long)]
     pub(crate) usage_query: Option<usize>,
+    /// Run the ingestion benchmark instead, wrk runs of this many seconds against a `keyledger
+    /// serve` process: steady, then across a SIGTERM and a SIGKILL.
+    #[arg(long)]
+    pub(crate) usage_ingest: Option<u64>,
     /// Keys for --usage-query.
     #[arg(long, default_value_t = 200)]
     pub(crate) usage_keys: usize,

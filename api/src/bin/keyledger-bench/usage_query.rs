@@ -146,6 +146,18 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
         folded.as_secs_f64(),
         records as f64 / folded.as_secs_f64()
     );
+    if state.db.backend() == keyledger_commands::Backend::Postgres {
+        // What autovacuum does soon after a table grows (it is off on some development
+        // machines): statistics for the planner, and the visibility map for index-only scans.
+        let vacuumed = Instant::now();
+        sqlx::query("VACUUM ANALYZE usage_rollups")
+            .execute(state.db.pool())
+            .await?;
+        println!(
+            "  VACUUM ANALYZE usage_rollups: {:.1} s",
+            vacuumed.elapsed().as_secs_f64()
+        );
+    }
     let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
         "SELECT grain, period, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(LENGTH(latency_sketch)), 0) AS BIGINT) \
          FROM usage_rollups GROUP BY grain, period ORDER BY grain, period",

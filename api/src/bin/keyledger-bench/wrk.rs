@@ -8,6 +8,8 @@ pub(crate) struct Wrk {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) non_2xx: u64,
+    /// Responses wrk read in all.
+    pub(crate) requests: u64,
 }
 pub(crate) fn to_ms(value: &str) -> f64 {
     let (number, unit) = value.split_at(value.find(|c: char| c.is_alphabetic()).unwrap_or(value.len()));
@@ -25,6 +27,7 @@ pub(crate) fn parse_wrk(out: &str) -> Wrk {
         p50_ms: f64::NAN,
         p99_ms: f64::NAN,
         non_2xx: 0,
+        requests: 0,
     };
     for line in out.lines().map(str::trim) {
         if let Some(v) = line.strip_prefix("Requests/sec:") {
@@ -33,6 +36,8 @@ pub(crate) fn parse_wrk(out: &str) -> Wrk {
             w.p50_ms = to_ms(v.trim());
         } else if let Some(v) = line.strip_prefix("99%") {
             w.p99_ms = to_ms(v.trim());
+        } else if let Some((n, _)) = line.split_once(" requests in ") {
+            w.requests = n.trim().parse().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
             w.non_2xx = v.trim().parse().unwrap_or(0);
         }
