@@ -669,6 +669,43 @@ async fn sums_over_whole_weeks_read_the_week_rows() {
     }
 }
 
+/// The log reader leaves out a record (or a batch) that does not read, and reads the rest: one
+/// damaged record must not stop the rollups or the streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
+    use keyledger_domain::usage::UsageId;
+    use keyledger_projections::usage::log;
+    for (test_db, db) in bare_databases().await {
+        for rows in [
+            r#"[[1,null,"GET","/a",200,"VALID",5,null],[1,null,"GET"],[2,null,"GET","/b",401,"invalid_key",3,"::1"]]"#,
+            "not json",
+            r#"[[3,null,"GET","/c",404,"endpoint_not_found",4,null]]"#,
+        ] {
+            sqlx::query("INSERT INTO usage_batches (written_at_ms, records, rows, base_ms) VALUES (0, 1, $1, 1000)")
+                .bind(rows)
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+        let mut conn = db.pool().acquire().await.unwrap();
+        let (entries, read) = log::entries(&mut conn, UsageId::default(), i64::MAX).await.unwrap();
+        let paths: Vec<(&str, i64)> = entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.at.timestamp_millis()))
+            .collect();
+        assert_eq!(
+            paths,
+            [("/a", 1001), ("/b", 1002), ("/c", 1003)],
+            "{:?}",
+            test_db.backend
+        );
+        assert_eq!(read, 4, "the damaged record is read, and left out");
+        drop(conn);
+        db.close().await;
+        test_db.drop_database().await;
+    }
+}
+
 /// A bare, migrated database of each backend, with no worker running (PostgreSQL only when
 /// reachable).
 async fn bare_databases() -> Vec<(keyledger_tests::TestDb, keyledger_commands::Database)> {

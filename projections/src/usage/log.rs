@@ -1,12 +1,13 @@
-//! The usage log's one reader: the records of `usage_log` (one row a record, over the stored
-//! batches), in log order. The rollups fold them, the feed hands them out, streams replay them.
+//! The usage log's one reader: the records of the stored batches (`usage_batches`, with their
+//! subjects from `usage_subjects`), in log order, as the `usage_log` view shows them to SQL. The
+//! rollups fold them, the feed hands them out, streams replay them.
 
 use crate::ProjectionError;
 use chrono::DateTime;
 use keyledger_commands::Database;
 use keyledger_domain::usage::{Outcome, UsageEntry, UsageId};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// The newest batch's id (0 while there is none).
 pub async fn last_batch(db: &Database) -> Result<i64, ProjectionError> {
@@ -34,30 +35,54 @@ pub async fn page_end(
     .await?)
 }
 
-/// A record whose outcome or time does not read (written by a newer version, or damaged) is
-/// logged and left out: one record must not stop the reading of all the others.
-fn known(row: &AnyRow) -> Result<Option<(Outcome, chrono::DateTime<chrono::Utc>)>, ProjectionError> {
-    let code: String = row.try_get("code")?;
-    let at_ms: i64 = row.try_get("at_ms")?;
-    match (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) {
-        (Ok(outcome), Some(at)) => Ok(Some((outcome, at))),
-        _ => {
-            tracing::warn!(
-                code,
-                at_ms,
-                "a usage record with an unknown outcome or time is left out"
+/// One record as a batch stores it (see `encode`): [at_ms - base_ms, subject, method, path,
+/// status, code, latency_us, client_ip].
+type Stored = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+    i64,
+    Option<String>,
+);
+
+/// The tenant, key, endpoint and plugin of each subject in `ids` ('' read as none).
+async fn subjects(
+    conn: &mut AnyConnection,
+    ids: &std::collections::BTreeSet<i64>,
+) -> Result<HashMap<i64, [Option<String>; 4]>, ProjectionError> {
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT id, tenant, key_id, endpoint_id, plugin FROM usage_subjects WHERE id IN ({list})");
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let part = |column: &str| -> Result<Option<String>, ProjectionError> {
+                let value: String = row.try_get(column)?;
+                Ok((!value.is_empty()).then_some(value))
+            };
+            found.insert(
+                row.try_get::<i64, _>("id")?,
+                [part("tenant")?, part("key_id")?, part("endpoint_id")?, part("plugin")?],
             );
-            Ok(None)
         }
     }
+    Ok(found)
 }
 
-fn status(row: &AnyRow) -> Result<u16, ProjectionError> {
-    Ok(u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0))
-}
-
-/// The records after `after` in the batches up to `upto`, in log order, and how many rows were
-/// read (those left out included).
+/// The records after `after` in the batches up to `upto`, in log order, and how many were read
+/// (those left out included). The batches are read whole and decoded here: a row a record
+/// through the `usage_log` view crossed SQLite's worker thread once each, and at the edge's
+/// peak that handing over was a third of a core.
 pub async fn entries(
     conn: &mut AnyConnection,
     after: UsageId,
@@ -69,39 +94,68 @@ pub async fn entries(
     } else {
         after.batch
     };
-    let rows = sqlx::query(
-        "SELECT batch_id, seq, at_ms, tenant, key_id, endpoint_id, plugin, method, path, status, code, latency_us, \
-         client_ip FROM usage_log WHERE batch_id >= $1 AND batch_id <= $2 ORDER BY batch_id, seq",
-    )
-    .bind(first)
-    .bind(upto)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let (batch, seq): (i64, i64) = (row.try_get("batch_id")?, row.try_get("seq")?);
-        let Some(id) = UsageId::new(batch, seq) else {
-            tracing::warn!(batch, seq, "a usage record past its batch's size is left out");
+    let batches: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, base_ms, rows FROM usage_batches WHERE id >= $1 AND id <= $2 ORDER BY id")
+            .bind(first)
+            .bind(upto)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut decoded = Vec::with_capacity(batches.len());
+    let mut ids = std::collections::BTreeSet::new();
+    let mut read = 0;
+    for (batch, base_ms, rows) in &batches {
+        let records: Vec<&serde_json::value::RawValue> = match serde_json::from_str(rows) {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!(batch, error = %e, "a usage batch that does not read is left out");
+                continue;
+            }
+        };
+        read += records.len();
+        for (seq, raw) in records.into_iter().enumerate() {
+            let Some(id) = UsageId::new(*batch, seq as i64) else {
+                tracing::warn!(batch, seq, "a usage record past its batch's size is left out");
+                continue;
+            };
+            if id <= after {
+                continue;
+            }
+            match serde_json::from_str::<Stored>(raw.get()) {
+                Ok(record) => {
+                    ids.extend(record.1);
+                    decoded.push((id, *base_ms, record));
+                }
+                Err(e) => tracing::warn!(batch, seq, error = %e, "a usage record that does not read is left out"),
+            }
+        }
+    }
+    let subjects = subjects(conn, &ids).await?;
+    let mut entries = Vec::with_capacity(decoded.len());
+    for (id, base_ms, (offset, subject, method, path, status, code, latency_us, client_ip)) in decoded {
+        let at_ms = base_ms + offset;
+        let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) else {
+            tracing::warn!(
+                code,
+                at_ms,
+                "a usage record with an unknown outcome or time is left out"
+            );
             continue;
         };
-        if id <= after {
-            continue;
-        }
-        let Some((outcome, at)) = known(row)? else { continue };
+        let [tenant, key_id, endpoint_id, plugin] = subject.and_then(|s| subjects.get(&s).cloned()).unwrap_or_default();
         entries.push(UsageEntry {
             id,
             at,
-            tenant: row.try_get("tenant")?,
-            key_id: row.try_get("key_id")?,
-            endpoint_id: row.try_get("endpoint_id")?,
-            plugin: row.try_get("plugin")?,
-            method: row.try_get::<Option<String>, _>("method")?.unwrap_or_default(),
-            path: row.try_get::<Option<String>, _>("path")?.unwrap_or_default(),
-            status: status(row)?,
+            tenant,
+            key_id,
+            endpoint_id,
+            plugin,
+            method: method.unwrap_or_default(),
+            path: path.unwrap_or_default(),
+            status: u16::try_from(status).unwrap_or(0),
             outcome,
-            latency_us: row.try_get("latency_us")?,
-            client_ip: row.try_get("client_ip")?,
+            latency_us,
+            client_ip,
         });
     }
-    Ok((entries, rows.len()))
+    Ok((entries, read))
 }
