@@ -3,16 +3,20 @@
 
 mod entry;
 mod export;
+mod figures;
 mod outcome;
 mod period;
 mod report;
 mod rollup;
 mod sketch;
+mod trend;
 
 pub use entry::{BadUsageId, UsageEntry, UsageFilter, UsageId, SEQ_SPAN};
 pub use export::{ExportError, ExportFormat, ExportWindow, Grouping, MAX_EXPORT_DAYS};
+pub use figures::{Figures, PartSum, Percentiles, RollupRow};
 pub use outcome::{ErrorRateClass, Outcome, StatusClass, UnknownOutcome, UnknownStatusClass};
 pub use period::{Period, Range, UsageQueryError, MAX_POINTS};
-pub use report::{ErrorTrend, Figures, PartSum, Percentiles, Report, ReportRows, RollupRow, StatusTrend};
+pub use report::{Report, ReportRows};
 pub use rollup::{Grain, RollupKey, Rollups, UnknownGrain};
 pub use sketch::{RollupCell, SketchError, RELATIVE_ACCURACY};
+pub use trend::{ErrorTrend, StatusTrend};

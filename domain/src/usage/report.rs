@@ -2,114 +2,9 @@
 //! outcome, status code, endpoint and key, and latency percentiles merged from the rows'
 //! sketches. Pure: the rows come from the caller.
 
-use super::{ErrorRateClass, Outcome, RollupCell, StatusClass};
+use super::{Figures, Outcome, PartSum, RollupRow, StatusClass};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
-
-/// One rollup row of the range, as read.
-#[derive(Debug, Clone)]
-pub struct RollupRow {
-    pub bucket: DateTime<Utc>,
-    pub key_id: String,
-    pub endpoint_id: String,
-    pub plugin: String,
-    pub outcome: Outcome,
-    pub status: u16,
-    pub cell: RollupCell,
-}
-
-/// A part's requests summed over a whole range (by the store, or from rows): no bucket, outcome
-/// or sketch, which is all that rankings of keys and endpoints need. Parts not summed by are
-/// empty.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PartSum {
-    pub key_id: String,
-    pub endpoint_id: String,
-    pub plugin: String,
-    pub requests: u64,
-    /// Answered 4xx or 5xx ([`StatusClass::is_error`]).
-    pub errors: u64,
-    pub latency_sum_us: u64,
-}
-
-impl PartSum {
-    pub fn of(row: &RollupRow) -> Self {
-        PartSum {
-            key_id: row.key_id.clone(),
-            endpoint_id: row.endpoint_id.clone(),
-            plugin: row.plugin.clone(),
-            requests: row.cell.requests,
-            errors: if StatusClass::of(row.status).is_some_and(StatusClass::is_error) {
-                row.cell.requests
-            } else {
-                0
-            },
-            latency_sum_us: row.cell.latency_sum_us,
-        }
-    }
-}
-
-/// P50, P95 and P99 in milliseconds (within the sketch's relative accuracy).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Percentiles {
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-}
-
-impl Percentiles {
-    fn of(cell: &RollupCell) -> Self {
-        let ms = |q| cell.quantile_us(q).map(|us| us / 1000.0);
-        Percentiles {
-            p50_ms: ms(0.5),
-            p95_ms: ms(0.95),
-            p99_ms: ms(0.99),
-        }
-    }
-}
-
-/// Requests, errors (4xx and 5xx) and latency of a part of the traffic.
-#[derive(Debug, Clone, Default)]
-pub struct Figures {
-    pub cell: RollupCell,
-    pub errors: u64,
-}
-
-impl Figures {
-    fn add(&mut self, row: &RollupRow) {
-        // Cells of one accuracy always merge.
-        let _ = self.cell.merge(&row.cell);
-        if StatusClass::of(row.status).is_some_and(StatusClass::is_error) {
-            self.errors += row.cell.requests;
-        }
-    }
-
-    fn add_sum(&mut self, sum: &PartSum) {
-        // Cells without sketches always merge.
-        let _ = self.cell.merge(&RollupCell::counted(sum.requests, sum.latency_sum_us));
-        self.errors += sum.errors;
-    }
-
-    pub fn requests(&self) -> u64 {
-        self.cell.requests
-    }
-
-    pub fn error_rate(&self) -> Option<f64> {
-        (self.cell.requests > 0).then(|| self.errors as f64 / self.cell.requests as f64)
-    }
-
-    pub fn error_class(&self) -> ErrorRateClass {
-        ErrorRateClass::of(self.errors, self.cell.requests)
-    }
-
-    pub fn avg_latency_ms(&self) -> Option<f64> {
-        self.cell.average_us().map(|us| us / 1000.0)
-    }
-
-    pub fn percentiles(&self) -> Percentiles {
-        Percentiles::of(&self.cell)
-    }
-}
 
 /// Everything analytics shows for a range.
 #[derive(Debug, Clone, Default)]
@@ -234,73 +129,12 @@ impl Report {
         let requests = self.overall.requests();
         (requests > 0).then(|| self.successes as f64 / requests as f64)
     }
-
-    /// This range's errors against `previous`'s (the range before it, of the same length):
-    /// in all and per status code, every code either range had, most errors now first.
-    pub fn error_trend(&self, previous: &Report) -> ErrorTrend {
-        let mut by_status: Vec<StatusTrend> = self
-            .errors_by_status
-            .iter()
-            .map(|&(status, now)| StatusTrend::new(status, now, 0))
-            .collect();
-        for &(status, before) in &previous.errors_by_status {
-            match by_status.iter_mut().find(|t| t.status == status) {
-                Some(t) => *t = StatusTrend::new(status, t.requests, before),
-                None => by_status.push(StatusTrend::new(status, 0, before)),
-            }
-        }
-        by_status.sort_by(|a, b| {
-            b.requests
-                .cmp(&a.requests)
-                .then(b.previous.cmp(&a.previous))
-                .then(a.status.cmp(&b.status))
-        });
-        ErrorTrend {
-            errors: self.overall.errors,
-            previous: previous.overall.errors,
-            change: change(self.overall.errors, previous.overall.errors),
-            by_status,
-        }
-    }
-}
-
-/// The relative change from `before` to `now` (0.5 is half as many again, -1 is none left);
-/// `None` when there was nothing before.
-fn change(now: u64, before: u64) -> Option<f64> {
-    (before > 0).then(|| (now as f64 - before as f64) / before as f64)
-}
-
-/// Errors now and in the range before.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorTrend {
-    pub errors: u64,
-    pub previous: u64,
-    pub change: Option<f64>,
-    pub by_status: Vec<StatusTrend>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusTrend {
-    pub status: u16,
-    pub requests: u64,
-    pub previous: u64,
-    pub change: Option<f64>,
-}
-
-impl StatusTrend {
-    fn new(status: u16, requests: u64, previous: u64) -> Self {
-        StatusTrend {
-            status,
-            requests,
-            previous,
-            change: change(requests, previous),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::{ErrorRateClass, Percentiles, RollupCell};
     use chrono::TimeZone;
 
     fn row(hour: u32, key: &str, endpoint: &str, outcome: Outcome, status: u16, latencies: &[i64]) -> RollupRow {
