@@ -702,6 +702,31 @@ async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
         );
         assert_eq!(read, 4, "the damaged record is read, and left out");
         drop(conn);
+        // A rebuild goes on past a whole step (16 batches) of batches that do not read.
+        for _ in 0..32 {
+            sqlx::query(
+                "INSERT INTO usage_batches (written_at_ms, records, rows, base_ms) VALUES (0, 1, 'not json', 0)",
+            )
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        sqlx::query("INSERT INTO usage_batches (written_at_ms, records, rows, base_ms) VALUES (0, 1, $1, 1000)")
+            .bind(r#"[[4,null,"GET","/d",200,"VALID",4,null]]"#)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let now = chrono::Utc::now();
+        keyledger_projections::usage::rollups::rebuild(&db, now, |_, _| {})
+            .await
+            .unwrap();
+        let folded: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_rollups WHERE grain = 'tenant' AND period = 'day'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(folded, 4, "/a, /b, /c and /d: {:?}", test_db.backend);
         db.close().await;
         test_db.drop_database().await;
     }

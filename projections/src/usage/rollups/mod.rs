@@ -302,12 +302,15 @@ pub async fn rebuild(db: &Database, now: DateTime<Utc>, progress: impl Fn(i64, i
     }
     let last = log::last_batch(db).await?;
     let mut records = 0;
+    // Until the checkpoint reaches the last batch, not until a step reads no record: a page of
+    // batches that do not read (left out by the log reader) still moves the checkpoint on.
     loop {
-        match step(db, now).await? {
-            0 => return Ok(records),
-            n => records += n as u64,
+        records += step(db, now).await? as u64;
+        let reached = checkpoint(db).await?;
+        progress(reached, last);
+        if reached >= last {
+            return Ok(records);
         }
-        progress(checkpoint(db).await?, last);
     }
 }
 
