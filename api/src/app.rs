@@ -134,7 +134,8 @@ impl Application {
                 usage_feed.written();
             }
         };
-        let (usage, usage_writer) = keyledger_projections::usage::spawn(db.clone(), written);
+        let (usage, usage_writer) =
+            keyledger_projections::usage::spawn(db.clone(), &config.usage_spool(), written).await?;
         let edge = Arc::new(Edge::new(
             cache,
             pepper,

@@ -151,6 +151,14 @@ pub struct ServeArgs {
     /// daily rollups) are kept beyond.
     #[arg(long, env = "KEYLEDGER_USAGE_RETENTION_DAYS", default_value_t = 30)]
     pub usage_retention_days: u32,
+    /// Where the edge spools usage records until they are stored (default: `usage-spool` in the
+    /// data directory). Each node needs its own; a second process is refused.
+    #[arg(long, env = "KEYLEDGER_USAGE_SPOOL_DIR")]
+    pub usage_spool_dir: Option<std::path::PathBuf>,
+    /// How large the usage spool may grow while the database does not take its records, in MiB
+    /// (at least 128); beyond it the edge drops records and counts them.
+    #[arg(long, env = "KEYLEDGER_USAGE_SPOOL_MAX_MB", default_value_t = 1024)]
+    pub usage_spool_max_mb: u64,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -166,6 +174,8 @@ impl fmt::Debug for ServeArgs {
             .field("pbkdf2_iterations", &self.pbkdf2_iterations)
             .field("expiry_check_seconds", &self.expiry_check_seconds)
             .field("usage_retention_days", &self.usage_retention_days)
+            .field("usage_spool_dir", &self.usage_spool_dir)
+            .field("usage_spool_max_mb", &self.usage_spool_max_mb)
             .finish()
     }
 }
@@ -188,6 +198,18 @@ impl Config {
             }
         }
         std::path::PathBuf::from("keyledger-data")
+    }
+
+    /// The usage spool's directory and size limit.
+    pub fn usage_spool(&self) -> keyledger_projections::usage::SpoolConfig {
+        keyledger_projections::usage::SpoolConfig {
+            dir: self
+                .serve
+                .usage_spool_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir().join("usage-spool")),
+            max_bytes: self.serve.usage_spool_max_mb << 20,
+        }
     }
 
     /// Where clients reach the edge.
@@ -222,6 +244,9 @@ impl Config {
         if !(1..=3_650).contains(&self.serve.usage_retention_days) {
             return Err(ConfigError::UsageRetentionDays);
         }
+        if !(128..=1 << 20).contains(&self.serve.usage_spool_max_mb) {
+            return Err(ConfigError::UsageSpoolMaxMb);
+        }
         Ok(())
     }
 }
@@ -237,6 +262,8 @@ pub enum ConfigError {
     Pbkdf2Iterations,
     #[error("--usage-retention-days must be from 1 to 3650")]
     UsageRetentionDays,
+    #[error("--usage-spool-max-mb must be from 128 to 1048576")]
+    UsageSpoolMaxMb,
     #[error("--expiry-check-seconds must be between 0 and 86400")]
     ExpiryCheckSeconds,
 }

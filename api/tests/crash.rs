@@ -4,18 +4,15 @@
 
 #[path = "../../tests/support/backlog.rs"]
 mod backlog;
-#[path = "../../tests/support/postgres.rs"]
-mod postgres;
+mod node;
+
+use node::*;
 
 use serde_json::{json, Value};
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Column, Row};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyledger");
-const TOKEN: &str = "kla_crash_test_bootstrap_token_0123456789";
 /// Keys seeded straight into the log, two events each: enough that projecting them takes a
 /// while even in a debug build, so a kill lands part-way.
 const SEEDED_KEYS: usize = 20_000;
@@ -28,114 +25,12 @@ const TABLES: [&str; 6] = [
     "endpoint_tenant_settings",
 ];
 
-/// A store a test kills servers over: SQLite in the server's default data directory under
-/// `dir`, or a fresh PostgreSQL database.
-struct Store {
-    dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Store {
-    fn sqlite() -> Store {
-        Store {
-            dir: tempfile::tempdir().unwrap(),
-            postgres: None,
-        }
-    }
-
-    /// `None` (with a printed reason) when PostgreSQL is unreachable and not required.
-    async fn postgres() -> Option<Store> {
-        Some(Store {
-            dir: tempfile::tempdir().unwrap(),
-            postgres: Some(postgres::create_database().await?),
-        })
-    }
-
-    fn url(&self) -> String {
-        match &self.postgres {
-            Some((url, _)) => url.clone(),
-            None => format!(
-                "sqlite://{}",
-                self.dir.path().join("keyledger-data/keyledger.db").display()
-            ),
-        }
-    }
-
-    async fn drop(self) {
-        if let Some((_, name)) = &self.postgres {
-            postgres::drop_database(name).await;
-        }
-    }
-}
-
-fn keyledger(dir: &Store) -> Command {
-    let mut cmd = Command::new(BIN);
-    match &dir.postgres {
-        Some((url, _)) => cmd.env("KEYLEDGER_DATABASE_URL", url),
-        None => cmd.env_remove("KEYLEDGER_DATABASE_URL"),
-    };
-    cmd.current_dir(dir.dir.path())
-        .env("KEYLEDGER_BOOTSTRAP_TOKEN", TOKEN)
-        .env("KEYLEDGER_PBKDF2_ITERATIONS", "1000")
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
-fn spawn_serve(dir: &Store) -> Child {
-    keyledger(dir)
-        .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn keyledger serve")
-}
-
-/// Reads stdout until the admin address is printed (after the read models caught up); a server
-/// whose read models never get there is killed, and the test fails instead of hanging.
-fn admin_address(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("admin listening on http://") {
-                let _ = tx.send(addr.to_owned());
-                return;
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(addr) => addr,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve did not catch up and listen within 120 s");
-        }
-    }
-}
-
-fn stop(mut child: Child, signal: &str) {
-    Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    child.wait().expect("wait");
-}
-
-async fn pool(dir: &Store) -> AnyPool {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&dir.url())
-        .await
-        .unwrap()
-}
-
 /// Issues one key through the real command path, then appends `SEEDED_KEYS` more keys (an
 /// issue and a rate-limit change each) straight to the log, shaped like it. Returns the log's
 /// head before and after the seeding.
 async fn store_with_many_events(dir: &Store) -> (i64, i64) {
     let mut child = spawn_serve(dir);
-    let addr = admin_address(&mut child);
+    let addr = listening(&mut child).0;
     let created = reqwest::Client::new()
         .post(format!("http://{addr}/v1/keys"))
         .bearer_auth(TOKEN)
@@ -278,7 +173,7 @@ async fn read_models(dir: &Store) -> Vec<Vec<Vec<String>>> {
 /// against a fresh rebuild of the whole log.
 async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
     let mut child = spawn_serve(dir);
-    admin_address(&mut child);
+    listening(&mut child);
     stop(child, "-TERM");
     let db = pool(dir).await;
     assert_eq!(lowest_checkpoint(&db).await, head, "caught up after the restart");
@@ -332,7 +227,7 @@ async fn rebuild_killed_part_way(dir: Store, names: &[&str]) {
     let (_, head) = store_with_many_events(&dir).await;
     // Every read model has the whole log; the rebuild sets some of them back.
     let mut child = spawn_serve(&dir);
-    admin_address(&mut child);
+    listening(&mut child);
     stop(child, "-TERM");
     let rebuild = keyledger(&dir)
         .args(["projections", "rebuild"])

@@ -579,9 +579,16 @@ async fn retention(app: TestApp) -> TestApp {
 /// Stores `n` records at `at` (no key, 401) through the real usage writer, and waits until they are.
 async fn write_records(db: &keyledger_commands::Database, n: usize, at: chrono::DateTime<chrono::Utc>) {
     use keyledger_projections::usage::UsageRecord;
-    let (recorder, writer) = keyledger_projections::usage::spawn(db.clone(), || {});
+    let spool = tempfile::tempdir().unwrap();
+    let spool = keyledger_projections::usage::SpoolConfig {
+        dir: spool.path().to_owned(),
+        max_bytes: 1 << 30,
+    };
+    let (recorder, writer) = keyledger_projections::usage::spawn(db.clone(), &spool, || {})
+        .await
+        .unwrap();
     for i in 0..n {
-        assert!(recorder.try_record(UsageRecord {
+        assert!(recorder.try_record(&UsageRecord {
             at,
             key: None,
             endpoint: None,

@@ -888,54 +888,71 @@ async fn damaged_verifier(app: TestApp) -> TestApp {
 }
 
 both!(
-    usage_that_cannot_be_written_is_counted_and_logged_not_lost_silently,
+    usage_the_database_refuses_is_kept_in_the_spool_and_stored_once_it_takes_it,
     unwritable_usage
 );
-/// `keyledger_usage_records_dropped_total`, process-wide (tests share the recorder).
-async fn dropped(app: &TestApp) -> u64 {
-    app.counter("keyledger_usage_records_dropped_total").await
+/// `keyledger_usage_write_failures_total`, process-wide (tests share the metrics recorder).
+async fn write_failures(app: &TestApp) -> u64 {
+    app.counter("keyledger_usage_write_failures_total").await
 }
 
-/// Waits until at least `n` more records than `before` are counted as dropped (five attempts
-/// over 1.5 s come first).
-async fn wait_dropped(app: &TestApp, before: u64, n: u64) {
-    eventually("the dropped batch was never counted", || async {
-        dropped(app).await >= before + n
-    })
-    .await;
+/// The usage log's records of `path`, with their key.
+async fn logged(app: &TestApp, path: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT path, key_id FROM usage_log WHERE path = $1")
+        .bind(path)
+        .fetch_all(app.state.db.pool())
+        .await
+        .unwrap()
 }
 
-async fn unwritable_usage(app: TestApp) -> TestApp {
-    // The counter is process-wide (tests share the recorder): compare before and after.
-    let before = dropped(&app).await;
-    // The usage log's table goes away under the running writer.
-    sqlx::query("ALTER TABLE usage_batches RENAME TO usage_batches_gone")
+/// Renames `table` away, has `act` make a request, waits until the writer has failed to store
+/// it, renames the table back and returns the request's records once stored.
+async fn refused_then_taken(app: &TestApp, table: &str, path: &str, key: &str) -> Vec<(String, Option<String>)> {
+    let before = write_failures(app).await;
+    sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
         .execute(app.state.db.pool())
         .await
         .unwrap();
-    assert_eq!(
-        app.edge_get("/files/1", "ak_live_garbage").await.status,
-        StatusCode::UNAUTHORIZED
+    let status = app.edge_get(path, key).await.status;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+        "{status}"
     );
-    // Five attempts over 1.5 s, then the batch is counted as dropped.
-    wait_dropped(&app, before, 1).await;
+    eventually("the writer never tried to store the record", || async {
+        write_failures(app).await > before
+    })
+    .await;
+    assert!(logged(app, path).await.is_empty());
+    sqlx::query(&format!("ALTER TABLE {table}_gone RENAME TO {table}"))
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    eventually("the spooled record was not stored once the table was back", || async {
+        !logged(app, path).await.is_empty()
+    })
+    .await;
+    // Another flush or two, to see it is not stored again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    logged(app, path).await
+}
+
+async fn unwritable_usage(app: TestApp) -> TestApp {
+    let records = refused_then_taken(&app, "usage_batches", "/files/refused", "ak_live_garbage").await;
+    assert_eq!(records, [("/files/refused".to_owned(), None)], "stored once");
     app
 }
 
 both!(
-    usage_whose_subjects_cannot_be_numbered_is_counted_and_logged_not_lost_silently,
+    usage_whose_subjects_cannot_be_numbered_yet_is_kept_and_stored_once_they_can,
     unnumbered_usage
 );
 async fn unnumbered_usage(app: TestApp) -> TestApp {
     platform(&app).await;
-    let key = key_of(&app.create_key(json!({ "name": "k", "scopes": ["FILES_READ"] })).await);
-    let before = dropped(&app).await;
+    let issued = app.create_key(json!({ "name": "k", "scopes": ["FILES_READ"] })).await;
+    let key = key_of(&issued);
     // The log itself can be written; what its records are about cannot be numbered.
-    sqlx::query("ALTER TABLE usage_subjects RENAME TO usage_subjects_gone")
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(app.edge_get("/files/1", &key).await.status, StatusCode::OK);
-    wait_dropped(&app, before, 1).await;
+    let records = refused_then_taken(&app, "usage_subjects", "/files/7", &key).await;
+    let key_id = issued["id"].as_str().map(str::to_owned);
+    assert_eq!(records, [("/files/7".to_owned(), key_id)], "stored once, with its key");
     app
 }

@@ -397,7 +397,7 @@ async fn a_subscriber_that_does_not_keep_up_is_told_how_many_records_it_skipped(
             latency_us: 50,
             client_ip: None,
         };
-        while !recorder.try_record(record.clone()) {
+        while !recorder.try_record(&record) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

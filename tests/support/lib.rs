@@ -89,6 +89,8 @@ pub struct TestApp {
     pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The node's usage spool directory, kept across a restart.
+    pub spool: Arc<tempfile::TempDir>,
 }
 
 /// Starts the application on port 0 against a fresh database of `backend`.
@@ -117,6 +119,9 @@ pub fn test_config(url: &str) -> Config {
             // Tests drive the scheduler themselves (scheduler::run_once) for determinism.
             expiry_check_seconds: 3_600.0,
             usage_retention_days: 30,
+            // `start_with` gives each node its own (a temporary directory) unless told one.
+            usage_spool_dir: None,
+            usage_spool_max_mb: 1024,
         },
     }
 }
@@ -127,6 +132,17 @@ pub async fn start(db: TestDb, clock: OffsetClock) -> TestApp {
 
 /// Starts the application with a test-specific change to the configuration.
 pub async fn start_with(db: TestDb, clock: OffsetClock, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    start_spooled(db, clock, None, tweak).await
+}
+
+/// Starts the application with the usage spool `spool` (a new one when `None`): a restarted
+/// node keeps its spool.
+async fn start_spooled(
+    db: TestDb,
+    clock: OffsetClock,
+    spool: Option<Arc<tempfile::TempDir>>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     // The server's warnings and errors, captured with the test's output: a failing test shows
     // what the server logged (a 500's cause, say). `RUST_LOG` widens it.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
@@ -135,6 +151,8 @@ pub async fn start_with(db: TestDb, clock: OffsetClock, tweak: impl FnOnce(&mut 
         .with_test_writer()
         .try_init();
     let mut config = test_config(&db.url);
+    let spool = spool.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+    config.serve.usage_spool_dir = Some(spool.path().to_owned());
     tweak(&mut config);
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
         .await
@@ -156,6 +174,7 @@ pub async fn start_with(db: TestDb, clock: OffsetClock, tweak: impl FnOnce(&mut 
         state,
         stop: Some(stop),
         server: Some(server),
+        spool,
     }
 }
 
@@ -320,8 +339,9 @@ impl TestApp {
     /// Stops and starts the application again on the same database.
     pub async fn restart(self) -> TestApp {
         let clock = self.clock.clone();
+        let spool = self.spool.clone();
         let db = self.stop().await;
-        start(db, clock).await
+        start_spooled(db, clock, Some(spool), |_| {}).await
     }
 
     /// Stops the server and drops its database.

@@ -35,12 +35,12 @@ impl serde::Serialize for ShownIp {
 /// [at_ms - base_ms, subject, method, path, status, code, latency_us, client_ip].
 type StoredRecord<'a> = (i64, Option<i64>, &'a str, &'a str, u16, &'a str, i64, Option<ShownIp>);
 
-pub(super) fn stored(r: &UsageRecord, base_ms: i64, subject: Option<i64>) -> StoredRecord<'_> {
+pub(super) fn stored<'a>(r: &Spooled<'a>, base_ms: i64, subject: Option<i64>) -> StoredRecord<'a> {
     (
-        r.at.timestamp_millis() - base_ms,
+        r.at_ms - base_ms,
         subject,
-        r.method.as_ref(),
-        r.path.as_str(),
+        r.method,
+        r.path,
         r.status,
         r.code,
         r.latency_us,
@@ -50,7 +50,7 @@ pub(super) fn stored(r: &UsageRecord, base_ms: i64, subject: Option<i64>) -> Sto
 
 /// One `usage_batches` row's records, serialized as they are read: no list of them is built.
 pub(super) struct Row<'a> {
-    pub(super) records: &'a [UsageRecord],
+    pub(super) records: &'a [Spooled<'a>],
     pub(super) pair_of: &'a [u32],
     pub(super) pairs: &'a [Subject],
     pub(super) base_ms: i64,
@@ -90,7 +90,7 @@ pub(super) const RECORD_JSON: usize = 80;
 
 impl Encoded {
     /// Encodes into `buffer`'s allocation, which [`Encoded::into_buffer`] gives back.
-    pub(super) fn of(records: &[UsageRecord], plan: Plan, mut buffer: Vec<u8>) -> Result<Self, serde_json::Error> {
+    pub(super) fn of(records: &[Spooled<'_>], plan: Plan, mut buffer: Vec<u8>) -> Result<Self, serde_json::Error> {
         buffer.clear();
         buffer.reserve(records.len() * RECORD_JSON);
         let mut rows = Vec::with_capacity(records.len() / RECORDS_PER_ROW + 1);
@@ -98,7 +98,7 @@ impl Encoded {
             .chunks(RECORDS_PER_ROW)
             .zip(plan.pair_of.chunks(RECORDS_PER_ROW))
         {
-            let times = chunk.iter().map(|r| r.at.timestamp_millis());
+            let times = chunk.iter().map(|r| r.at_ms);
             let (base_ms, written_at_ms) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
             let row = Row {
                 records: chunk,
@@ -140,7 +140,12 @@ impl Encoded {
 
 /// A batch is appended as JSON rows (one statement per 10 000 records, not one per record), and
 /// each key's last use and count are updated in one statement, in the same transaction.
-pub(super) async fn write(db: &Database, batch: &Encoded) -> Result<(), ProjectionError> {
+pub(super) async fn write(
+    db: &Database,
+    batch: &Encoded,
+    spool: &str,
+    reached: Position,
+) -> Result<(), ProjectionError> {
     let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     if db.backend() == Backend::Postgres {
@@ -172,6 +177,16 @@ pub(super) async fn write(db: &Database, batch: &Encoded) -> Result<(), Projecti
          THEN excluded.last_used_at_ms ELSE key_usage.last_used_at_ms END, requests = key_usage.requests + excluded.requests"
     ))
     .bind(batch.per_key.as_str())
+    .execute(&mut *tx)
+    .await?;
+    // How far the spool is stored, with what it stored: after a crash the node goes on from
+    // here, storing nothing twice and skipping nothing.
+    sqlx::query(
+        "INSERT INTO usage_spool_checkpoints (spool, position) VALUES ($1, $2) \
+         ON CONFLICT (spool) DO UPDATE SET position = excluded.position",
+    )
+    .bind(spool)
+    .bind(reached.stored())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

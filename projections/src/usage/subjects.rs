@@ -39,7 +39,7 @@ pub(super) struct Subjects {
     pub(super) text: String,
 }
 
-/// What the records of one (key entry, endpoint entry) pair are about.
+/// What the records of one group are about.
 pub(super) enum Subject {
     /// Neither a key nor an endpoint: the records hold no subject.
     None,
@@ -74,34 +74,27 @@ pub(super) struct Plan {
 }
 
 impl Subjects {
-    /// Groups the batch's records by the entries they hold (the same `Arc`s for as long as the
-    /// batch holds them), and looks each group's subject up once.
-    pub(super) fn plan(&mut self, records: &[UsageRecord]) -> Result<Plan, serde_json::Error> {
-        let address = |r: &UsageRecord| {
-            (
-                r.key.as_ref().map_or(0, |k| Arc::as_ptr(k) as usize),
-                r.endpoint.as_ref().map_or(0, |e| Arc::as_ptr(e) as usize),
-            )
-        };
-        let mut index: HashMap<(usize, usize), u32> = HashMap::new();
-        // Each pair's first record, requests and last use.
-        let mut seen: Vec<(&UsageRecord, i64, i64)> = Vec::new();
+    /// Groups the chunk's records by what they are about, and looks each group's subject up
+    /// once.
+    pub(super) fn plan(&mut self, records: &[Spooled<'_>]) -> Result<Plan, serde_json::Error> {
+        let mut index: HashMap<[&str; 4], u32> = HashMap::new();
+        // Each subject's parts, requests and last use.
+        let mut seen: Vec<([&str; 4], i64, i64)> = Vec::new();
         let mut pair_of = Vec::with_capacity(records.len());
-        let mut previous = None;
+        let mut previous: Option<([&str; 4], u32)> = None;
         for r in records {
-            let at = address(r);
             let pair = match previous {
                 // Records come in runs of one key: no hashing for those.
-                Some((last, pair)) if last == at => pair,
-                _ => *index.entry(at).or_insert_with(|| {
-                    seen.push((r, 0, i64::MIN));
+                Some((last, pair)) if last == r.subject => pair,
+                _ => *index.entry(r.subject).or_insert_with(|| {
+                    seen.push((r.subject, 0, i64::MIN));
                     (seen.len() - 1) as u32
                 }),
             };
-            previous = Some((at, pair));
+            previous = Some((r.subject, pair));
             let use_ = &mut seen[pair as usize];
             use_.1 += 1;
-            use_.2 = use_.2.max(r.at.timestamp_millis());
+            use_.2 = use_.2.max(r.at_ms);
             pair_of.push(pair);
         }
         if self.ids.len() > SUBJECTS_KEPT {
@@ -109,17 +102,18 @@ impl Subjects {
         }
         let mut per_key: HashMap<&str, (i64, i64)> = HashMap::new();
         let mut pairs = Vec::with_capacity(seen.len());
-        for &(r, requests, last) in &seen {
-            if let Some(key) = r.key.as_deref() {
-                let entry = per_key.entry(key.key_id.as_str()).or_insert((0, 0));
+        for &(parts, requests, last) in &seen {
+            let key_id = parts[1];
+            if !key_id.is_empty() {
+                let entry = per_key.entry(key_id).or_insert((0, 0));
                 entry.0 = entry.0.max(last);
                 entry.1 += requests;
             }
-            if r.key.is_none() && r.endpoint.is_none() {
+            if parts.iter().all(|part| part.is_empty()) {
                 pairs.push(Subject::None);
                 continue;
             }
-            subject_text(&mut self.text, subject_parts(r.key.as_deref(), r.endpoint.as_deref()));
+            subject_text(&mut self.text, parts);
             pairs.push(match self.ids.get(self.text.as_str()) {
                 Some(&id) => Subject::Numbered(id),
                 None => Subject::New(self.text.clone()),

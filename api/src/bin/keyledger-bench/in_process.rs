@@ -57,7 +57,13 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
     let before = stored().await;
     let (cpu, wall) = (cpu_time(), Instant::now());
     let key_usage = state.key_usage.clone();
-    let (recorder, writer) = usage::spawn(state.db.clone(), move || key_usage.written());
+    let spool = usage::SpoolConfig {
+        dir: crate::setup::spool_dir(),
+        max_bytes: 4 << 30,
+    };
+    let (recorder, writer) = usage::spawn(state.db.clone(), &spool, move || key_usage.written())
+        .await
+        .expect("the usage writer starts");
     for i in 0..n {
         let record = UsageRecord {
             at: chrono::Utc::now(),
@@ -70,8 +76,8 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
             latency_us: 40,
             client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         };
-        // The edge drops records when the queue is full; here we wait, to count every one.
-        while !recorder.try_record(record.clone()) {
+        // The edge drops records when the spool is full; here we wait, to count every one.
+        while !recorder.try_record(&record) {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
     }

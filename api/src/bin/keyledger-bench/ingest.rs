@@ -35,7 +35,8 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Starts `keyledger serve` (the binary beside this one) on `url`, on this process's core.
-async fn start(url: &str, log_file: &std::path::Path, ports: (u16, u16)) -> anyhow::Result<Server> {
+async fn start(url: &str, dir: &std::path::Path, ports: (u16, u16)) -> anyhow::Result<Server> {
+    let log_file = dir.join("server.log");
     let exe = std::env::current_exe()?.with_file_name("keyledger");
     anyhow::ensure!(
         exe.exists(),
@@ -52,6 +53,9 @@ async fn start(url: &str, log_file: &std::path::Path, ports: (u16, u16)) -> anyh
         .args(["--admin-addr", &admin.to_string(), "--edge-addr", &edge.to_string()])
         .args(["--bootstrap-token", TOKEN, "--pbkdf2-iterations", "10000"])
         .args(["--edge-pepper", "bench-pepper-0123456789abcdef0123456789abcdef"])
+        // The same spool across a restart: the restarted node stores what the killed one spooled.
+        .arg("--usage-spool-dir")
+        .arg(dir.join("spool"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
@@ -157,6 +161,20 @@ async fn caught_up(db: &Database) -> anyhow::Result<Duration> {
     Ok(began.elapsed())
 }
 
+/// Waits until the usage log has not grown for half a second: a restarted node stores what its
+/// predecessor spooled within its first flushes.
+async fn settled(db: &Database) -> anyhow::Result<()> {
+    let mut last = stored(db).await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = stored(db).await?;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+}
+
 pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = a
@@ -168,9 +186,8 @@ pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
         a.connections,
         keyledger_commands::redact_url(&url)
     );
-    let log_file = dir.path().join("server.log");
     let ports = (free_port()?, free_port()?);
-    let mut server = start(&url, &log_file, ports).await?;
+    let mut server = start(&url, dir.path(), ports).await?;
     let http = reqwest::Client::new();
     let admin = server.admin;
     let post = |path: &str, body: serde_json::Value| {
@@ -231,7 +248,8 @@ pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
             "-".to_owned()
         };
         if stop != Stop::None {
-            server = start(&url, &log_file, ports).await?;
+            server = start(&url, dir.path(), ports).await?;
+            settled(&db).await?;
         }
         let catch_up = caught_up(&db).await?;
         let _ = done.send(true);

@@ -72,6 +72,16 @@ pub(crate) fn config(url: &str) -> Config {
             pbkdf2_iterations: 10_000,
             expiry_check_seconds: 3600.0,
             usage_retention_days: 30,
+            usage_spool_dir: Some(spool_dir()),
+            usage_spool_max_mb: 4096,
         },
     }
+}
+
+/// A spool directory of its own for each node the benchmark starts (a node refuses one that
+/// another holds), under the system's temporary directory.
+pub(crate) fn spool_dir() -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join("keyledger-bench-spool")
+        .join(uuid::Uuid::new_v4().to_string())
 }

@@ -115,7 +115,7 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
             latency_us: 200 + draw.below(5_000) as i64,
             client_ip: Some(std::net::Ipv4Addr::new(10, 0, (k / 250) as u8, (k % 250) as u8).into()),
         };
-        while !recorder.try_record(record.clone()) {
+        while !recorder.try_record(&record) {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         if i > 0 && i % 1_000_000 == 0 {

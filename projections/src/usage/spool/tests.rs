@@ -1,0 +1,130 @@
+//! The spool on a real directory: order, restarts after a crash, segments, its limit, its lock.
+
+use super::*;
+use chrono::DateTime;
+
+fn record(path: &str) -> UsageRecord {
+    UsageRecord {
+        at: DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+        key: None,
+        endpoint: None,
+        method: "GET".into(),
+        path: path.to_owned(),
+        status: 200,
+        code: "VALID",
+        latency_us: 7,
+        client_ip: None,
+    }
+}
+
+fn paths(chunk: &Chunk) -> Vec<String> {
+    chunk.records().map(|r| r.path.to_owned()).collect()
+}
+
+const START: Position = Position { segment: 0, offset: 0 };
+
+#[test]
+fn records_are_taken_in_order_and_again_until_they_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Claimed::claim(dir.path()).unwrap().open(START, 1 << 30).unwrap();
+    for path in ["/a", "/b", "/c"] {
+        assert!(spool.append(&record(path)));
+    }
+    let chunk = reader.take(100, Vec::new()).unwrap();
+    assert_eq!(paths(&chunk), ["/a", "/b", "/c"]);
+    assert_eq!(
+        paths(&reader.take(100, Vec::new()).unwrap()),
+        ["/a", "/b", "/c"],
+        "not stored yet"
+    );
+    let two = reader.take(2, Vec::new()).unwrap();
+    assert_eq!(paths(&two), ["/a", "/b"]);
+    reader.stored(two.end);
+    assert!(spool.append(&record("/d")));
+    assert_eq!(paths(&reader.take(100, Vec::new()).unwrap()), ["/c", "/d"]);
+}
+
+#[test]
+fn a_restarted_node_reads_on_from_the_stored_position_past_a_torn_record_and_never_reuses_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let stored = {
+        let (spool, mut reader) = Claimed::claim(dir.path()).unwrap().open(START, 1 << 30).unwrap();
+        for path in ["/a", "/b", "/c", "/d"] {
+            assert!(spool.append(&record(path)));
+        }
+        let two = reader.take(2, Vec::new()).unwrap();
+        reader.stored(two.end);
+        two.end
+    };
+    // Killed while writing a fifth record: half of it is in the file.
+    let segment = segment_path(dir.path(), stored.segment);
+    let mut torn = Vec::new();
+    record::frame(&record("/torn"), &mut torn);
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let file = File::options().write(true).open(&segment).unwrap();
+    file.write_all_at(&torn[..torn.len() / 2], len).unwrap();
+
+    let (spool, mut reader) = Claimed::claim(dir.path()).unwrap().open(stored, 1 << 30).unwrap();
+    assert!(spool.append(&record("/e")));
+    let chunk = reader.take(100, Vec::new()).unwrap();
+    assert_eq!(
+        paths(&chunk),
+        ["/c", "/d", "/e"],
+        "each record once, the torn one left out"
+    );
+    assert!(
+        chunk.end.segment > stored.segment,
+        "the new node appends to a segment of its own"
+    );
+    reader.stored(chunk.end);
+    assert!(!segment.exists(), "a stored segment is deleted");
+
+    // The database had stored further than the files show (a power cut lost a segment): new
+    // records still go after what it stored.
+    drop((spool, reader));
+    let ahead = Position { segment: 40, offset: 8 };
+    let (spool, mut reader) = Claimed::claim(dir.path()).unwrap().open(ahead, 1 << 30).unwrap();
+    assert!(spool.append(&record("/f")));
+    let chunk = reader.take(100, Vec::new()).unwrap();
+    assert_eq!(paths(&chunk), ["/f"]);
+    assert!(chunk.end > ahead);
+}
+
+#[test]
+fn records_go_on_in_new_segments_until_the_limit_and_stored_segments_make_room() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four segments of 512 bytes: a handful of records each.
+    let (spool, mut reader) = Claimed::claim(dir.path())
+        .unwrap()
+        .open_sized(START, 2048, 512)
+        .unwrap();
+    let mut appended = 0;
+    while spool.append(&record(&format!("/r/{appended}"))) {
+        appended += 1;
+        assert!(appended < 100, "the spool never filled");
+    }
+    assert!(appended > 8, "records filled several segments: {appended}");
+    let chunk = reader.take(1000, Vec::new()).unwrap();
+    let expected: Vec<String> = (0..appended).map(|i| format!("/r/{i}")).collect();
+    assert_eq!(paths(&chunk), expected, "in order across segments");
+    reader.stored(chunk.end);
+    let files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".spool"))
+        .count();
+    assert_eq!(files, 1, "only the segment being written is left");
+    assert!(spool.append(&record("/after")), "room again");
+    assert_eq!(paths(&reader.take(1000, Vec::new()).unwrap()), ["/after"]);
+}
+
+#[test]
+fn a_second_process_cannot_take_a_spool_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Claimed::claim(dir.path()).unwrap();
+    let id = first.id().to_owned();
+    let (_spool, reader) = first.open(START, 1 << 30).unwrap();
+    assert!(matches!(Claimed::claim(dir.path()), Err(SpoolError::InUse(_))));
+    drop(reader);
+    let again = Claimed::claim(dir.path()).unwrap();
+    assert_eq!(again.id(), id, "the spool keeps its name");
+}
