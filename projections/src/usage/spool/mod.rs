@@ -77,8 +77,6 @@ struct Segment {
 
 struct Appender {
     segment: Arc<Segment>,
-    /// A record's frame, built here to be written with one call.
-    frame: Vec<u8>,
     /// Set when a segment could not be made: records are dropped until the writer frees one.
     failing: bool,
 }
@@ -203,7 +201,6 @@ impl Claimed {
             max_segments: (max_bytes / segment_bytes).max(2),
             appender: Mutex::new(Appender {
                 segment: current,
-                frame: Vec::with_capacity(256),
                 failing: false,
             }),
             segments: Mutex::new(segments),
@@ -246,10 +243,20 @@ impl Spool {
     /// Appends `record`; `false` when it could not be (the spool is full or its disk failing),
     /// which the caller counts as dropped.
     pub fn append(&self, record: &UsageRecord) -> bool {
+        thread_local! {
+            // A record's frame, built before the lock is taken and written with one call.
+            static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(256));
+        }
+        FRAME.with_borrow_mut(|frame| {
+            record::frame(record, frame);
+            self.write(frame)
+        })
+    }
+
+    fn write(&self, frame: &[u8]) -> bool {
         let mut guard = self.0.appender.lock().unwrap_or_else(|e| e.into_inner());
         let appender = &mut *guard;
-        record::frame(record, &mut appender.frame);
-        let len = appender.frame.len() as u64;
+        let len = frame.len() as u64;
         let at = appender.segment.frontier.load(Ordering::Relaxed);
         let must_rotate = at + len > self.0.segment_bytes || appender.failing;
         if must_rotate && (len + MAGIC.len() as u64 > self.0.segment_bytes || !self.rotate(appender)) {
@@ -257,7 +264,7 @@ impl Spool {
         }
         let segment = &appender.segment;
         let at = segment.frontier.load(Ordering::Relaxed);
-        match segment.file.write_all_at(&appender.frame, at) {
+        match segment.file.write_all_at(frame, at) {
             Ok(()) => {
                 // Release: the writer reads up to the frontier, and must see these bytes.
                 segment.frontier.store(at + len, Ordering::Release);
