@@ -15,6 +15,7 @@ pub mod route;
 pub mod scope;
 pub mod tenant;
 pub mod usage;
+pub mod webhook;
 
 pub use admin_token::{AdminToken, AdminTokenCommand, AdminTokenError, AdminTokenEvent};
 pub use api_key::{ApiKey, ApiKeyCommand, ApiKeyError, ApiKeyEvent, KeyStatus};
@@ -41,7 +42,17 @@ mod robustness {
             let _ = Name::try_from(raw.clone());
             let _ = TenantId::try_from(raw.clone());
             let _ = Scope::try_from(raw.clone());
+            let _ = raw.parse::<crate::webhook::target::WebhookUrl>();
+            let _ = raw.parse::<crate::webhook::EventType>();
+            let _ = raw.parse::<crate::webhook::signature::SigningSecret>();
+            let _ = crate::webhook::EventTypes::parse(&[raw.as_str()]);
             let _ = LookupId::try_from(raw);
+        }
+
+        #[test]
+        fn webhook_urls_and_secrets_never_panic(rest in r"[a-z0-9:/@#?.\[\]%=+_-]{0,80}") {
+            let _ = format!("https://{rest}").parse::<crate::webhook::target::WebhookUrl>();
+            let _ = format!("whsec_{rest}").parse::<crate::webhook::signature::SigningSecret>();
         }
 
         #[test]
