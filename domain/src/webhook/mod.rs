@@ -5,6 +5,7 @@ pub mod event_type;
 pub mod signature;
 pub mod subscription;
 pub mod target;
+pub mod template;
 
 pub use event_type::{EventType, EventTypes};
 pub use subscription::{Webhook, WebhookCommand, WebhookError, WebhookEvent};
