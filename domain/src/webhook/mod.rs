@@ -1,6 +1,8 @@
 //! Webhooks: what a subscription listens to, where it may deliver, how deliveries are signed,
 //! and the WebhookSubscription aggregate.
 
+pub mod alert;
+pub mod delivery;
 pub mod event_type;
 pub mod signature;
 pub mod subscription;
