@@ -1,3 +1,4 @@
+use keyledger_domain::webhook::template::TemplateAggregateError;
 use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 
 /// Failures of the storage layer itself: nothing a caller did wrong.
@@ -93,6 +94,8 @@ pub enum CommandError {
     Token(AdminTokenError),
     #[error(transparent)]
     Endpoint(EndpointError),
+    #[error(transparent)]
+    Template(TemplateAggregateError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -23,3 +23,4 @@ mod restart;
 mod sdks;
 mod tenancy;
 mod usage_stream;
+mod webhooks;

@@ -74,6 +74,27 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
     )
     .await;
 
+    let template = app
+        .post(
+            "/v1/webhook-templates",
+            json!({ "name": "ops", "kind": "custom", "body": "{{ title }}" }),
+        )
+        .await;
+    let template = template.body["id"].as_str().unwrap().to_owned();
+    app.patch(
+        &format!("/v1/webhook-templates/{template}"),
+        json!({ "body": "{{ summary }}" }),
+    )
+    .await;
+    let gone = app
+        .post("/v1/webhook-templates", json!({ "name": "gone", "kind": "slack" }))
+        .await;
+    app.delete_as(
+        &app.token,
+        &format!("/v1/webhook-templates/{}", gone.body["id"].as_str().unwrap()),
+    )
+    .await;
+
     for model in ReadModel::ALL {
         let before: Vec<_> = futures::future::join_all(model.tables().iter().map(|t| dump(&app, t))).await;
         assert!(before.iter().any(|rows| !rows.is_empty()), "{} has data", model.name());

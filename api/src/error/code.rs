@@ -46,6 +46,8 @@ codes! {
     InvalidJson = "invalid_json", BAD_REQUEST;
     /// The body could not be read (cut off), or is not one the request may carry.
     InvalidBody = "invalid_body", BAD_REQUEST;
+    /// The webhook template is invalid: an unknown kind, a custom body that does not compile (its line and the reason), a body for a kind that has none, or a change that changes nothing.
+    InvalidTemplate = "invalid_template", BAD_REQUEST;
     /// A query parameter is missing, unknown or malformed.
     InvalidQuery = "invalid_query", BAD_REQUEST;
     /// The cursor is not one this API returned.

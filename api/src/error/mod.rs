@@ -132,6 +132,18 @@ impl From<AdminTokenError> for ApiError {
     }
 }
 
+impl From<keyledger_domain::webhook::template::TemplateAggregateError> for ApiError {
+    fn from(e: keyledger_domain::webhook::template::TemplateAggregateError) -> Self {
+        use keyledger_domain::webhook::template::TemplateAggregateError::*;
+        let code = match &e {
+            AlreadyExists => ErrorCode::Conflict,
+            NotFound => ErrorCode::NotFound,
+            NothingChanged | Template(_) => ErrorCode::InvalidTemplate,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
 impl From<EndpointError> for ApiError {
     fn from(e: EndpointError) -> Self {
         use EndpointError::*;
@@ -160,6 +172,7 @@ impl From<CommandError> for ApiError {
             CommandError::Key(k) => k.into(),
             CommandError::Token(t) => t.into(),
             CommandError::Endpoint(e) => e.into(),
+            CommandError::Template(e) => e.into(),
             CommandError::Store(s) if s.is_unavailable() => ApiError::unavailable(s),
             CommandError::Store(s) => ApiError::internal(s),
         }

@@ -6,6 +6,7 @@
 
 mod analytics;
 mod schema;
+mod webhooks;
 
 use crate::error::ErrorCode;
 use crate::state::AppState;

@@ -314,10 +314,15 @@ pub struct EndpointQuery;
 pub struct EndpointMutation;
 
 #[derive(MergedObject, Default)]
-pub struct Query(KeyQuery, EndpointQuery, super::analytics::AnalyticsQuery);
+pub struct Query(
+    KeyQuery,
+    EndpointQuery,
+    super::analytics::AnalyticsQuery,
+    super::webhooks::WebhookQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(KeyMutation, EndpointMutation);
+pub struct Mutation(KeyMutation, EndpointMutation, super::webhooks::WebhookMutation);
 
 #[derive(Default)]
 pub struct KeyMutation;

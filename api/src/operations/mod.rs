@@ -355,3 +355,4 @@ pub mod analytics;
 pub mod endpoints;
 pub mod import;
 pub mod tryout;
+pub mod webhooks;

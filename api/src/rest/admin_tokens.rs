@@ -1,6 +1,6 @@
 //! `/v1/admin-tokens`: the tokens admins act with.
 
-use super::dto::{CreateTokenBody, ListResponse, TokenView};
+use super::dto::{CreateTokenBody, ListResponse, TenantListParams as ListParams, TokenView};
 use crate::error::ApiError;
 use crate::extract::{Admin, Json, Path, Query};
 use crate::operations;
@@ -8,8 +8,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 /// Create an admin token. The answer's `token` is the only time it is shown.
 #[utoipa::path(post, path = "/v1/admin-tokens", tag = "admin tokens", request_body = CreateTokenBody,
@@ -24,14 +22,6 @@ pub async fn create(
         StatusCode::CREATED,
         axum::Json(operations::create_token(&state, &ctx, body).await?),
     ))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    pub tenant: Option<String>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
 }
 
 /// Live tokens: name, created, expiry status, last used.

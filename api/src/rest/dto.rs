@@ -17,11 +17,21 @@ use utoipa::ToSchema;
 
 pub const DEFAULT_PAGE: i64 = 50;
 
+/// A page of a tenant's list (superusers may name any tenant, or none for all).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TenantListParams {
+    pub tenant: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
 #[graphql(concrete(name = "ApiKeyPage", params(KeyView)))]
 #[graphql(concrete(name = "AdminTokenPage", params(TokenView)))]
 #[graphql(concrete(name = "AuditPage", params(AuditEntry)))]
 #[graphql(concrete(name = "EndpointPage", params(super::endpoint_dto::EndpointView)))]
+#[graphql(concrete(name = "WebhookTemplatePage", params(super::webhook_dto::TemplateView)))]
 pub struct ListResponse<T: OutputType> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last page.

@@ -10,6 +10,8 @@ pub mod endpoints;
 pub mod health;
 pub mod keys;
 mod links;
+pub mod webhook_dto;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -30,10 +32,11 @@ use utoipa::{Modify, OpenApi};
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::test,
     ),
     components(schemas(crate::error::ErrorBody, crate::operations::analytics::stream::UsageLag)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
-    tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "analytics"), (name = "endpoints"))
+    tags((name = "keys"), (name = "admin tokens"), (name = "audit"), (name = "analytics"), (name = "endpoints"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 
@@ -115,6 +118,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/openapi/tenant.json", get(endpoints::tenant_json))
         .route("/v1/openapi/tenant.yaml", get(endpoints::tenant_yaml))
         .route("/v1/sdks/{file}", get(endpoints::sdk))
+        .route("/v1/webhook-templates", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhook-templates/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/v1/webhook-templates/{id}/test", post(webhooks::test))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -6,6 +6,7 @@ mod cache;
 mod endpoints;
 mod keys;
 mod tokens;
+mod webhooks;
 
 pub use keys::{ChangeKeyRequest, IssueKeyRequest, IssueOutcome};
 pub use tokens::IssueTokenRequest;

@@ -24,6 +24,7 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
                 Decoded::Token(AdminTokenEvent::AdminTokenIssued { at, .. })
                 | Decoded::Token(AdminTokenEvent::AdminTokenDeleted { at, .. }) => Some(*at),
                 Decoded::Endpoint(event) => Some(event.at()),
+                Decoded::Template(event) => Some(event.at()),
                 Decoded::Other => None,
             }
             .or(logged.metadata.time)

@@ -11,10 +11,12 @@ pub use audit::details as redacted_details;
 pub mod key_list;
 mod key_lookup;
 pub use key_lookup::secrets as key_secrets;
+pub mod webhooks;
 
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
+use keyledger_domain::webhook::template::{TemplateEvent, WebhookTemplate};
 use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
 use sqlx::AnyConnection;
 
@@ -25,6 +27,7 @@ pub enum ReadModel {
     KeyLookup,
     Audit,
     Endpoints,
+    Webhooks,
 }
 
 /// An event of a known aggregate, decoded once for all read models.
@@ -32,6 +35,7 @@ pub enum Decoded {
     Key(ApiKeyEvent),
     Token(AdminTokenEvent),
     Endpoint(EndpointEvent),
+    Template(TemplateEvent),
     Other,
 }
 
@@ -52,17 +56,19 @@ pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
         t if t == ApiKey::TYPE => Decoded::Key(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == AdminToken::TYPE => Decoded::Token(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == Endpoint::TYPE => Decoded::Endpoint(serde_json::from_str(payload).map_err(undecodable)?),
+        t if t == WebhookTemplate::TYPE => Decoded::Template(serde_json::from_str(payload).map_err(undecodable)?),
         _ => Decoded::Other,
     })
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 5] = [
+    pub const ALL: [ReadModel; 6] = [
         ReadModel::AdminTokens,
         ReadModel::KeyList,
         ReadModel::KeyLookup,
         ReadModel::Audit,
         ReadModel::Endpoints,
+        ReadModel::Webhooks,
     ];
 
     /// The checkpoint name; also what `keyledger projections rebuild NAME` takes.
@@ -73,6 +79,7 @@ impl ReadModel {
             ReadModel::KeyLookup => "key_lookup",
             ReadModel::Audit => "audit",
             ReadModel::Endpoints => "endpoints",
+            ReadModel::Webhooks => "webhooks",
         }
     }
 
@@ -84,6 +91,7 @@ impl ReadModel {
             ReadModel::KeyLookup => &["key_lookup"],
             ReadModel::Audit => &["audit_log"],
             ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
+            ReadModel::Webhooks => &["webhook_templates"],
         }
     }
 
@@ -94,7 +102,7 @@ impl ReadModel {
             ReadModel::KeyList => &["api_keys"],
             ReadModel::KeyLookup => &["key_lookup"],
             ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
-            ReadModel::AdminTokens | ReadModel::Audit => &[],
+            ReadModel::AdminTokens | ReadModel::Audit | ReadModel::Webhooks => &[],
         }
     }
 
@@ -119,7 +127,7 @@ impl ReadModel {
             ReadModel::KeyList => &["api_keys_tenant_position", "api_keys_status_expiry"],
             ReadModel::Audit => &["audit_log_tenant_position", "audit_log_actor", "audit_log_action"],
             // Small tables, or (the key lookup's by key id) read by the projector itself.
-            ReadModel::AdminTokens | ReadModel::KeyLookup | ReadModel::Endpoints => &[],
+            ReadModel::AdminTokens | ReadModel::KeyLookup | ReadModel::Endpoints | ReadModel::Webhooks => &[],
         }
     }
 
@@ -144,6 +152,7 @@ impl ReadModel {
             ReadModel::KeyLookup => key_lookup::apply(conn, events, shared).await,
             ReadModel::Audit => audit::apply(conn, events).await,
             ReadModel::Endpoints => endpoints::apply(conn, events).await,
+            ReadModel::Webhooks => webhooks::apply(conn, events).await,
         }
     }
 }

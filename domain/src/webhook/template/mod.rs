@@ -44,6 +44,16 @@ pub enum TemplateEvent {
     },
 }
 
+impl TemplateEvent {
+    /// When it happened.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            TemplateEvent::TemplateCreated(new) => new.at,
+            TemplateEvent::TemplateChanged { at, .. } | TemplateEvent::TemplateDeleted { at } => *at,
+        }
+    }
+}
+
 impl DomainEvent for TemplateEvent {
     fn event_type(&self) -> String {
         match self {

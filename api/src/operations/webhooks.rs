@@ -1,0 +1,221 @@
+//! Webhook templates: create, read, change, delete, and render a sample event.
+
+use super::{require, tenant_filter};
+use crate::error::{ApiError, ErrorCode};
+use crate::rest::dto::{self, ListResponse};
+use crate::rest::webhook_dto::*;
+use crate::state::AppState;
+use keyledger_commands::CommandContext;
+use keyledger_domain::webhook::template::{
+    render, CustomTemplate, Message, NewTemplate, TemplateCommand, TemplateError, TemplateKind,
+};
+use keyledger_domain::webhook::EventType;
+use keyledger_domain::{Permission, TenantId};
+use keyledger_projections::webhooks::{self, TemplateRow};
+use uuid::Uuid;
+
+fn invalid(e: TemplateError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidTemplate, e.to_string())
+}
+
+fn kind(body: TemplateKindBody) -> TemplateKind {
+    match body {
+        TemplateKindBody::Default => TemplateKind::Default,
+        TemplateKindBody::Slack => TemplateKind::Slack,
+        TemplateKindBody::Teams => TemplateKind::Teams,
+        TemplateKindBody::Discord => TemplateKind::Discord,
+        TemplateKindBody::Custom => TemplateKind::Custom,
+    }
+}
+
+fn custom(body: Option<String>) -> Result<Option<CustomTemplate>, ApiError> {
+    body.map(CustomTemplate::try_from).transpose().map_err(invalid)
+}
+
+/// The live template `id` if the caller may see it; otherwise not found.
+async fn visible(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(Uuid, TemplateRow), ApiError> {
+    let not_found = || ApiError::not_found("webhook template");
+    let template_id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    state.fresh().await?;
+    match webhooks::get_template(&state.db, &template_id.to_string()).await? {
+        Some(row) if ctx.actor.may_access_named(&row.tenant) => Ok((template_id, row)),
+        _ => Err(not_found()),
+    }
+}
+
+async fn answer(state: &AppState, id: Uuid, position: i64) -> Result<TemplateView, ApiError> {
+    state.settle(position).await;
+    webhooks::get_template(&state.db, &id.to_string())
+        .await?
+        .map(TemplateView::from)
+        .ok_or_else(|| ApiError::internal("template not in the read model after catch-up"))
+}
+
+pub async fn create_template(
+    state: &AppState,
+    ctx: &CommandContext,
+    body: CreateTemplateBody,
+) -> Result<TemplateView, ApiError> {
+    require(ctx, Permission::ApiManagementWrite)?;
+    let tenant = match dto::tenant(body.tenant)? {
+        Some(t) if ctx.actor.is_superuser() => t,
+        Some(t) if t != ctx.actor.tenant => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("you cannot create templates for tenant {t}"),
+            ))
+        }
+        _ => ctx.actor.tenant.clone(),
+    };
+    let (name, kind, text) = (dto::name(body.name)?, kind(body.kind), custom(body.body)?);
+    let id = Uuid::new_v4();
+    let owner = tenant.clone();
+    let committed = state
+        .bus
+        .template_command(ctx, id, &tenant, |at| {
+            TemplateCommand::Create(NewTemplate {
+                template_id: id,
+                tenant: owner,
+                name,
+                kind,
+                body: text,
+                at,
+            })
+        })
+        .await?;
+    answer(state, id, committed.position).await
+}
+
+pub async fn list_templates(
+    state: &AppState,
+    ctx: &CommandContext,
+    tenant: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<ListResponse<TemplateView>, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let tenant = tenant_filter(ctx, tenant)?;
+    state.fresh().await?;
+    let page = webhooks::list_templates(
+        &state.db,
+        tenant.as_deref(),
+        dto::limit(limit)?,
+        dto::cursor(cursor.as_deref())?,
+    )
+    .await?;
+    Ok(page.into())
+}
+
+pub async fn get_template(state: &AppState, ctx: &CommandContext, id: &str) -> Result<TemplateView, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    Ok(visible(state, ctx, id).await?.1.into())
+}
+
+pub async fn update_template(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+    body: UpdateTemplateBody,
+) -> Result<TemplateView, ApiError> {
+    require(ctx, Permission::ApiManagementWrite)?;
+    let (template_id, row) = visible(state, ctx, id).await?;
+    let tenant = TenantId::try_from(row.tenant).map_err(ApiError::internal)?;
+    let name = body.name.map(dto::name).transpose()?;
+    let text = custom(body.body)?;
+    let committed = state
+        .bus
+        .template_command(ctx, template_id, &tenant, |at| TemplateCommand::Change {
+            name,
+            body: text,
+            at,
+        })
+        .await?;
+    answer(state, template_id, committed.position).await
+}
+
+pub async fn delete_template(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(), ApiError> {
+    require(ctx, Permission::ApiManagementWrite)?;
+    let (template_id, row) = visible(state, ctx, id).await?;
+    let tenant = TenantId::try_from(row.tenant).map_err(ApiError::internal)?;
+    let committed = state
+        .bus
+        .template_command(ctx, template_id, &tenant, |at| TemplateCommand::Delete { at })
+        .await?;
+    state.settle(committed.position).await;
+    Ok(())
+}
+
+/// The sample event's fields, by type: what a receiver of that type gets.
+fn sample_data(event_type: EventType) -> serde_json::Value {
+    use serde_json::json;
+    match event_type {
+        EventType::KeyCreated
+        | EventType::KeyChanged
+        | EventType::KeyRevoked
+        | EventType::KeyRotated
+        | EventType::KeyExpiring
+        | EventType::KeyExpired => {
+            json!({ "key_id": "0b6f9f2e-5d1c-4f6a-9a53-3f0c2a7f1e42", "name": "billing-service", "environment": "live", "scopes": ["FILES_READ"] })
+        }
+        EventType::EndpointActivated | EventType::EndpointDeprecated | EventType::EndpointDeactivated => {
+            json!({ "endpoint_id": "5a1d2c3b-0e4f-4a6b-8c7d-9e0f1a2b3c4d", "method": "GET", "path": "/files/{id}", "plugin": "Files" })
+        }
+        EventType::TokenCreated | EventType::TokenDeleted => {
+            json!({ "token_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f", "name": "ci" })
+        }
+        EventType::UsageAlert => {
+            json!({ "rule": "error rate of billing-service above 5 %", "metric": "error_rate", "threshold": 5, "value": 7.5, "window_minutes": 5 })
+        }
+        EventType::WebhookDisabled => {
+            json!({ "webhook_id": "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b", "url": "https://hooks.example.com/keyledger", "reason": "gone" })
+        }
+    }
+}
+
+/// Renders a sample event through the template: the exact body a delivery would carry, and
+/// the platform limits it breaks.
+pub async fn test_template(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+    body: TestTemplateBody,
+) -> Result<TemplateTestView, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let (_, row) = visible(state, ctx, id).await?;
+    let event_type: EventType = match body.event_type {
+        Some(name) => name
+            .parse()
+            .map_err(|e: keyledger_domain::webhook::event_type::EventTypeError| {
+                ApiError::new(ErrorCode::InvalidBody, e.to_string())
+            })?,
+        None => EventType::KeyCreated,
+    };
+    let kind: TemplateKind = row.kind.parse().map_err(ApiError::internal)?;
+    let template = row
+        .body
+        .map(CustomTemplate::try_from)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let message = Message {
+        id: "msg_sample".to_owned(),
+        event_type,
+        timestamp: state.clock.now(),
+        tenant: TenantId::try_from(row.tenant).map_err(ApiError::internal)?,
+        data: sample_data(event_type),
+    };
+    let rendered = render(kind, template.as_ref(), &message).map_err(invalid)?;
+    Ok(TemplateTestView {
+        event_type: event_type.as_str().to_owned(),
+        content_type: rendered.content_type.to_owned(),
+        body: rendered.body,
+        limits_broken: rendered
+            .limits_broken
+            .into_iter()
+            .map(|l| LimitBrokenView {
+                platform: l.platform.to_owned(),
+                limit: l.limit,
+                actual: l.actual as u64,
+            })
+            .collect(),
+    })
+}

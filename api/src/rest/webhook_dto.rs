@@ -1,0 +1,102 @@
+//! Bodies of the webhook API.
+
+use async_graphql::{Enum, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use keyledger_projections::webhooks::TemplateRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a template makes of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, Enum)]
+#[serde(rename_all = "snake_case")]
+#[graphql(name = "WebhookTemplateKind")]
+pub enum TemplateKindBody {
+    /// The event as JSON: `type`, `timestamp`, `tenant`, `data`.
+    Default,
+    /// Slack blocks with a text fallback.
+    Slack,
+    /// A Microsoft Teams message holding an Adaptive Card (Workflows webhooks).
+    Teams,
+    /// Discord content and an embed.
+    Discord,
+    /// `body`: a minijinja template over `type`, `timestamp`, `tenant`, `data`, `id`, `title`
+    /// and `summary`.
+    Custom,
+}
+
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "CreateWebhookTemplateInput")]
+pub struct CreateTemplateBody {
+    pub name: String,
+    pub kind: TemplateKindBody,
+    /// The template's text: for `custom` only, and required there.
+    pub body: Option<String>,
+    /// Superusers may create for another tenant; default: the caller's.
+    pub tenant: Option<String>,
+}
+
+/// Fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "UpdateWebhookTemplateInput")]
+pub struct UpdateTemplateBody {
+    pub name: Option<String>,
+    /// A custom template's new text.
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "WebhookTemplate")]
+pub struct TemplateView {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    /// `default`, `slack`, `teams`, `discord` or `custom`.
+    pub kind: String,
+    /// A custom template's text.
+    pub body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TemplateRow> for TemplateView {
+    fn from(r: TemplateRow) -> Self {
+        TemplateView {
+            id: r.id,
+            tenant: r.tenant,
+            name: r.name,
+            kind: r.kind,
+            body: r.body,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestTemplateBody {
+    /// The sample event's type (default `key.created`).
+    pub event_type: Option<String>,
+}
+
+/// A platform limit the body breaks: the platform would refuse it.
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "PlatformLimitBroken")]
+pub struct LimitBrokenView {
+    /// `slack`, `discord` or `teams`.
+    pub platform: String,
+    pub limit: String,
+    pub actual: u64,
+}
+
+/// The exact body a delivery of the sample event would carry.
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "WebhookTemplateTest")]
+pub struct TemplateTestView {
+    pub event_type: String,
+    pub content_type: String,
+    pub body: String,
+    pub limits_broken: Vec<LimitBrokenView>,
+}

@@ -1,0 +1,38 @@
+//! Webhook commands: a tenant's templates. One stream per template.
+
+use super::{CommandBus, CommandContext, Committed};
+use crate::CommandError;
+use chrono::{DateTime, Utc};
+use keyledger_domain::webhook::template::{TemplateCommand, WebhookTemplate};
+use keyledger_domain::{Permission, TenantId};
+use uuid::Uuid;
+
+impl CommandBus {
+    /// Runs a template command built for the bus's current time, for a template of `tenant`
+    /// (the caller's choice when creating, the read model's otherwise). Needs
+    /// API_MANAGEMENT_WRITE on that tenant; a template of another tenant is not found.
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %template_id), err)]
+    pub async fn template_command(
+        &self,
+        ctx: &CommandContext,
+        template_id: Uuid,
+        tenant: &TenantId,
+        build: impl FnOnce(DateTime<Utc>) -> TemplateCommand,
+    ) -> Result<Committed<WebhookTemplate>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        if !ctx.actor.may_access(tenant) {
+            return Err(CommandError::NotFound("webhook template"));
+        }
+        let at = self.clock.now();
+        let stream = template_id.to_string();
+        let loaded = self.load::<WebhookTemplate>(&stream).await?;
+        if loaded.state.template().is_some_and(|t| &t.tenant != tenant) {
+            return Err(CommandError::NotFound("webhook template"));
+        }
+        let metadata = self.metadata(ctx, tenant, at);
+        let decided = self
+            .decide(&stream, loaded, build(at), metadata, CommandError::Template)
+            .await?;
+        self.committed(decided.state, decided.position).await
+    }
+}
