@@ -1,4 +1,5 @@
 use keyledger_domain::webhook::template::TemplateAggregateError;
+use keyledger_domain::webhook::WebhookError;
 use keyledger_domain::{AdminTokenError, ApiKeyError, EndpointError};
 
 /// Failures of the storage layer itself: nothing a caller did wrong.
@@ -96,6 +97,8 @@ pub enum CommandError {
     Endpoint(EndpointError),
     #[error(transparent)]
     Template(TemplateAggregateError),
+    #[error(transparent)]
+    Webhook(WebhookError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

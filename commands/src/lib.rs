@@ -10,6 +10,7 @@ mod database;
 mod error;
 pub mod group;
 pub mod log;
+pub mod sealing;
 pub mod secrets;
 mod store;
 pub mod verifiers;

@@ -169,6 +169,14 @@ impl Pepper {
         Pepper { mac, id }
     }
 
+    /// A key for `purpose`, derived from the pepper: nodes that share the pepper share it.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Reads the pepper file, or creates it with 256 random bits (mode 0600) on first start.
     pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
         use rand::RngCore;

@@ -94,6 +94,43 @@ pub fn parse_cursor(cursor: &str) -> Option<i64> {
     cursor.parse::<i64>().ok().filter(|c| *c > 0)
 }
 
+/// A page of a list query's live rows (`select` ends in its WHERE clause, and its rows have a
+/// `position`), newest first, of `tenant` (every tenant's when `None`).
+pub(crate) async fn tenant_page<T>(
+    db: &Database,
+    select: &str,
+    tenant: Option<&str>,
+    limit: i64,
+    cursor: Option<i64>,
+    row: impl Fn(&AnyRow) -> Result<(i64, T), ProjectionError>,
+) -> Result<Page<T>, ProjectionError> {
+    let mut sql = Sql::new(select);
+    if let Some(tenant) = tenant {
+        sql.push(" AND tenant = ").bind_text(tenant);
+    }
+    if let Some(cursor) = cursor {
+        sql.push(" AND position < ").bind_int(cursor);
+    }
+    sql.push(" ORDER BY position DESC LIMIT ").bind_int(limit + 1);
+    let rows = sql.fetch_all(db).await?;
+    let rows = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, limit))
+}
+
+/// The row of a query (`select` ends in its WHERE clause) whose `column` is `id`.
+pub(crate) async fn one<T>(
+    db: &Database,
+    select: &str,
+    column: &str,
+    id: &str,
+    row: impl Fn(&AnyRow) -> Result<(i64, T), ProjectionError>,
+) -> Result<Option<T>, ProjectionError> {
+    let mut sql = Sql::new(select);
+    sql.push(&format!(" AND {column} = ")).bind_text(id);
+    let rows = sql.fetch_all(db).await?;
+    rows.first().map(row).transpose().map(|r| r.map(|(_, t)| t))
+}
+
 pub(crate) fn page<T>(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);

@@ -23,4 +23,5 @@ mod restart;
 mod sdks;
 mod tenancy;
 mod usage_stream;
+mod webhook_subscriptions;
 mod webhooks;

@@ -94,6 +94,17 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
         &format!("/v1/webhook-templates/{}", gone.body["id"].as_str().unwrap()),
     )
     .await;
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            json!({ "url": "https://hooks.example.com/a", "event_types": ["*"], "template_id": template }),
+        )
+        .await;
+    let hook = format!("/v1/webhooks/{}", hook.body["id"].as_str().unwrap());
+    app.patch(&hook, json!({ "template_id": null, "headers": { "x-a": "1" } }))
+        .await;
+    app.post(&format!("{hook}/pause"), json!({})).await;
+    app.post(&format!("{hook}/rotate-secret"), json!({})).await;
 
     for model in ReadModel::ALL {
         let before: Vec<_> = futures::future::join_all(model.tables().iter().map(|t| dump(&app, t))).await;

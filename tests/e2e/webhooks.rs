@@ -182,15 +182,10 @@ async fn isolation(app: TestApp) -> TestApp {
 
     assert_eq!(app.delete_as(&app.token, &path).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
-    let audit = app.get("/v1/audit?tenant=default").await;
-    let actions: Vec<&str> = audit.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .filter(|a| a.starts_with("Template"))
-        .collect();
-    assert_eq!(actions, ["TemplateDeleted", "TemplateCreated"], "{:?}", audit.body);
+    assert_eq!(
+        app.audit_actions("default", "Template").await,
+        ["TemplateDeleted", "TemplateCreated"]
+    );
     app
 }
 

@@ -280,6 +280,22 @@ impl TestApp {
         tokio::join!(send, receive);
         parse_response(&raw)
     }
+    /// The actions of the tenant's audit log starting with `prefix`, newest first.
+    pub async fn audit_actions(&self, tenant: &str, prefix: &str) -> Vec<String> {
+        let audit = self.get(&format!("/v1/audit?tenant={tenant}")).await;
+        audit.body["data"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["action"].as_str())
+                    .filter(|a| a.starts_with(prefix))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(&self.token, path).await
     }

@@ -48,6 +48,8 @@ codes! {
     InvalidBody = "invalid_body", BAD_REQUEST;
     /// The webhook template is invalid: an unknown kind, a custom body that does not compile (its line and the reason), a body for a kind that has none, or a change that changes nothing.
     InvalidTemplate = "invalid_template", BAD_REQUEST;
+    /// The webhook is invalid: its URL (http or https, a host, no credentials), an unknown event type, a header it may not set, a template it cannot use, or a change that changes nothing.
+    InvalidWebhook = "invalid_webhook", BAD_REQUEST;
     /// A query parameter is missing, unknown or malformed.
     InvalidQuery = "invalid_query", BAD_REQUEST;
     /// The cursor is not one this API returned.

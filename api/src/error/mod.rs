@@ -144,6 +144,19 @@ impl From<keyledger_domain::webhook::template::TemplateAggregateError> for ApiEr
     }
 }
 
+impl From<keyledger_domain::webhook::WebhookError> for ApiError {
+    fn from(e: keyledger_domain::webhook::WebhookError) -> Self {
+        use keyledger_domain::webhook::WebhookError::*;
+        let code = match &e {
+            AlreadyExists | AlreadyPaused | NotPaused | IsDisabled | NotDisabled => ErrorCode::Conflict,
+            NotFound => ErrorCode::NotFound,
+            NothingChanged => ErrorCode::InvalidWebhook,
+            Grace => ErrorCode::InvalidGracePeriod,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
 impl From<EndpointError> for ApiError {
     fn from(e: EndpointError) -> Self {
         use EndpointError::*;
@@ -173,6 +186,7 @@ impl From<CommandError> for ApiError {
             CommandError::Token(t) => t.into(),
             CommandError::Endpoint(e) => e.into(),
             CommandError::Template(e) => e.into(),
+            CommandError::Webhook(e) => e.into(),
             CommandError::Store(s) if s.is_unavailable() => ApiError::unavailable(s),
             CommandError::Store(s) => ApiError::internal(s),
         }

@@ -355,4 +355,5 @@ pub mod analytics;
 pub mod endpoints;
 pub mod import;
 pub mod tryout;
+pub mod webhook_subscriptions;
 pub mod webhooks;

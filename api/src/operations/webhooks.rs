@@ -32,6 +32,19 @@ fn custom(body: Option<String>) -> Result<Option<CustomTemplate>, ApiError> {
     body.map(CustomTemplate::try_from).transpose().map_err(invalid)
 }
 
+/// The tenant a new template or subscription belongs to: the caller's, or for superusers the
+/// one named.
+pub(super) fn owner(ctx: &CommandContext, requested: Option<String>) -> Result<TenantId, ApiError> {
+    match dto::tenant(requested)? {
+        Some(t) if ctx.actor.is_superuser() => Ok(t),
+        Some(t) if t != ctx.actor.tenant => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("you cannot create webhooks for tenant {t}"),
+        )),
+        _ => Ok(ctx.actor.tenant.clone()),
+    }
+}
+
 /// The live template `id` if the caller may see it; otherwise not found.
 async fn visible(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(Uuid, TemplateRow), ApiError> {
     let not_found = || ApiError::not_found("webhook template");
@@ -57,16 +70,7 @@ pub async fn create_template(
     body: CreateTemplateBody,
 ) -> Result<TemplateView, ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
-    let tenant = match dto::tenant(body.tenant)? {
-        Some(t) if ctx.actor.is_superuser() => t,
-        Some(t) if t != ctx.actor.tenant => {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("you cannot create templates for tenant {t}"),
-            ))
-        }
-        _ => ctx.actor.tenant.clone(),
-    };
+    let tenant = owner(ctx, body.tenant)?;
     let (name, kind, text) = (dto::name(body.name)?, kind(body.kind), custom(body.body)?);
     let id = Uuid::new_v4();
     let owner = tenant.clone();

@@ -11,6 +11,7 @@ pub mod health;
 pub mod keys;
 mod links;
 pub mod webhook_dto;
+pub mod webhook_subscriptions;
 pub mod webhooks;
 
 use crate::state::AppState;
@@ -33,6 +34,9 @@ use utoipa::{Modify, OpenApi};
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::test,
+        webhook_subscriptions::create, webhook_subscriptions::list, webhook_subscriptions::get, webhook_subscriptions::update,
+        webhook_subscriptions::delete, webhook_subscriptions::pause, webhook_subscriptions::resume, webhook_subscriptions::enable,
+        webhook_subscriptions::rotate_secret,
     ),
     components(schemas(crate::error::ErrorBody, crate::operations::analytics::stream::UsageLag)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
@@ -118,6 +122,23 @@ pub fn router() -> Router<AppState> {
         .route("/v1/openapi/tenant.json", get(endpoints::tenant_json))
         .route("/v1/openapi/tenant.yaml", get(endpoints::tenant_yaml))
         .route("/v1/sdks/{file}", get(endpoints::sdk))
+        .route(
+            "/v1/webhooks",
+            post(webhook_subscriptions::create).get(webhook_subscriptions::list),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhook_subscriptions::get)
+                .patch(webhook_subscriptions::update)
+                .delete(webhook_subscriptions::delete),
+        )
+        .route("/v1/webhooks/{id}/pause", post(webhook_subscriptions::pause))
+        .route("/v1/webhooks/{id}/resume", post(webhook_subscriptions::resume))
+        .route("/v1/webhooks/{id}/enable", post(webhook_subscriptions::enable))
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhook_subscriptions::rotate_secret),
+        )
         .route("/v1/webhook-templates", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhook-templates/{id}",

@@ -100,3 +100,97 @@ pub struct TemplateTestView {
     pub body: String,
     pub limits_broken: Vec<LimitBrokenView>,
 }
+
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "CreateWebhookInput")]
+pub struct CreateWebhookBody {
+    /// Where deliveries are POSTed: http or https.
+    pub url: String,
+    /// Event types (`key.created`, `key.revoked`, …), or `["*"]` for every type.
+    pub event_types: Vec<String>,
+    /// A template of the tenant's; default: the event as JSON.
+    pub template_id: Option<String>,
+    /// Headers sent with every delivery.
+    #[schema(value_type = Option<Object>)]
+    #[graphql(skip)]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub description: Option<String>,
+    /// Superusers may create for another tenant; default: the caller's.
+    pub tenant: Option<String>,
+}
+
+/// Fields left out stay as they are; `template_id: null` goes back to the default body.
+#[derive(Debug, Default, Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "UpdateWebhookInput")]
+pub struct UpdateWebhookBody {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    #[graphql(skip)]
+    pub template_id: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
+    #[graphql(skip)]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub description: Option<String>,
+}
+
+/// A field sent as `null` is `Some(None)`; one left out is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "Webhook")]
+pub struct WebhookView {
+    pub id: String,
+    /// The signing secret (`whsec_…`): only in the answer to create and to rotate-secret, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub tenant: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub template_id: Option<String>,
+    #[schema(value_type = Object)]
+    #[graphql(skip)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub description: String,
+    /// `active`, `paused` or `disabled`.
+    pub status: String,
+    /// Why it is disabled: `{"kind": "gone"}` or `{"kind": "failing", "since": …}`.
+    #[schema(value_type = Option<Object>)]
+    #[graphql(skip)]
+    pub disabled: Option<serde_json::Value>,
+    pub secret_rotated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<keyledger_projections::webhook_subscriptions::SubscriptionRow> for WebhookView {
+    fn from(r: keyledger_projections::webhook_subscriptions::SubscriptionRow) -> Self {
+        WebhookView {
+            id: r.id,
+            secret: None,
+            tenant: r.tenant,
+            url: r.url,
+            event_types: r.event_types,
+            template_id: r.template_id,
+            headers: r.headers,
+            description: r.description,
+            status: r.status,
+            disabled: r.disabled,
+            secret_rotated_at: r.secret_rotated_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretBody {
+    /// Seconds the previous secret keeps signing beside the new one (default 86400, at most 604800).
+    pub grace_seconds: Option<i64>,
+}

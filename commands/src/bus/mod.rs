@@ -123,6 +123,7 @@ pub struct CommandBus {
     clock: Arc<dyn Clock>,
     watch: LogWatch,
     pepper: Option<Arc<secrets::Pepper>>,
+    sealer: Option<crate::sealing::SecretBox>,
 }
 
 impl CommandBus {
@@ -135,13 +136,25 @@ impl CommandBus {
             clock,
             watch,
             pepper: None,
+            sealer: None,
         }
     }
 
     /// Issue and rotation also store the edge's fast verifier for the new secret.
+    /// Webhook signing secrets are sealed with a key derived from it.
     pub fn with_pepper(mut self, pepper: Arc<secrets::Pepper>) -> Self {
+        self.sealer = Some(crate::sealing::SecretBox::new(
+            pepper.derive("keyledger webhook secrets v1"),
+        ));
         self.pepper = Some(pepper);
         self
+    }
+
+    /// What seals and opens webhook signing secrets.
+    pub fn sealer(&self) -> Result<&crate::sealing::SecretBox, CommandError> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| CommandError::Store(crate::StoreError::Corrupt("no key to seal webhook secrets".into())))
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -1,9 +1,10 @@
-//! Webhook commands: a tenant's templates. One stream per template.
+//! Webhook commands: a tenant's subscriptions and templates. One stream each.
 
 use super::{CommandBus, CommandContext, Committed};
 use crate::CommandError;
 use chrono::{DateTime, Utc};
 use keyledger_domain::webhook::template::{TemplateCommand, WebhookTemplate};
+use keyledger_domain::webhook::{Webhook, WebhookCommand};
 use keyledger_domain::{Permission, TenantId};
 use uuid::Uuid;
 
@@ -32,6 +33,33 @@ impl CommandBus {
         let metadata = self.metadata(ctx, tenant, at);
         let decided = self
             .decide(&stream, loaded, build(at), metadata, CommandError::Template)
+            .await?;
+        self.committed(decided.state, decided.position).await
+    }
+
+    /// Runs a subscription command built for the bus's current time, for a subscription of
+    /// `tenant`, as [`CommandBus::template_command`] does.
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %webhook_id), err)]
+    pub async fn webhook_command(
+        &self,
+        ctx: &CommandContext,
+        webhook_id: Uuid,
+        tenant: &TenantId,
+        build: impl FnOnce(DateTime<Utc>) -> WebhookCommand,
+    ) -> Result<Committed<Webhook>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        if !ctx.actor.may_access(tenant) {
+            return Err(CommandError::NotFound("webhook"));
+        }
+        let at = self.clock.now();
+        let stream = webhook_id.to_string();
+        let loaded = self.load::<Webhook>(&stream).await?;
+        if loaded.state.subscription().is_some_and(|s| &s.tenant != tenant) {
+            return Err(CommandError::NotFound("webhook"));
+        }
+        let metadata = self.metadata(ctx, tenant, at);
+        let decided = self
+            .decide(&stream, loaded, build(at), metadata, CommandError::Webhook)
             .await?;
         self.committed(decided.state, decided.position).await
     }

@@ -25,6 +25,7 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
                 | Decoded::Token(AdminTokenEvent::AdminTokenDeleted { at, .. }) => Some(*at),
                 Decoded::Endpoint(event) => Some(event.at()),
                 Decoded::Template(event) => Some(event.at()),
+                Decoded::Webhook(event) => Some(event.at()),
                 Decoded::Other => None,
             }
             .or(logged.metadata.time)

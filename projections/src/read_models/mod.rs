@@ -11,12 +11,14 @@ pub use audit::details as redacted_details;
 pub mod key_list;
 mod key_lookup;
 pub use key_lookup::secrets as key_secrets;
+pub mod webhook_subscriptions;
 pub mod webhooks;
 
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
 use keyledger_domain::webhook::template::{TemplateEvent, WebhookTemplate};
+use keyledger_domain::webhook::{Webhook, WebhookEvent};
 use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
 use sqlx::AnyConnection;
 
@@ -36,6 +38,7 @@ pub enum Decoded {
     Token(AdminTokenEvent),
     Endpoint(EndpointEvent),
     Template(TemplateEvent),
+    Webhook(WebhookEvent),
     Other,
 }
 
@@ -57,6 +60,7 @@ pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
         t if t == AdminToken::TYPE => Decoded::Token(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == Endpoint::TYPE => Decoded::Endpoint(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == WebhookTemplate::TYPE => Decoded::Template(serde_json::from_str(payload).map_err(undecodable)?),
+        t if t == Webhook::TYPE => Decoded::Webhook(serde_json::from_str(payload).map_err(undecodable)?),
         _ => Decoded::Other,
     })
 }
@@ -91,7 +95,7 @@ impl ReadModel {
             ReadModel::KeyLookup => &["key_lookup"],
             ReadModel::Audit => &["audit_log"],
             ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
-            ReadModel::Webhooks => &["webhook_templates"],
+            ReadModel::Webhooks => &["webhook_templates", "webhook_subscriptions"],
         }
     }
 
@@ -152,7 +156,10 @@ impl ReadModel {
             ReadModel::KeyLookup => key_lookup::apply(conn, events, shared).await,
             ReadModel::Audit => audit::apply(conn, events).await,
             ReadModel::Endpoints => endpoints::apply(conn, events).await,
-            ReadModel::Webhooks => webhooks::apply(conn, events).await,
+            ReadModel::Webhooks => {
+                webhooks::apply(conn, events).await?;
+                webhook_subscriptions::apply(conn, events).await
+            }
         }
     }
 }

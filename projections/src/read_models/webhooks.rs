@@ -1,7 +1,7 @@
 //! `webhook_templates`: a tenant's templates, with their deletion.
 
 use super::{ms, Applied, Decoded};
-use crate::sql::{page, time, Page, Sql};
+use crate::sql::{one, tenant_page, time, Page};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
@@ -94,23 +94,9 @@ pub async fn list_templates(
     limit: i64,
     cursor: Option<i64>,
 ) -> Result<Page<TemplateRow>, ProjectionError> {
-    let mut sql = Sql::new(SELECT);
-    if let Some(tenant) = tenant {
-        sql.push(" AND tenant = ").bind_text(tenant);
-    }
-    if let Some(cursor) = cursor {
-        sql.push(" AND position < ").bind_int(cursor);
-    }
-    sql.push(" ORDER BY position DESC LIMIT ").bind_int(limit + 1);
-    let rows = sql.fetch_all(db).await?;
-    let rows = rows.iter().map(template_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(page(rows, limit))
+    tenant_page(db, SELECT, tenant, limit, cursor, template_row).await
 }
 
-/// A live template.
 pub async fn get_template(db: &Database, template_id: &str) -> Result<Option<TemplateRow>, ProjectionError> {
-    let mut sql = Sql::new(SELECT);
-    sql.push(" AND template_id = ").bind_text(template_id);
-    let rows = sql.fetch_all(db).await?;
-    rows.first().map(template_row).transpose().map(|r| r.map(|(_, t)| t))
+    one(db, SELECT, "template_id", template_id, template_row).await
 }

@@ -80,7 +80,9 @@ pub enum WebhookEvent {
     WebhookChanged {
         url: Option<WebhookUrl>,
         event_types: Option<EventTypes>,
-        /// `Some(None)`: the template was removed (the default body is sent).
+        /// `Some(None)`: the template was removed (the default body is sent). Stored as absent,
+        /// `null` or the id, so that a removal survives the round trip.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
         template_id: Option<Option<Uuid>>,
         headers: Option<CustomHeaders>,
         description: Option<String>,
@@ -109,6 +111,27 @@ pub enum WebhookEvent {
     WebhookDeleted {
         at: DateTime<Utc>,
     },
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(d).map(Some)
+}
+
+impl WebhookEvent {
+    /// When it happened.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            WebhookEvent::WebhookCreated { at, .. }
+            | WebhookEvent::WebhookChanged { at, .. }
+            | WebhookEvent::WebhookPaused { at }
+            | WebhookEvent::WebhookResumed { at }
+            | WebhookEvent::WebhookSecretRotated { at, .. }
+            | WebhookEvent::WebhookDisabled { at, .. }
+            | WebhookEvent::WebhookEnabled { at }
+            | WebhookEvent::WebhookDeleted { at } => *at,
+        }
+    }
 }
 
 impl DomainEvent for WebhookEvent {

@@ -221,3 +221,23 @@ fn events_keep_their_stored_shape() {
     let back: WebhookEvent = serde_json::from_value(json).unwrap();
     assert_eq!(back, created());
 }
+
+#[test]
+fn a_removed_template_survives_the_round_trip_through_the_store() {
+    for template_id in [None, Some(None), Some(Some(Uuid::from_u128(9)))] {
+        let event = WebhookEvent::WebhookChanged {
+            url: None,
+            event_types: None,
+            template_id,
+            headers: None,
+            description: Some("d".into()),
+            at: t(1),
+        };
+        let stored = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            serde_json::from_str::<WebhookEvent>(&stored).unwrap(),
+            event,
+            "{stored}"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! `webhook_subscriptions`: a tenant's subscriptions, their status and their deletion. The
+//! signing secrets stay sealed in the events.
+
+use super::{json, ms, Applied, Decoded};
+use crate::sql::{one, parse_json, tenant_page, time, Page};
+use crate::ProjectionError;
+use chrono::{DateTime, Utc};
+use keyledger_commands::Database;
+use keyledger_domain::webhook::subscription::{Status, WebhookEvent};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+async fn set(
+    conn: &mut AnyConnection,
+    id: &str,
+    column: &str,
+    value: Option<String>,
+    at: i64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(&format!(
+        "UPDATE webhook_subscriptions SET {column} = $1, updated_at_ms = $2 WHERE webhook_id = $3"
+    ))
+    .bind(value)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn status_of(status: &Status) -> (&'static str, Option<String>) {
+    match status {
+        Status::Active => ("active", None),
+        Status::Paused => ("paused", None),
+        Status::Disabled { reason } => ("disabled", Some(json(reason))),
+    }
+}
+
+/// Subscriptions change rarely: one statement per change keeps the order of a batch's events.
+pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Result<(), ProjectionError> {
+    for e in events {
+        let Decoded::Webhook(event) = &e.decoded else {
+            continue;
+        };
+        let id = e.logged.aggregate_id.as_str();
+        match event {
+            WebhookEvent::WebhookCreated {
+                tenant, settings, at, ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO webhook_subscriptions (webhook_id, tenant, url, event_types, template_id, headers, \
+                     description, status, disabled, secret_rotated_at_ms, created_at_ms, updated_at_ms, deleted_at_ms, \
+                     position) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', NULL, NULL, $8, $8, NULL, $9)",
+                )
+                .bind(id)
+                .bind(tenant.as_str())
+                .bind(settings.url.as_str())
+                .bind(json(&settings.event_types.names()))
+                .bind(settings.template_id.map(|t| t.to_string()))
+                .bind(json(&settings.headers))
+                .bind(settings.description.as_str())
+                .bind(ms(*at))
+                .bind(e.logged.position)
+                .execute(&mut *conn)
+                .await?;
+            }
+            WebhookEvent::WebhookChanged {
+                url,
+                event_types,
+                template_id,
+                headers,
+                description,
+                at,
+            } => {
+                let at = ms(*at);
+                if let Some(url) = url {
+                    set(conn, id, "url", Some(url.to_string()), at).await?;
+                }
+                if let Some(types) = event_types {
+                    set(conn, id, "event_types", Some(json(&types.names())), at).await?;
+                }
+                if let Some(template) = template_id {
+                    set(conn, id, "template_id", template.map(|t| t.to_string()), at).await?;
+                }
+                if let Some(headers) = headers {
+                    set(conn, id, "headers", Some(json(headers)), at).await?;
+                }
+                if let Some(description) = description {
+                    set(conn, id, "description", Some(description.clone()), at).await?;
+                }
+            }
+            WebhookEvent::WebhookPaused { at } => set(conn, id, "status", Some("paused".into()), ms(*at)).await?,
+            WebhookEvent::WebhookResumed { at } | WebhookEvent::WebhookEnabled { at } => {
+                set(conn, id, "status", Some("active".into()), ms(*at)).await?;
+                set(conn, id, "disabled", None, ms(*at)).await?;
+            }
+            WebhookEvent::WebhookDisabled { reason, at } => {
+                let (status, why) = status_of(&Status::Disabled { reason: reason.clone() });
+                set(conn, id, "status", Some(status.into()), ms(*at)).await?;
+                set(conn, id, "disabled", why, ms(*at)).await?;
+            }
+            WebhookEvent::WebhookSecretRotated { at, .. } => {
+                sqlx::query(
+                    "UPDATE webhook_subscriptions SET secret_rotated_at_ms = $1, updated_at_ms = $1 WHERE webhook_id = $2",
+                )
+                .bind(ms(*at))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            WebhookEvent::WebhookDeleted { at } => {
+                sqlx::query("UPDATE webhook_subscriptions SET deleted_at_ms = $1 WHERE webhook_id = $2")
+                    .bind(ms(*at))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- queries ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub template_id: Option<String>,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub description: String,
+    pub status: String,
+    /// Why it was disabled: `{"kind": "gone"}` or `{"kind": "failing", "since": …}`.
+    pub disabled: Option<serde_json::Value>,
+    pub secret_rotated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "SELECT webhook_id, tenant, url, event_types, template_id, headers, description, status, \
+     disabled, secret_rotated_at_ms, created_at_ms, updated_at_ms, position FROM webhook_subscriptions \
+     WHERE deleted_at_ms IS NULL";
+
+fn subscription_row(r: &AnyRow) -> Result<(i64, SubscriptionRow), ProjectionError> {
+    let disabled: Option<String> = r.try_get("disabled")?;
+    Ok((
+        r.try_get("position")?,
+        SubscriptionRow {
+            id: r.try_get("webhook_id")?,
+            tenant: r.try_get("tenant")?,
+            url: r.try_get("url")?,
+            event_types: parse_json(&r.try_get::<String, _>("event_types")?, "event_types")?,
+            template_id: r.try_get("template_id")?,
+            headers: parse_json(&r.try_get::<String, _>("headers")?, "headers")?,
+            description: r.try_get("description")?,
+            status: r.try_get("status")?,
+            disabled: disabled.map(|d| parse_json(&d, "disabled")).transpose()?,
+            secret_rotated_at: r.try_get::<Option<i64>, _>("secret_rotated_at_ms")?.map(time),
+            created_at: time(r.try_get("created_at_ms")?),
+            updated_at: time(r.try_get("updated_at_ms")?),
+        },
+    ))
+}
+
+/// Live subscriptions, newest first, of `tenant` (every tenant's when `None`).
+pub async fn list_subscriptions(
+    db: &Database,
+    tenant: Option<&str>,
+    limit: i64,
+    cursor: Option<i64>,
+) -> Result<Page<SubscriptionRow>, ProjectionError> {
+    tenant_page(db, SELECT, tenant, limit, cursor, subscription_row).await
+}
+
+pub async fn get_subscription(db: &Database, webhook_id: &str) -> Result<Option<SubscriptionRow>, ProjectionError> {
+    one(db, SELECT, "webhook_id", webhook_id, subscription_row).await
+}
