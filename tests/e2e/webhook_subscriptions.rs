@@ -195,12 +195,25 @@ async fn isolation(app: TestApp) -> TestApp {
     let graphql = app
         .graphql(
             Some(&app.token),
-            "mutation { createWebhook(input: { url: \"https://hooks.example.com/gql\", eventTypes: [\"key.created\"] }) { id secret status } }",
-            json!({}),
+            "mutation($t: String!) { createWebhook(input: { url: \"https://hooks.example.com/gql\", eventTypes: [\"key.created\"], templateId: $t, headers: { x_team: \"platform\" } }) { id secret status headers templateId } }",
+            json!({ "t": my_template.body["id"] }),
         )
         .await;
     let created = &graphql["data"]["createWebhook"];
     assert!(created["secret"].as_str().unwrap().starts_with("whsec_"), "{graphql}");
+    assert_eq!(created["headers"], json!({ "x_team": "platform" }));
+    let untemplated = app
+        .graphql(
+            Some(&app.token),
+            "mutation($id: String!) { updateWebhook(id: $id, input: { templateId: null }) { templateId } }",
+            json!({ "id": created["id"] }),
+        )
+        .await;
+    assert_eq!(
+        untemplated["data"]["updateWebhook"]["templateId"],
+        Value::Null,
+        "{untemplated}"
+    );
     let paused = app
         .graphql(
             Some(&app.token),
@@ -212,7 +225,7 @@ async fn isolation(app: TestApp) -> TestApp {
 
     assert_eq!(
         app.audit_actions("default", "Webhook").await,
-        ["WebhookPaused", "WebhookCreated", "WebhookCreated"]
+        ["WebhookPaused", "WebhookChanged", "WebhookCreated", "WebhookCreated"]
     );
     app
 }

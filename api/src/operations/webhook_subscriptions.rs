@@ -6,6 +6,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::rest::dto::{self, ListResponse};
 use crate::rest::webhook_dto::*;
 use crate::state::AppState;
+use async_graphql::MaybeUndefined;
 use axum::http::{HeaderName, HeaderValue};
 use keyledger_commands::sealing::new_signing_secret;
 use keyledger_commands::CommandContext;
@@ -119,7 +120,7 @@ pub async fn create_webhook(
             Some(raw) => Some(template(state, &tenant, &raw).await?),
             None => None,
         },
-        headers: headers(body.headers.unwrap_or_default())?,
+        headers: headers(body.headers.map(|h| h.0).unwrap_or_default())?,
         description: description(body.description.unwrap_or_default())?,
     };
     let secret = new_signing_secret();
@@ -178,15 +179,15 @@ pub async fn update_webhook(
     require(ctx, Permission::ApiManagementWrite)?;
     let (webhook_id, tenant) = visible(state, ctx, id).await?;
     let template_id = match body.template_id {
-        Some(Some(raw)) => Some(Some(template(state, &tenant, &raw).await?)),
-        Some(None) => Some(None),
-        None => None,
+        MaybeUndefined::Value(raw) => Some(Some(template(state, &tenant, &raw).await?)),
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Undefined => None,
     };
     let change = ChangeWebhook {
         url: body.url.map(url).transpose()?,
         event_types: body.event_types.map(event_types).transpose()?,
         template_id,
-        headers: body.headers.map(headers).transpose()?,
+        headers: body.headers.map(|h| headers(h.0)).transpose()?,
         description: body.description.map(description).transpose()?,
         at: state.clock.now(),
     };

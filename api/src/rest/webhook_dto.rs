@@ -1,6 +1,6 @@
 //! Bodies of the webhook API.
 
-use async_graphql::{Enum, InputObject, SimpleObject};
+use async_graphql::{Enum, InputObject, MaybeUndefined, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_projections::webhooks::TemplateRow;
 use serde::{Deserialize, Serialize};
@@ -111,14 +111,15 @@ pub struct CreateWebhookBody {
     pub event_types: Vec<String>,
     /// A template of the tenant's; default: the event as JSON.
     pub template_id: Option<String>,
-    /// Headers sent with every delivery.
+    /// Headers sent with every delivery (a JSON object of strings).
     #[schema(value_type = Option<Object>)]
-    #[graphql(skip)]
-    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub headers: Option<async_graphql::Json<Headers>>,
     pub description: Option<String>,
     /// Superusers may create for another tenant; default: the caller's.
     pub tenant: Option<String>,
 }
+
+pub type Headers = std::collections::BTreeMap<String, String>;
 
 /// Fields left out stay as they are; `template_id: null` goes back to the default body.
 #[derive(Debug, Default, Deserialize, ToSchema, InputObject)]
@@ -127,19 +128,12 @@ pub struct CreateWebhookBody {
 pub struct UpdateWebhookBody {
     pub url: Option<String>,
     pub event_types: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    #[graphql(skip)]
-    pub template_id: Option<Option<String>>,
+    pub template_id: MaybeUndefined<String>,
     #[schema(value_type = Option<Object>)]
-    #[graphql(skip)]
-    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub headers: Option<async_graphql::Json<Headers>>,
     pub description: Option<String>,
-}
-
-/// A field sent as `null` is `Some(None)`; one left out is `None`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
@@ -154,8 +148,7 @@ pub struct WebhookView {
     pub event_types: Vec<String>,
     pub template_id: Option<String>,
     #[schema(value_type = Object)]
-    #[graphql(skip)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: async_graphql::Json<Headers>,
     pub description: String,
     /// `active`, `paused` or `disabled`.
     pub status: String,
@@ -177,7 +170,7 @@ impl From<keyledger_projections::webhook_subscriptions::SubscriptionRow> for Web
             url: r.url,
             event_types: r.event_types,
             template_id: r.template_id,
-            headers: r.headers,
+            headers: async_graphql::Json(r.headers),
             description: r.description,
             status: r.status,
             disabled: r.disabled,
