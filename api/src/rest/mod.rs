@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod health;
 pub mod keys;
 mod links;
+pub mod token_dto;
 pub mod webhook_dto;
 pub mod webhook_subscriptions;
 pub mod webhooks;
