@@ -85,14 +85,19 @@ async fn template(state: &AppState, tenant: &TenantId, raw: &str) -> Result<Uuid
     }
 }
 
-/// The live subscription `id` if the caller may see it; otherwise not found.
-async fn visible(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(Uuid, TenantId), ApiError> {
+/// The live subscription `id` if the caller may see it, with its tenant; otherwise not found.
+async fn visible(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+) -> Result<(Uuid, TenantId, SubscriptionRow), ApiError> {
     let not_found = || ApiError::not_found("webhook");
     let webhook_id = Uuid::parse_str(id).map_err(|_| not_found())?;
     state.fresh().await?;
     match subscriptions::get_subscription(&state.db, &webhook_id.to_string()).await? {
         Some(row) if ctx.actor.may_access_named(&row.tenant) => {
-            Ok((webhook_id, TenantId::try_from(row.tenant).map_err(ApiError::internal)?))
+            let tenant = TenantId::try_from(row.tenant.clone()).map_err(ApiError::internal)?;
+            Ok((webhook_id, tenant, row))
         }
         _ => Err(not_found()),
     }
@@ -166,8 +171,7 @@ pub async fn list_webhooks(
 
 pub async fn get_webhook(state: &AppState, ctx: &CommandContext, id: &str) -> Result<WebhookView, ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
-    let (webhook_id, _) = visible(state, ctx, id).await?;
-    Ok(row(state, webhook_id, 0).await?.into())
+    Ok(visible(state, ctx, id).await?.2.into())
 }
 
 pub async fn update_webhook(
@@ -177,24 +181,27 @@ pub async fn update_webhook(
     body: UpdateWebhookBody,
 ) -> Result<WebhookView, ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
-    let (webhook_id, tenant) = visible(state, ctx, id).await?;
+    let (webhook_id, tenant, _) = visible(state, ctx, id).await?;
     let template_id = match body.template_id {
         MaybeUndefined::Value(raw) => Some(Some(template(state, &tenant, &raw).await?)),
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Undefined => None,
     };
-    let change = ChangeWebhook {
-        url: body.url.map(url).transpose()?,
-        event_types: body.event_types.map(event_types).transpose()?,
-        template_id,
-        headers: body.headers.map(|h| headers(h.0)).transpose()?,
-        description: body.description.map(description).transpose()?,
-        at: state.clock.now(),
-    };
+    let url = body.url.map(url).transpose()?;
+    let event_types = body.event_types.map(event_types).transpose()?;
+    let headers = body.headers.map(|h| headers(h.0)).transpose()?;
+    let description = body.description.map(description).transpose()?;
     let committed = state
         .bus
         .webhook_command(ctx, webhook_id, &tenant, |at| {
-            WebhookCommand::Change(Box::new(ChangeWebhook { at, ..change }))
+            WebhookCommand::Change(Box::new(ChangeWebhook {
+                url,
+                event_types,
+                template_id,
+                headers,
+                description,
+                at,
+            }))
         })
         .await?;
     Ok(row(state, webhook_id, committed.position).await?.into())
@@ -208,7 +215,7 @@ pub async fn set_status(
     action: StatusAction,
 ) -> Result<WebhookView, ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
-    let (webhook_id, tenant) = visible(state, ctx, id).await?;
+    let (webhook_id, tenant, _) = visible(state, ctx, id).await?;
     let committed = state
         .bus
         .webhook_command(ctx, webhook_id, &tenant, |at| match action {
@@ -234,21 +241,23 @@ pub async fn rotate_secret(
     body: RotateSecretBody,
 ) -> Result<WebhookView, ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
-    let grace = body.grace_seconds.unwrap_or(86_400);
-    if grace < 0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidGracePeriod,
-            "grace_seconds is 0 to 604800",
-        ));
-    }
-    let (webhook_id, tenant) = visible(state, ctx, id).await?;
+    let grace = match body.grace_seconds.unwrap_or(86_400) {
+        seconds @ 0..=604_800 => chrono::Duration::seconds(seconds),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidGracePeriod,
+                "grace_seconds is 0 to 604800",
+            ))
+        }
+    };
+    let (webhook_id, tenant, _) = visible(state, ctx, id).await?;
     let secret = new_signing_secret();
     let sealed = state.bus.sealer()?.seal(&secret);
     let committed = state
         .bus
         .webhook_command(ctx, webhook_id, &tenant, |at| WebhookCommand::RotateSecret {
             secret: sealed,
-            grace: chrono::Duration::seconds(grace.min(i64::from(u32::MAX))),
+            grace,
             at,
         })
         .await?;
@@ -259,7 +268,7 @@ pub async fn rotate_secret(
 
 pub async fn delete_webhook(state: &AppState, ctx: &CommandContext, id: &str) -> Result<(), ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
-    let (webhook_id, tenant) = visible(state, ctx, id).await?;
+    let (webhook_id, tenant, _) = visible(state, ctx, id).await?;
     let committed = state
         .bus
         .webhook_command(ctx, webhook_id, &tenant, |at| WebhookCommand::Delete { at })

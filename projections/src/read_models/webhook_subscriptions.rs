@@ -6,7 +6,7 @@ use crate::sql::{one, parse_json, tenant_page, time, Page};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
-use keyledger_domain::webhook::subscription::{Status, WebhookEvent};
+use keyledger_domain::webhook::subscription::WebhookEvent;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -28,12 +28,24 @@ async fn set(
     Ok(())
 }
 
-fn status_of(status: &Status) -> (&'static str, Option<String>) {
-    match status {
-        Status::Active => ("active", None),
-        Status::Paused => ("paused", None),
-        Status::Disabled { reason } => ("disabled", Some(json(reason))),
-    }
+/// A status change, with why it was disabled (`NULL` unless it is).
+async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    disabled: Option<String>,
+    at: i64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE webhook_subscriptions SET status = $1, disabled = $2, updated_at_ms = $3 WHERE webhook_id = $4",
+    )
+    .bind(status)
+    .bind(disabled)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Subscriptions change rarely: one statement per change keeps the order of a batch's events.
@@ -89,15 +101,12 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
                     set(conn, id, "description", Some(description.clone()), at).await?;
                 }
             }
-            WebhookEvent::WebhookPaused { at } => set(conn, id, "status", Some("paused".into()), ms(*at)).await?,
+            WebhookEvent::WebhookPaused { at } => set_status(conn, id, "paused", None, ms(*at)).await?,
             WebhookEvent::WebhookResumed { at } | WebhookEvent::WebhookEnabled { at } => {
-                set(conn, id, "status", Some("active".into()), ms(*at)).await?;
-                set(conn, id, "disabled", None, ms(*at)).await?;
+                set_status(conn, id, "active", None, ms(*at)).await?
             }
             WebhookEvent::WebhookDisabled { reason, at } => {
-                let (status, why) = status_of(&Status::Disabled { reason: reason.clone() });
-                set(conn, id, "status", Some(status.into()), ms(*at)).await?;
-                set(conn, id, "disabled", why, ms(*at)).await?;
+                set_status(conn, id, "disabled", Some(json(reason)), ms(*at)).await?
             }
             WebhookEvent::WebhookSecretRotated { at, .. } => {
                 sqlx::query(
