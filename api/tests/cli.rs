@@ -214,10 +214,41 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     );
 
     let out = keyledger(&dir)
+        .args(["serve", "--admin-addr", "127.0.0.1:0", "--usage-spool-max-mb", "5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--usage-spool-max-mb must be from 128"),
+        "{out:?}"
+    );
+
+    let out = keyledger(&dir)
         .args(["serve", "--admin-addr", "not-an-address"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+/// Two processes on one data directory would both append to its usage spool: the second is
+/// refused at start, saying why, and the first goes on.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _, admin) = serve(&dir, &[]);
+    let out = keyledger(&dir)
+        .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("is in use by another Keyledger process") && said.contains("--usage-spool-dir"),
+        "{said}"
+    );
+    let health = reqwest::get(format!("http://{admin}/healthz")).await.unwrap();
+    assert!(health.status().is_success(), "the first server goes on");
+    terminate(first);
 }
 
 #[test]
