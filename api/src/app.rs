@@ -145,6 +145,14 @@ impl Application {
             clock.clone(),
             auth.clone(),
         )?);
+        let (webhooks_due, dispatcher) = keyledger_projections::dispatch::spawn(
+            db.clone(),
+            bus.clone(),
+            watch.clone(),
+            clock.clone(),
+            config.webhooks(),
+        )?;
+        tasks.extend(dispatcher);
         let state = AppState {
             auth,
             catchup,
@@ -156,6 +164,7 @@ impl Application {
             edge: edge.clone(),
             key_usage,
             usage_feed,
+            webhooks_due,
             stopping: tokio_util::sync::CancellationToken::new(),
         };
 

@@ -33,7 +33,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // Signal handlers go in before anything is printed: a supervisor that reads "listening"
             // and sends SIGTERM at once must get a graceful stop, not the default kill.
             let shutdown = shutdown_signal()?;
-            let app = Application::build(Config { db: cli.db, serve }).await?;
+            let app = Application::build(Config {
+                db: cli.db,
+                serve: *serve,
+            })
+            .await?;
             match app.bootstrap() {
                 // Printed, never logged: this is the only time the token is shown.
                 Some(Bootstrap::Generated(token)) => {

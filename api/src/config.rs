@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "keyledger", version, about = "Event-sourced API key management")]
@@ -16,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admin API (REST, GraphQL), the auth edge, projections and the expiry scheduler.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Work with projections (read models).
@@ -159,6 +160,30 @@ pub struct ServeArgs {
     /// (at least 128); beyond it the edge drops records and counts them.
     #[arg(long, env = "KEYLEDGER_USAGE_SPOOL_MAX_MB", default_value_t = 1024)]
     pub usage_spool_max_mb: u64,
+    /// Address ranges webhook deliveries may reach although they are private, loopback or
+    /// otherwise refused by default (comma-separated CIDRs), e.g. 10.0.0.0/8.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_ALLOW_CIDRS", value_delimiter = ',')]
+    pub webhook_allow_cidrs: Vec<ipnet::IpNet>,
+    /// The waits between a failed webhook delivery's attempts, in seconds, comma-separated; each
+    /// is spread by up to 20 % either way.
+    #[arg(
+        long,
+        env = "KEYLEDGER_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: keyledger_domain::webhook::delivery::RetrySchedule,
+    /// How long one webhook attempt may take, connecting included, in seconds.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 15.0)]
+    pub webhook_timeout_seconds: f64,
+    /// Webhook attempts in flight on this node at most.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    pub webhook_concurrency: usize,
+    /// Webhook attempts in flight to one subscription on this node at most.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_SUBSCRIPTION_CONCURRENCY", default_value_t = 8)]
+    pub webhook_subscription_concurrency: usize,
+    /// Hours a subscription may fail every attempt before it is disabled.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120.0)]
+    pub webhook_disable_after_hours: f64,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -176,6 +201,15 @@ impl fmt::Debug for ServeArgs {
             .field("usage_retention_days", &self.usage_retention_days)
             .field("usage_spool_dir", &self.usage_spool_dir)
             .field("usage_spool_max_mb", &self.usage_spool_max_mb)
+            .field("webhook_allow_cidrs", &self.webhook_allow_cidrs)
+            .field("webhook_retry_schedule", &self.webhook_retry_schedule)
+            .field("webhook_timeout_seconds", &self.webhook_timeout_seconds)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field(
+                "webhook_subscription_concurrency",
+                &self.webhook_subscription_concurrency,
+            )
+            .field("webhook_disable_after_hours", &self.webhook_disable_after_hours)
             .finish()
     }
 }
@@ -209,6 +243,21 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| self.data_dir().join("usage-spool")),
             max_bytes: self.serve.usage_spool_max_mb << 20,
+        }
+    }
+
+    /// How the webhook dispatcher delivers.
+    pub fn webhooks(&self) -> keyledger_projections::dispatch::Settings {
+        let s = &self.serve;
+        keyledger_projections::dispatch::Settings {
+            destination: keyledger_domain::webhook::target::Destination {
+                allowed: s.webhook_allow_cidrs.clone(),
+            },
+            schedule: s.webhook_retry_schedule.clone(),
+            timeout: Duration::from_secs_f64(s.webhook_timeout_seconds),
+            concurrency: s.webhook_concurrency,
+            per_subscription: s.webhook_subscription_concurrency,
+            disable_after: chrono::Duration::milliseconds((s.webhook_disable_after_hours * 3_600_000.0) as i64),
         }
     }
 
@@ -247,6 +296,17 @@ impl Config {
         if !(128..=1 << 20).contains(&self.serve.usage_spool_max_mb) {
             return Err(ConfigError::UsageSpoolMaxMb);
         }
+        if !(self.serve.webhook_timeout_seconds >= 0.1 && self.serve.webhook_timeout_seconds <= 300.0) {
+            return Err(ConfigError::WebhookTimeout);
+        }
+        if !(1..=4_096).contains(&self.serve.webhook_concurrency)
+            || !(1..=self.serve.webhook_concurrency).contains(&self.serve.webhook_subscription_concurrency)
+        {
+            return Err(ConfigError::WebhookConcurrency);
+        }
+        if !(self.serve.webhook_disable_after_hours > 0.0 && self.serve.webhook_disable_after_hours <= 8_760.0) {
+            return Err(ConfigError::WebhookDisableAfter);
+        }
         Ok(())
     }
 }
@@ -266,4 +326,10 @@ pub enum ConfigError {
     UsageSpoolMaxMb,
     #[error("--expiry-check-seconds must be between 0 and 86400")]
     ExpiryCheckSeconds,
+    #[error("--webhook-timeout-seconds must be from 0.1 to 300")]
+    WebhookTimeout,
+    #[error("--webhook-concurrency must be from 1 to 4096, and --webhook-subscription-concurrency from 1 to it")]
+    WebhookConcurrency,
+    #[error("--webhook-disable-after-hours must be above 0 and at most 8760 (a year)")]
+    WebhookDisableAfter,
 }

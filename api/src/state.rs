@@ -26,11 +26,18 @@ pub struct AppState {
     pub key_usage: keyledger_projections::usage::KeyUsageReader,
     /// Live usage records, for streams.
     pub usage_feed: keyledger_projections::usage::feed::UsageFeed,
+    /// Wakes this node's webhook sender.
+    pub webhooks_due: keyledger_projections::dispatch::Due,
     /// Cancelled when the node begins to stop: streams end, so that connections drain.
     pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
+    /// Tells this node's webhook sender that deliveries are due now.
+    pub fn dispatcher_due(&self) {
+        self.webhooks_due.now();
+    }
+
     /// Waits until read models, and this node's edge, include `position`: for commands whose
     /// answer is read back from a read model, or whose effect a next request's authentication
     /// reads (admin tokens). A timeout is logged, not failed.

@@ -29,7 +29,7 @@ const TABLES: [&str; 6] = [
 /// issue and a rate-limit change each) straight to the log, shaped like it. Returns the log's
 /// head before and after the seeding.
 async fn store_with_many_events(dir: &Store) -> (i64, i64) {
-    let mut child = spawn_serve(dir);
+    let mut child = spawn_serve(dir, &[]);
     let addr = listening(&mut child).0;
     let created = reqwest::Client::new()
         .post(format!("http://{addr}/v1/keys"))
@@ -172,7 +172,7 @@ async fn read_models(dir: &Store) -> Vec<Vec<Vec<String>>> {
 /// Starts the server again, lets it finish projecting, stops it, and checks the read models
 /// against a fresh rebuild of the whole log.
 async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
-    let mut child = spawn_serve(dir);
+    let mut child = spawn_serve(dir, &[]);
     listening(&mut child);
     stop(child, "-TERM");
     let db = pool(dir).await;
@@ -203,7 +203,7 @@ async fn recovered_equals_fresh_rebuild(dir: &Store, head: i64) {
 async fn server_killed_while_projecting(dir: Store) {
     let (before, head) = store_with_many_events(&dir).await;
     // The server projects the seeded events at start, before it listens.
-    let child = spawn_serve(&dir);
+    let child = spawn_serve(&dir, &[]);
     kill_part_way(&dir, child, before, head).await;
     recovered_equals_fresh_rebuild(&dir, head).await;
     dir.drop().await;
@@ -226,7 +226,7 @@ async fn on_postgres_a_server_killed_while_projecting_recovers_read_models_equal
 async fn rebuild_killed_part_way(dir: Store, names: &[&str]) {
     let (_, head) = store_with_many_events(&dir).await;
     // Every read model has the whole log; the rebuild sets some of them back.
-    let mut child = spawn_serve(&dir);
+    let mut child = spawn_serve(&dir, &[]);
     listening(&mut child);
     stop(child, "-TERM");
     let rebuild = keyledger(&dir)

@@ -18,7 +18,7 @@ async fn logged(db: &sqlx::AnyPool) -> (i64, i64) {
 }
 
 async fn killed_right_after_answering(dir: Store) {
-    let mut child = spawn_serve(&dir);
+    let mut child = spawn_serve(&dir, &[]);
     let (_, edge) = listening(&mut child);
     // Each request is answered before the next is sent; the kill comes right after the last
     // answer, before the usage writer's next flush.
@@ -35,7 +35,7 @@ async fn killed_right_after_answering(dir: Store) {
     child.kill().expect("SIGKILL");
     child.wait().expect("killed");
 
-    let mut child = spawn_serve(&dir);
+    let mut child = spawn_serve(&dir, &[]);
     listening(&mut child);
     let db = pool(&dir).await;
     let began = Instant::now();

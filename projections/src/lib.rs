@@ -2,6 +2,7 @@
 //! each read model's module holding both what writes its tables and the queries that read them.
 
 pub mod catalogue;
+pub mod dispatch;
 pub mod edge_cache;
 mod error;
 pub mod read_models;

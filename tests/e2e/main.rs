@@ -23,5 +23,7 @@ mod restart;
 mod sdks;
 mod tenancy;
 mod usage_stream;
+mod webhook_delivery;
+mod webhook_log;
 mod webhook_subscriptions;
 mod webhooks;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 pub mod backlog;
 pub mod outage;
 pub mod postgres;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,6 +123,13 @@ pub fn test_config(url: &str) -> Config {
             // `start_with` gives each node its own (a temporary directory) unless told one.
             usage_spool_dir: None,
             usage_spool_max_mb: 1024,
+            // Receivers in tests listen on loopback.
+            webhook_allow_cidrs: vec!["127.0.0.1/32".parse().expect("cidr")],
+            webhook_retry_schedule: Default::default(),
+            webhook_timeout_seconds: 5.0,
+            webhook_concurrency: 64,
+            webhook_subscription_concurrency: 8,
+            webhook_disable_after_hours: 120.0,
         },
     }
 }

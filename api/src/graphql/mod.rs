@@ -5,6 +5,7 @@
 //! `extensions.code`.
 
 mod analytics;
+mod deliveries;
 mod schema;
 mod webhooks;
 

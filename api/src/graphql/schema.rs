@@ -319,10 +319,16 @@ pub struct Query(
     EndpointQuery,
     super::analytics::AnalyticsQuery,
     super::webhooks::WebhookQuery,
+    super::deliveries::DeliveryQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(KeyMutation, EndpointMutation, super::webhooks::WebhookMutation);
+pub struct Mutation(
+    KeyMutation,
+    EndpointMutation,
+    super::webhooks::WebhookMutation,
+    super::deliveries::DeliveryMutation,
+);
 
 #[derive(Default)]
 pub struct KeyMutation;

@@ -355,5 +355,6 @@ pub mod analytics;
 pub mod endpoints;
 pub mod import;
 pub mod tryout;
+pub mod webhook_deliveries;
 pub mod webhook_subscriptions;
 pub mod webhooks;

@@ -86,7 +86,7 @@ async fn template(state: &AppState, tenant: &TenantId, raw: &str) -> Result<Uuid
 }
 
 /// The live subscription `id` if the caller may see it, with its tenant; otherwise not found.
-async fn visible(
+pub(super) async fn visible(
     state: &AppState,
     ctx: &CommandContext,
     id: &str,

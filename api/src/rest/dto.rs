@@ -34,6 +34,7 @@ pub struct TenantListParams {
 #[graphql(concrete(name = "EndpointPage", params(super::endpoint_dto::EndpointView)))]
 #[graphql(concrete(name = "WebhookTemplatePage", params(super::webhook_dto::TemplateView)))]
 #[graphql(concrete(name = "WebhookPage", params(super::webhook_dto::WebhookView)))]
+#[graphql(concrete(name = "WebhookDeliveryPage", params(super::delivery_dto::DeliveryView)))]
 pub struct ListResponse<T: OutputType> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last page.

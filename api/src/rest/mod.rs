@@ -4,6 +4,7 @@ pub mod admin_tokens;
 pub mod analytics;
 pub mod audit;
 mod contract;
+pub mod delivery_dto;
 pub mod dto;
 pub mod endpoint_dto;
 pub mod endpoints;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod keys;
 mod links;
 pub mod token_dto;
+pub mod webhook_deliveries;
 pub mod webhook_dto;
 pub mod webhook_subscriptions;
 pub mod webhooks;
@@ -38,6 +40,8 @@ use utoipa::{Modify, OpenApi};
         webhook_subscriptions::create, webhook_subscriptions::list, webhook_subscriptions::get, webhook_subscriptions::update,
         webhook_subscriptions::delete, webhook_subscriptions::pause, webhook_subscriptions::resume, webhook_subscriptions::enable,
         webhook_subscriptions::rotate_secret,
+        webhook_deliveries::list, webhook_deliveries::get, webhook_deliveries::resend, webhook_deliveries::recover,
+        webhook_deliveries::stats,
     ),
     components(schemas(crate::error::ErrorBody, crate::operations::analytics::stream::UsageLag)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
@@ -140,6 +144,11 @@ pub fn router() -> Router<AppState> {
             "/v1/webhooks/{id}/rotate-secret",
             post(webhook_subscriptions::rotate_secret),
         )
+        .route("/v1/webhooks/deliveries", get(webhook_deliveries::list))
+        .route("/v1/webhooks/deliveries/{id}", get(webhook_deliveries::get))
+        .route("/v1/webhooks/deliveries/{id}/resend", post(webhook_deliveries::resend))
+        .route("/v1/webhooks/stats", get(webhook_deliveries::stats))
+        .route("/v1/webhooks/{id}/recover", post(webhook_deliveries::recover))
         .route("/v1/webhook-templates", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhook-templates/{id}",

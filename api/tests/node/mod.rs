@@ -66,9 +66,11 @@ pub fn keyledger(dir: &Store) -> Command {
     cmd
 }
 
-pub fn spawn_serve(dir: &Store) -> Child {
+/// `keyledger serve` on the store, with `env` added to its environment.
+pub fn spawn_serve(dir: &Store, env: &[(&str, &str)]) -> Child {
     keyledger(dir)
         .args(["serve", "--admin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -3,6 +3,7 @@
 use super::{CommandBus, CommandContext, Committed};
 use crate::CommandError;
 use chrono::{DateTime, Utc};
+use keyledger_domain::webhook::signature::SigningSecret;
 use keyledger_domain::webhook::template::{TemplateCommand, WebhookTemplate};
 use keyledger_domain::webhook::{Webhook, WebhookCommand};
 use keyledger_domain::{Permission, TenantId};
@@ -62,5 +63,25 @@ impl CommandBus {
             .decide(&stream, loaded, build(at), metadata, CommandError::Webhook)
             .await?;
         self.committed(decided.state, decided.position).await
+    }
+
+    /// The secrets a delivery to the subscription is signed with, newest first, each with when
+    /// it stops signing (the previous one, during a rotation's grace period); `None` when the
+    /// subscription is gone. For the dispatcher: no actor, no tenant check.
+    pub async fn webhook_signing_secrets(
+        &self,
+        webhook_id: Uuid,
+    ) -> Result<Option<Vec<(SigningSecret, Option<DateTime<Utc>>)>>, CommandError> {
+        let loaded = self.load::<Webhook>(&webhook_id.to_string()).await?;
+        let Some(live) = loaded.state.subscription() else {
+            return Ok(None);
+        };
+        let sealer = self.sealer()?;
+        let unopenable = |e: crate::sealing::Unopenable| CommandError::Store(crate::StoreError::Corrupt(e.to_string()));
+        let mut secrets = vec![(sealer.open(&live.secret).map_err(unopenable)?, None)];
+        if let Some((previous, until)) = &live.previous {
+            secrets.push((sealer.open(previous).map_err(unopenable)?, Some(*until)));
+        }
+        Ok(Some(secrets))
     }
 }

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod delivery;
 pub mod event_type;
+pub mod notice;
 pub mod signature;
 pub mod subscription;
 pub mod target;

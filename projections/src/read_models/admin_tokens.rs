@@ -172,3 +172,14 @@ pub async fn get_token(db: &Database, token_id: &str) -> Result<Option<TokenRow>
     let rows = sql.fetch_all(db).await?;
     rows.first().map(token_row).transpose().map(|r| r.map(|(_, t)| t))
 }
+
+/// The names of the tokens `ids` (those it has), for the webhook dispatcher's messages.
+pub(crate) async fn names(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, ProjectionError> {
+    let rows = crate::sql::by_ids(conn, "SELECT token_id, name FROM admin_tokens WHERE token_id IN ", ids).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("token_id")?, r.try_get("name")?)))
+        .collect()
+}

@@ -304,3 +304,23 @@ pub async fn count_endpoints(db: &Database, tenant: Option<&str>) -> Result<Endp
         deprecated: row.try_get("deprecated")?,
     })
 }
+
+/// The path and methods of the endpoints `ids` (those it has), for the webhook dispatcher's
+/// messages.
+pub(crate) async fn routes(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, Vec<String>)>, ProjectionError> {
+    let rows = crate::sql::by_ids(
+        conn,
+        "SELECT endpoint_id, path, methods FROM endpoints WHERE endpoint_id IN ",
+        ids,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let methods = parse_json(&r.try_get::<String, _>("methods")?, "methods")?;
+            Ok((r.try_get("endpoint_id")?, (r.try_get("path")?, methods)))
+        })
+        .collect()
+}

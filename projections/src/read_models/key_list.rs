@@ -195,3 +195,19 @@ pub async fn count_keys(db: &Database, tenant: Option<&str>, now: DateTime<Utc>)
         active: row.try_get("active")?,
     })
 }
+
+/// The names of the keys `ids` (those it has), for the webhook dispatcher's messages.
+pub(crate) async fn names(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, ProjectionError> {
+    let rows = crate::sql::by_ids(conn, "SELECT key_id, state FROM api_keys WHERE key_id IN ", ids).await?;
+    let mut names = std::collections::HashMap::new();
+    for r in &rows {
+        let state: ApiKey = parse_json(&r.try_get::<String, _>("state")?, "api_keys.state")?;
+        if let Some(key) = state.issued() {
+            names.insert(r.try_get("key_id")?, key.name.as_str().to_owned());
+        }
+    }
+    Ok(names)
+}

@@ -186,3 +186,82 @@ pub async fn list_subscriptions(
 pub async fn get_subscription(db: &Database, webhook_id: &str) -> Result<Option<SubscriptionRow>, ProjectionError> {
     one(db, SELECT, "webhook_id", webhook_id, subscription_row).await
 }
+
+/// A live subscription as the dispatcher matches events against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub event_types: keyledger_domain::webhook::EventTypes,
+    pub status: String,
+    /// Where it was created in the log: it hears of later events only.
+    pub position: i64,
+}
+
+/// Every live subscription, for the dispatcher.
+pub(crate) async fn listeners(conn: &mut AnyConnection) -> Result<Vec<Listener>, ProjectionError> {
+    let rows = sqlx::query(
+        "SELECT webhook_id, tenant, url, event_types, status, position FROM webhook_subscriptions \
+         WHERE deleted_at_ms IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let names: Vec<String> = parse_json(&r.try_get::<String, _>("event_types")?, "event_types")?;
+            let event_types = keyledger_domain::webhook::EventTypes::parse(&names).map_err(|e| {
+                ProjectionError::Store(keyledger_commands::StoreError::Corrupt(format!("event_types: {e}")))
+            })?;
+            Ok(Listener {
+                id: r.try_get("webhook_id")?,
+                tenant: r.try_get("tenant")?,
+                url: r.try_get("url")?,
+                event_types,
+                status: r.try_get("status")?,
+                position: r.try_get("position")?,
+            })
+        })
+        .collect()
+}
+
+/// What the dispatcher needs of a subscription to send to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub id: String,
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub template_id: Option<String>,
+    /// active, paused or disabled; `deleted` when it was deleted.
+    pub status: String,
+    /// Changes when the secret is rotated: what a cache of opened secrets is keyed by.
+    pub secret_rotated_at_ms: Option<i64>,
+}
+
+/// The subscriptions `ids` (deleted ones too), for the dispatcher's sender.
+pub(crate) async fn targets(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Target>, ProjectionError> {
+    let rows = crate::sql::by_ids(
+        conn,
+        "SELECT webhook_id, url, headers, template_id, status, deleted_at_ms, secret_rotated_at_ms \
+         FROM webhook_subscriptions WHERE webhook_id IN ",
+        ids,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let deleted = r.try_get::<Option<i64>, _>("deleted_at_ms")?.is_some();
+            Ok(Target {
+                id: r.try_get("webhook_id")?,
+                url: r.try_get("url")?,
+                headers: parse_json(&r.try_get::<String, _>("headers")?, "headers")?,
+                template_id: r.try_get("template_id")?,
+                status: if deleted {
+                    "deleted".to_owned()
+                } else {
+                    r.try_get("status")?
+                },
+                secret_rotated_at_ms: r.try_get("secret_rotated_at_ms")?,
+            })
+        })
+        .collect()
+}

@@ -10,6 +10,7 @@ mod deferred;
 mod step;
 
 pub use catchup::Catchup;
+pub(crate) use step::projected;
 
 use crate::{ProjectionError, ReadModel};
 use batches::Batches;

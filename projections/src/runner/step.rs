@@ -99,7 +99,7 @@ pub(super) async fn claim(
 }
 
 /// The position every shared read model includes, as this transaction sees it.
-pub(super) async fn projected(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
+pub(crate) async fn projected(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
     let row = sqlx::query(&format!(
         "SELECT CAST(COALESCE(MIN(position), 0) AS BIGINT) AS position FROM projection_checkpoints WHERE name IN ({})",
         names(&ReadModel::ALL)

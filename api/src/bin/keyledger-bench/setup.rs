@@ -74,6 +74,12 @@ pub(crate) fn config(url: &str) -> Config {
             usage_retention_days: 30,
             usage_spool_dir: Some(spool_dir()),
             usage_spool_max_mb: 4096,
+            webhook_allow_cidrs: vec!["127.0.0.1/32".parse().unwrap()],
+            webhook_retry_schedule: Default::default(),
+            webhook_timeout_seconds: 15.0,
+            webhook_concurrency: 64,
+            webhook_subscription_concurrency: 8,
+            webhook_disable_after_hours: 120.0,
         },
     }
 }

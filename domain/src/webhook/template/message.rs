@@ -34,6 +34,20 @@ impl Message {
         })
     }
 
+    /// The message a stored payload describes (as [`Message::payload`] wrote it), under its
+    /// delivery's id.
+    pub fn from_payload(id: String, payload: &Value) -> Option<Message> {
+        Some(Message {
+            id,
+            event_type: payload.get("type")?.as_str()?.parse().ok()?,
+            timestamp: DateTime::parse_from_rfc3339(payload.get("timestamp")?.as_str()?)
+                .ok()?
+                .with_timezone(&Utc),
+            tenant: payload.get("tenant")?.as_str()?.parse().ok()?,
+            data: payload.get("data")?.clone(),
+        })
+    }
+
     /// A headline in words: "API key revoked".
     pub fn title(&self) -> &'static str {
         match self.event_type {

@@ -270,3 +270,13 @@ fn a_change_records_what_differs_and_a_deleted_template_stays_gone() {
         .when(create(TemplateKind::Slack, None))
         .then_expect_error(TemplateAggregateError::AlreadyExists);
 }
+
+#[test]
+fn a_stored_payload_reads_back_as_its_message() {
+    let m = message();
+    let back = Message::from_payload(m.id.clone(), &m.payload()).unwrap();
+    assert_eq!(back, m);
+    let mut broken = m.payload();
+    broken["type"] = "key.deleted".into();
+    assert_eq!(Message::from_payload(m.id.clone(), &broken), None);
+}
