@@ -69,6 +69,7 @@ async fn sqlite_any_pool(url: &str, connections: u32, synchronous: &'static str)
                     .execute(&mut *conn)
                     .await?;
                 sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
                 Ok(())
             })
         })

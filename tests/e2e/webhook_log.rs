@@ -140,6 +140,10 @@ async fn recovered(app: TestApp) -> TestApp {
     .await;
     let since = app.clock_now() - chrono::Duration::minutes(1);
     app.create_key(json!({ "name": "while-disabled" })).await;
+    eventually("the second delivery", || async {
+        deliveries(&app, &format!("webhook_id={webhook}")).await.len() == 2
+    })
+    .await;
     let failed = settled(&app, &webhook, "failed").await;
     assert_eq!(failed["last_error"], "the subscription was disabled");
     assert_eq!(failed["attempts"], 0);

@@ -68,7 +68,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(destination: Destination, timeout: Duration, per_host: usize) -> Result<Client, reqwest::Error> {
+    pub(crate) fn new(
+        destination: Destination,
+        timeout: Duration,
+        idle_per_host: usize,
+    ) -> Result<Client, reqwest::Error> {
         let destination = Arc::new(destination);
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(Guard(destination.clone())))
@@ -76,7 +80,7 @@ impl Client {
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(per_host)
+            .pool_max_idle_per_host(idle_per_host)
             .user_agent(concat!("Keyledger-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Client { http, destination })

@@ -41,7 +41,7 @@ pub(crate) enum Matched {
 /// Matches the next batch of events the read models include.
 pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, ProjectionError> {
     let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = queue::quick(db).await?;
     let Some(from) = queue::lock_checkpoint(&mut tx, db.backend()).await? else {
         return Ok(Matched::Busy);
     };

@@ -67,6 +67,8 @@ impl Default for Settings {
 const CLAIM: usize = 256;
 /// A safety net: new deliveries wake the sender, retries fall due on their own.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long the sender waits for more free slots before a small claim.
+const GATHER: Duration = Duration::from_millis(2);
 /// How often held deliveries of active subscriptions are looked for.
 const SWEEP: Duration = Duration::from_secs(5);
 
@@ -88,12 +90,8 @@ pub fn spawn(
     clock: Arc<dyn Clock>,
     settings: Settings,
 ) -> Result<(Due, Vec<JoinHandle<()>>), ProjectionError> {
-    let client = client::Client::new(
-        settings.destination.clone(),
-        settings.timeout,
-        settings.per_subscription,
-    )
-    .map_err(|e| ProjectionError::Usage(format!("the webhook client could not be built: {e}")))?;
+    let client = client::Client::new(settings.destination.clone(), settings.timeout, settings.concurrency)
+        .map_err(|e| ProjectionError::Usage(format!("the webhook client could not be built: {e}")))?;
     let due = Due::default();
     let (results, recorded) = mpsc::unbounded_channel();
     let sender = Arc::new(Sender::new(db.clone(), bus.clone(), client, settings));
@@ -196,12 +194,22 @@ async fn sending(
     // another node may take it; short enough that a dead node's deliveries go out again soon.
     let lease_ms = (sender.settings.timeout * 2 + Duration::from_secs(5)).as_millis() as i64;
     let mut failures = 0u32;
+    // A claim is a write transaction: in a backlog, wait for a few slots to free (briefly)
+    // rather than claiming one delivery per finished attempt.
+    let batch = (sender.settings.concurrency / 2).clamp(1, 32);
     loop {
         let free = slots.available_permits().min(CLAIM);
         if free == 0 {
             freed.notified().await;
             continue;
         }
+        if free < batch {
+            let _ = tokio::time::timeout(GATHER, freed.notified()).await;
+            if slots.available_permits() < batch {
+                let _ = tokio::time::timeout(GATHER, freed.notified()).await;
+            }
+        }
+        let free = slots.available_permits().min(CLAIM);
         let now = clock.now();
         let busy = in_flight.busy(sender.settings.per_subscription);
         let busy: Vec<&str> = busy.iter().map(String::as_str).collect();

@@ -11,7 +11,7 @@ use keyledger_projections::usage::{log, rollups};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-const TOKEN: &str = "kla_bench_bootstrap_token_0123456789";
+pub(crate) const TOKEN: &str = "kla_bench_bootstrap_token_0123456789";
 /// The sampler's period: lags are measured to within it.
 const SAMPLE: Duration = Duration::from_millis(50);
 /// The writer's flush interval: a record waits at most this before its batch is stored.
@@ -24,18 +24,24 @@ enum Stop {
     Kill,
 }
 
-struct Server {
-    child: Child,
-    admin: SocketAddr,
-    edge: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) admin: SocketAddr,
+    pub(crate) edge: SocketAddr,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts `keyledger serve` (the binary beside this one) on `url`, on this process's core.
-async fn start(url: &str, dir: &std::path::Path, ports: (u16, u16)) -> anyhow::Result<Server> {
+/// Starts `keyledger serve` (the binary beside this one) on `url`, on this process's core, with
+/// `extra` arguments.
+pub(crate) async fn start(
+    url: &str,
+    dir: &std::path::Path,
+    ports: (u16, u16),
+    extra: &[&str],
+) -> anyhow::Result<Server> {
     let log_file = dir.join("server.log");
     let exe = std::env::current_exe()?.with_file_name("keyledger");
     anyhow::ensure!(
@@ -56,6 +62,7 @@ async fn start(url: &str, dir: &std::path::Path, ports: (u16, u16)) -> anyhow::R
         // The same spool across a restart: the restarted node stores what the killed one spooled.
         .arg("--usage-spool-dir")
         .arg(dir.join("spool"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
@@ -187,7 +194,7 @@ pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
         keyledger_commands::redact_url(&url)
     );
     let ports = (free_port()?, free_port()?);
-    let mut server = start(&url, dir.path(), ports).await?;
+    let mut server = start(&url, dir.path(), ports, &[]).await?;
     let http = reqwest::Client::new();
     let admin = server.admin;
     let post = |path: &str, body: serde_json::Value| {
@@ -248,7 +255,7 @@ pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
             "-".to_owned()
         };
         if stop != Stop::None {
-            server = start(&url, dir.path(), ports).await?;
+            server = start(&url, dir.path(), ports, &[]).await?;
             settled(&db).await?;
         }
         let catch_up = caught_up(&db).await?;

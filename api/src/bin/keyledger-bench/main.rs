@@ -18,6 +18,7 @@ mod pin;
 mod propagation;
 mod setup;
 mod usage_query;
+mod webhooks;
 mod wrk;
 
 use in_process::*;
@@ -25,6 +26,7 @@ use ingest::*;
 use propagation::*;
 use setup::*;
 use usage_query::*;
+use webhooks::*;
 use wrk::*;
 
 use keyledger_api::config::{DbArgs, ServeArgs};
@@ -50,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(seconds) = a.usage_ingest {
         return usage_ingest(&a, seconds).await;
+    }
+    if let Some(deliveries) = a.webhooks {
+        return webhooks(&a, deliveries).await;
     }
     if let Some(records) = a.usage_query {
         return usage_query(&a, records).await;

@@ -26,6 +26,18 @@ pub(crate) fn pin() {
     }
 }
 
+/// Moves this process (every thread) to the load generator's core, leaving core 0 to a server
+/// it started there; says whether it could.
+pub(crate) fn move_to_load_core() -> bool {
+    let Some(core) = LOAD_CORE.get().copied().flatten() else {
+        return false;
+    };
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// The command that runs wrk: on its own core when pinned.
 pub(crate) fn wrk_command() -> Command {
     match LOAD_CORE.get().copied().flatten() {

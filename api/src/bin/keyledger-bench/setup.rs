@@ -52,6 +52,16 @@ pub(crate) struct Args {
     /// Times each analytics query is asked for --usage-query.
     #[arg(long, default_value_t = 20)]
     pub(crate) usage_queries: usize,
+    /// Run the webhook benchmark instead: this many deliveries from a backlog to a local
+    /// receiver, then deliveries at a steady rate for their latency.
+    #[arg(long)]
+    pub(crate) webhooks: Option<usize>,
+    /// Subscriptions for --webhooks; each event goes to every one.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) webhook_subscriptions: usize,
+    /// Deliveries per second in --webhooks' steady run.
+    #[arg(long, default_value_t = 2_000)]
+    pub(crate) webhook_rate: usize,
 }
 
 pub(crate) fn config(url: &str) -> Config {

@@ -2,13 +2,36 @@
 //! what each attempt came to, and since when a subscription has been failing. The one module
 //! that speaks to them.
 
+mod attempts;
 pub mod log;
+
+pub(crate) use attempts::{record, Attempted};
 
 use crate::ProjectionError;
 use keyledger_commands::{Backend, Database};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+
+/// A transaction for the dispatcher's own writes. Its commits need not reach the disk before
+/// they return (SQLite's `NORMAL` pool, PostgreSQL's `synchronous_commit = off`): a commit lost
+/// to a power cut loses a match together with its checkpoint (matched again, to the same
+/// delivery ids), a claim (taken again) or an attempt's record (the delivery is sent again,
+/// under the same `webhook-id`). Deliveries are at least once either way, and a durable commit
+/// per claim and per batch of attempts had SQLite's writer waiting on fsync most of the time.
+pub(crate) async fn quick(db: &Database) -> Result<sqlx::Transaction<'static, sqlx::Any>, ProjectionError> {
+    let mut tx = db.derived_pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
+/// `$from, $from+1, …` for `n` arguments.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
 
 /// A delivery the dispatcher matched: an event for one subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,26 +58,17 @@ pub(crate) async fn insert(conn: &mut AnyConnection, rows: &[NewDelivery], now_m
             "INSERT INTO webhook_deliveries (delivery_id, webhook_id, tenant, event_type, event_position, message, \
              status, attempts, next_attempt_ms, last_error, created_at_ms, updated_at_ms) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 9;
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                chunk.len() * 9 + 1,
-                chunk.len() * 9 + 1
-            ));
-        }
+        let now = chunk.len() * 9 + 1;
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "({}, 0, {}, ${now}, ${now})",
+                    placeholders(i * 9 + 1, 7),
+                    placeholders(i * 9 + 8, 2)
+                )
+            })
+            .collect();
+        text.push_str(&rows.join(", "));
         // A delivery's id is derived from its event and subscription: matching the same event
         // again (after a lost commit) finds it already queued.
         text.push_str(" ON CONFLICT (delivery_id) DO NOTHING");
@@ -98,22 +112,20 @@ pub(crate) async fn release_held(
 /// subscription resumed while the sender was holding one of its deliveries.
 pub(crate) async fn release_held_of(db: &Database, active: &[String], now_ms: i64) -> Result<(), ProjectionError> {
     let _turn = db.write_turn().await;
-    let mut conn = db.pool().acquire().await?;
+    let mut tx = quick(db).await?;
     for chunk in active.chunks(500) {
-        let list = (2..chunk.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let text = format!(
             "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = $1, updated_at_ms = $1 \
-             WHERE status = 'held' AND webhook_id IN ({list})"
+             WHERE status = 'held' AND webhook_id IN ({})",
+            placeholders(2, chunk.len())
         );
         let mut query = sqlx::query(&text).bind(now_ms);
         for id in chunk {
             query = query.bind(id.as_str());
         }
-        query.execute(&mut *conn).await?;
+        query.execute(&mut *tx).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -158,165 +170,70 @@ pub(crate) async fn claim(
     if !busy.is_empty() {
         busy_list.push(')');
     }
-    let lock = match db.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
+    // PostgreSQL: one statement, its own transaction, whose commit need not wait for the WAL
+    // flush (see `quick`; set in the statement to cost no round trip of its own).
+    let (lock, unsynced) = match db.backend() {
+        Backend::Postgres => (
+            " FOR UPDATE SKIP LOCKED",
+            ", set_config('synchronous_commit', 'off', true) AS unsynced",
+        ),
+        Backend::Sqlite => ("", ""),
     };
     let text = format!(
         "UPDATE webhook_deliveries SET claimed_until_ms = $1 WHERE seq IN (SELECT seq FROM webhook_deliveries \
          WHERE status = 'pending' AND next_attempt_ms <= $2 AND (claimed_until_ms IS NULL OR claimed_until_ms < $2)\
          {busy_list} ORDER BY next_attempt_ms LIMIT $3{lock}) \
-         RETURNING delivery_id, webhook_id, tenant, event_type, message, attempts"
+         RETURNING delivery_id, webhook_id, tenant, event_type, message, attempts{unsynced}"
     );
     let mut query = sqlx::query(&text).bind(now_ms + lease_ms).bind(now_ms).bind(limit);
     for id in busy {
         query = query.bind(*id);
     }
-    let _turn = db.write_turn().await;
-    let rows = query.fetch_all(db.pool()).await?;
+    let rows = match db.backend() {
+        Backend::Postgres => query.fetch_all(db.pool()).await?,
+        Backend::Sqlite => {
+            let _turn = db.write_turn().await;
+            let mut tx = quick(db).await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        }
+    };
     rows.iter().map(claimed).collect()
+}
+
+/// Sets `assignments` on the deliveries `ids`, in one transaction.
+async fn set_all(db: &Database, assignments: &str, ids: &[String]) -> Result<(), ProjectionError> {
+    let _turn = db.write_turn().await;
+    let mut tx = quick(db).await?;
+    for chunk in ids.chunks(500) {
+        let text = format!(
+            "UPDATE webhook_deliveries SET {assignments} WHERE delivery_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&text);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Gives back deliveries taken but not sent (their subscription had enough in flight).
 pub(crate) async fn unclaim(db: &Database, ids: &[String]) -> Result<(), ProjectionError> {
-    let _turn = db.write_turn().await;
-    for id in ids {
-        sqlx::query("UPDATE webhook_deliveries SET claimed_until_ms = NULL WHERE delivery_id = $1")
-            .bind(id.as_str())
-            .execute(db.pool())
-            .await?;
-    }
-    Ok(())
+    set_all(db, "claimed_until_ms = NULL", ids).await
 }
 
 /// Holds deliveries whose subscription was paused after they were queued, until it is resumed.
 pub(crate) async fn hold(db: &Database, ids: &[String]) -> Result<(), ProjectionError> {
-    let _turn = db.write_turn().await;
-    for id in ids {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'held', next_attempt_ms = NULL, claimed_until_ms = NULL \
-             WHERE delivery_id = $1",
-        )
-        .bind(id.as_str())
-        .execute(db.pool())
-        .await?;
-    }
-    Ok(())
-}
-
-/// What one attempt came to, and what the delivery is now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempted {
-    pub delivery_id: String,
-    pub webhook_id: String,
-    pub tenant: String,
-    pub event_type: String,
-    /// 1 for the first.
-    pub attempt: u32,
-    pub url: String,
-    pub delivered: bool,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub request_body: String,
-    pub response_body: Option<String>,
-    pub duration_ms: i64,
-    pub at_ms: i64,
-    /// When the next attempt is due; `None` when there is none.
-    pub next_attempt_ms: Option<i64>,
-    /// No attempt was made (the subscription was deleted or disabled): only the delivery's
-    /// status changes.
-    pub skipped: bool,
-}
-
-impl Attempted {
-    fn status(&self) -> &'static str {
-        match (self.delivered, self.next_attempt_ms) {
-            (true, _) => "delivered",
-            (false, Some(_)) => "pending",
-            (false, None) => "failed",
-        }
-    }
-}
-
-/// Records a batch of attempts in one transaction: the attempts, the deliveries' new state, and
-/// each subscription's health by its latest attempt. Returns since when each subscription that
-/// failed its latest attempt has been failing.
-pub(crate) async fn record(db: &Database, attempts: &[Attempted]) -> Result<HashMap<String, i64>, ProjectionError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
-    for a in attempts {
-        if !a.skipped {
-            sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, attempt, webhook_id, tenant, event_type, url, delivered, \
-                 status_code, error, request_body, response_body, duration_ms, at_ms, next_attempt_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (delivery_id, attempt) DO NOTHING",
-            )
-            .bind(a.delivery_id.as_str())
-            .bind(i64::from(a.attempt))
-            .bind(a.webhook_id.as_str())
-            .bind(a.tenant.as_str())
-            .bind(a.event_type.as_str())
-            .bind(a.url.as_str())
-            .bind(i64::from(a.delivered))
-            .bind(a.status_code.map(i64::from))
-            .bind(a.error.as_deref())
-            .bind(a.request_body.as_str())
-            .bind(a.response_body.as_deref())
-            .bind(a.duration_ms)
-            .bind(a.at_ms)
-            .bind(a.next_attempt_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = CASE WHEN $2 > attempts THEN $2 ELSE attempts END, \
-             next_attempt_ms = $3, claimed_until_ms = NULL, last_status_code = $4, last_error = $5, \
-             updated_at_ms = $6 WHERE delivery_id = $7",
-        )
-        .bind(a.status())
-        .bind(i64::from(if a.skipped { 0 } else { a.attempt }))
-        .bind(a.next_attempt_ms)
-        .bind(a.status_code.map(i64::from))
-        .bind(a.error.as_deref())
-        .bind(a.at_ms)
-        .bind(a.delivery_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-    }
-    let mut latest: HashMap<&str, &Attempted> = HashMap::new();
-    for a in attempts.iter().filter(|a| !a.skipped) {
-        let entry = latest.entry(a.webhook_id.as_str()).or_insert(a);
-        if a.at_ms >= entry.at_ms {
-            *entry = a;
-        }
-    }
-    let mut failing = HashMap::new();
-    for (webhook_id, a) in latest {
-        if a.delivered {
-            sqlx::query("DELETE FROM webhook_health WHERE webhook_id = $1")
-                .bind(webhook_id)
-                .execute(&mut *tx)
-                .await?;
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_health (webhook_id, failing_since_ms) VALUES ($1, $2) \
-             ON CONFLICT (webhook_id) DO NOTHING",
-        )
-        .bind(webhook_id)
-        .bind(a.at_ms)
-        .execute(&mut *tx)
-        .await?;
-        let since: i64 = sqlx::query("SELECT failing_since_ms FROM webhook_health WHERE webhook_id = $1")
-            .bind(webhook_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("failing_since_ms")?;
-        failing.insert(webhook_id.to_owned(), since);
-    }
-    tx.commit().await?;
-    Ok(failing)
+    set_all(
+        db,
+        "status = 'held', next_attempt_ms = NULL, claimed_until_ms = NULL",
+        ids,
+    )
+    .await
 }
 
 /// A disabled subscription starts afresh when enabled: its failures so far no longer count.
