@@ -173,6 +173,10 @@ impl Application {
             state.clock.clone(),
             chrono::Duration::days(config.serve.usage_retention_days.into()),
         ));
+        tasks.push(scheduler::spawn_alerts(
+            state.clone(),
+            Duration::from_secs_f64(config.serve.alert_check_seconds),
+        ));
         tasks.push(scheduler::spawn(
             state.clone(),
             Duration::from_secs_f64(config.serve.expiry_check_seconds),

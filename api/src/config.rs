@@ -181,6 +181,9 @@ pub struct ServeArgs {
     /// Webhook attempts in flight to one subscription on this node at most.
     #[arg(long, env = "KEYLEDGER_WEBHOOK_SUBSCRIPTION_CONCURRENCY", default_value_t = 8)]
     pub webhook_subscription_concurrency: usize,
+    /// How often usage alert rules are judged, in seconds.
+    #[arg(long, env = "KEYLEDGER_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
+    pub alert_check_seconds: f64,
     /// Hours a subscription may fail every attempt before it is disabled.
     #[arg(long, env = "KEYLEDGER_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120.0)]
     pub webhook_disable_after_hours: f64,
@@ -210,6 +213,7 @@ impl fmt::Debug for ServeArgs {
                 &self.webhook_subscription_concurrency,
             )
             .field("webhook_disable_after_hours", &self.webhook_disable_after_hours)
+            .field("alert_check_seconds", &self.alert_check_seconds)
             .finish()
     }
 }
@@ -304,6 +308,9 @@ impl Config {
         {
             return Err(ConfigError::WebhookConcurrency);
         }
+        if !(self.serve.alert_check_seconds > 0.0 && self.serve.alert_check_seconds <= 86_400.0) {
+            return Err(ConfigError::AlertCheckSeconds);
+        }
         if !(self.serve.webhook_disable_after_hours > 0.0 && self.serve.webhook_disable_after_hours <= 8_760.0) {
             return Err(ConfigError::WebhookDisableAfter);
         }
@@ -332,4 +339,6 @@ pub enum ConfigError {
     WebhookConcurrency,
     #[error("--webhook-disable-after-hours must be above 0 and at most 8760 (a year)")]
     WebhookDisableAfter,
+    #[error("--alert-check-seconds must be between 0 and 86400")]
+    AlertCheckSeconds,
 }

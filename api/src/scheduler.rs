@@ -1,4 +1,5 @@
-//! The expiry scheduler: sends the warning and expiry commands when they fall due.
+//! The expiry scheduler: sends the warning and expiry commands when they fall due; and the
+//! alert evaluator, which judges usage alert rules.
 
 use crate::state::AppState;
 use keyledger_projections::ProjectionError;
@@ -7,18 +8,32 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    repeat(every, tracing::info_span!("expiry_scheduler"), move || {
+        let state = state.clone();
+        async move {
+            if let Err(e) = run_once(&state).await {
+                tracing::warn!(error = %e, "expiry check failed; it will run again");
+            }
+        }
+    })
+}
+
+/// Runs `pass` every `every`, one pass at a time, in `span`.
+fn repeat<F, Fut>(every: Duration, span: tracing::Span, mut pass: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(
         async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = run_once(&state).await {
-                    tracing::warn!(error = %e, "expiry check failed; it will run again");
-                }
+                pass().await;
             }
         }
-        .instrument(tracing::info_span!("expiry_scheduler")),
+        .instrument(span),
     )
 }
 
@@ -45,4 +60,18 @@ pub async fn run_once(state: &AppState) -> Result<usize, ProjectionError> {
         tracing::info!(keys = sent, "expiry checks sent");
     }
     Ok(sent)
+}
+
+/// Judges every usage alert rule each `every` (README: Usage alerts).
+pub fn spawn_alerts(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    repeat(every, tracing::info_span!("alert_evaluator"), move || {
+        let state = state.clone();
+        async move {
+            match crate::operations::alert_rules::evaluate(&state).await {
+                Ok(0) => {}
+                Ok(fired) => tracing::info!(fired, "usage alerts fired"),
+                Err(e) => tracing::warn!(error = %e, "judging alert rules failed; it will run again"),
+            }
+        }
+    })
 }

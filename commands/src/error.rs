@@ -100,6 +100,8 @@ pub enum CommandError {
     #[error(transparent)]
     Webhook(WebhookError),
     #[error(transparent)]
+    Alert(keyledger_domain::webhook::alert::AlertAggregateError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

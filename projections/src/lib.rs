@@ -13,6 +13,8 @@ mod statistics;
 pub mod usage;
 
 pub use error::ProjectionError;
-pub use read_models::{admin_tokens, audit, endpoints, key_list, webhook_subscriptions, webhooks, ReadModel};
+pub use read_models::{
+    admin_tokens, alert_rules, audit, endpoints, key_list, webhook_subscriptions, webhooks, ReadModel,
+};
 pub use runner::{rebuild, Catchup, ProjectionRunner};
 pub use sql::{parse_cursor, Page, MAX_PAGE};

@@ -2,6 +2,7 @@
 //! Every scenario runs on both backends (`both!`); PostgreSQL ones are required in CI.
 
 mod admin_tokens;
+mod alerts;
 mod analytics;
 mod audit;
 mod concurrency;

@@ -1,3 +1,5 @@
+use keyledger_commands::CommandContext;
+use keyledger_domain::webhook::alert::{AlertCommand, WindowFigures};
 use keyledger_projections::{rebuild, ReadModel};
 use keyledger_tests::backlog;
 use keyledger_tests::{both, TestApp};
@@ -19,6 +21,10 @@ async fn dump(app: &TestApp, table: &str) -> Vec<Vec<String>> {
                         .map(|v| v.unwrap_or_else(|| "NULL".into()))
                         .or_else(|_| {
                             r.try_get::<Option<i64>, _>(i)
+                                .map(|v| v.map_or("NULL".into(), |n| n.to_string()))
+                        })
+                        .or_else(|_| {
+                            r.try_get::<Option<f64>, _>(i)
                                 .map(|v| v.map_or("NULL".into(), |n| n.to_string()))
                         })
                         .unwrap_or_else(|e| panic!("{table}.{}: {e}", r.column(i).name()))
@@ -105,6 +111,38 @@ async fn rebuild_equals_live(app: TestApp) -> TestApp {
         .await;
     app.post(&format!("{hook}/pause"), json!({})).await;
     app.post(&format!("{hook}/rotate-secret"), json!({})).await;
+    // Alert rules: one fired, cleared and fired again; one deleted.
+    let alert = app
+        .post(
+            "/v1/alert-rules",
+            json!({ "name": "busy", "metric": "requests", "threshold": 1 }),
+        )
+        .await;
+    let alert: uuid::Uuid = alert.body["id"].as_str().unwrap().parse().unwrap();
+    for requests in [5, 0, 7] {
+        let figures = WindowFigures {
+            requests,
+            ..WindowFigures::default()
+        };
+        app.state
+            .bus
+            .alert_command(&CommandContext::system(), alert, &"default".parse().unwrap(), |at| {
+                AlertCommand::Judge { figures, at }
+            })
+            .await
+            .unwrap();
+    }
+    let gone = app
+        .post(
+            "/v1/alert-rules",
+            json!({ "name": "gone", "metric": "requests", "threshold": 1 }),
+        )
+        .await;
+    app.delete_as(
+        &app.token,
+        &format!("/v1/alert-rules/{}", gone.body["id"].as_str().unwrap()),
+    )
+    .await;
 
     for model in ReadModel::ALL {
         let before: Vec<_> = futures::future::join_all(model.tables().iter().map(|t| dump(&app, t))).await;

@@ -130,6 +130,8 @@ pub fn test_config(url: &str) -> Config {
             webhook_concurrency: 64,
             webhook_subscription_concurrency: 8,
             webhook_disable_after_hours: 120.0,
+            // Tests judge alert rules themselves (operations::alert_rules::evaluate).
+            alert_check_seconds: 3_600.0,
         },
     }
 }

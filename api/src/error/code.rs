@@ -50,6 +50,8 @@ codes! {
     InvalidTemplate = "invalid_template", BAD_REQUEST;
     /// The webhook is invalid: its URL (http or https, a host, no credentials), an unknown event type, a header it may not set, a template it cannot use, or a change that changes nothing.
     InvalidWebhook = "invalid_webhook", BAD_REQUEST;
+    /// The alert rule is invalid: an unknown metric, a window outside 1 to 1440 minutes, a threshold below 0 (an error rate above 100), a key-expiry rule without a key, or a key or endpoint the tenant does not have.
+    InvalidAlertRule = "invalid_alert_rule", BAD_REQUEST;
     /// A query parameter is missing, unknown or malformed.
     InvalidQuery = "invalid_query", BAD_REQUEST;
     /// The cursor is not one this API returned.

@@ -187,6 +187,15 @@ impl From<CommandError> for ApiError {
             CommandError::Endpoint(e) => e.into(),
             CommandError::Template(e) => e.into(),
             CommandError::Webhook(e) => e.into(),
+            CommandError::Alert(e) => {
+                use keyledger_domain::webhook::alert::AlertAggregateError::*;
+                let code = match &e {
+                    AlreadyExists => ErrorCode::Conflict,
+                    NotFound => ErrorCode::NotFound,
+                    Rule(_) => ErrorCode::InvalidAlertRule,
+                };
+                ApiError::new(code, e.to_string())
+            }
             CommandError::Store(s) if s.is_unavailable() => ApiError::unavailable(s),
             CommandError::Store(s) => ApiError::internal(s),
         }

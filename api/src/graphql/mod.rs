@@ -4,6 +4,7 @@
 //! Resolvers call the same operations as REST; errors carry the REST error code in
 //! `extensions.code`.
 
+mod alerts;
 mod analytics;
 mod deliveries;
 mod schema;

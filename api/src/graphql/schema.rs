@@ -320,6 +320,7 @@ pub struct Query(
     super::analytics::AnalyticsQuery,
     super::webhooks::WebhookQuery,
     super::deliveries::DeliveryQuery,
+    super::alerts::AlertQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -328,6 +329,7 @@ pub struct Mutation(
     EndpointMutation,
     super::webhooks::WebhookMutation,
     super::deliveries::DeliveryMutation,
+    super::alerts::AlertMutation,
 );
 
 #[derive(Default)]

@@ -351,6 +351,7 @@ pub async fn list_audit(
     ))
 }
 
+pub mod alert_rules;
 pub mod analytics;
 pub mod endpoints;
 pub mod import;

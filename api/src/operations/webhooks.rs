@@ -162,16 +162,16 @@ fn sample_data(event_type: EventType) -> serde_json::Value {
             json!({ "key_id": "0b6f9f2e-5d1c-4f6a-9a53-3f0c2a7f1e42", "name": "billing-service", "environment": "live", "scopes": ["FILES_READ"] })
         }
         EventType::EndpointActivated | EventType::EndpointDeprecated | EventType::EndpointDeactivated => {
-            json!({ "endpoint_id": "5a1d2c3b-0e4f-4a6b-8c7d-9e0f1a2b3c4d", "method": "GET", "path": "/files/{id}", "plugin": "Files" })
+            json!({ "endpoint_id": "5a1d2c3b-0e4f-4a6b-8c7d-9e0f1a2b3c4d", "path": "/files/{id}", "methods": ["GET"] })
         }
         EventType::TokenCreated | EventType::TokenDeleted => {
             json!({ "token_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f", "name": "ci" })
         }
         EventType::UsageAlert => {
-            json!({ "rule": "error rate of billing-service above 5 %", "metric": "error_rate", "threshold": 5, "value": 7.5, "window_minutes": 5 })
+            json!({ "rule_id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", "name": "billing-service errors", "subject": { "kind": "key", "id": "0b6f9f2e-5d1c-4f6a-9a53-3f0c2a7f1e42" }, "metric": "error_rate", "threshold": 5.0, "window_minutes": 5, "value": 7.5, "requests": 400, "errors": 30, "rate_limited": 0 })
         }
         EventType::WebhookDisabled => {
-            json!({ "webhook_id": "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b", "url": "https://hooks.example.com/keyledger", "reason": "gone" })
+            json!({ "webhook_id": "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b", "url": "https://hooks.example.com/keyledger", "reason": { "kind": "gone" } })
         }
     }
 }

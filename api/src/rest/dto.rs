@@ -35,6 +35,7 @@ pub struct TenantListParams {
 #[graphql(concrete(name = "WebhookTemplatePage", params(super::webhook_dto::TemplateView)))]
 #[graphql(concrete(name = "WebhookPage", params(super::webhook_dto::WebhookView)))]
 #[graphql(concrete(name = "WebhookDeliveryPage", params(super::delivery_dto::DeliveryView)))]
+#[graphql(concrete(name = "AlertRulePage", params(super::alert_dto::AlertRuleView)))]
 pub struct ListResponse<T: OutputType> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last page.

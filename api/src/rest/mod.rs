@@ -1,6 +1,8 @@
 //! The admin REST API under `/v1`, its OpenAPI document and docs page.
 
 pub mod admin_tokens;
+pub mod alert_dto;
+pub mod alert_rules;
 pub mod analytics;
 pub mod audit;
 mod contract;
@@ -42,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         webhook_subscriptions::rotate_secret,
         webhook_deliveries::list, webhook_deliveries::get, webhook_deliveries::resend, webhook_deliveries::recover,
         webhook_deliveries::stats,
+        alert_rules::create, alert_rules::list, alert_rules::get, alert_rules::delete,
     ),
     components(schemas(crate::error::ErrorBody, crate::operations::analytics::stream::UsageLag)),
     modifiers(&AdminTokenAuth, &UniqueOperationIds, &ErrorResponses, &CreatedLinks),
@@ -149,6 +152,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhooks/deliveries/{id}/resend", post(webhook_deliveries::resend))
         .route("/v1/webhooks/stats", get(webhook_deliveries::stats))
         .route("/v1/webhooks/{id}/recover", post(webhook_deliveries::recover))
+        .route("/v1/alert-rules", post(alert_rules::create).get(alert_rules::list))
+        .route(
+            "/v1/alert-rules/{id}",
+            get(alert_rules::get).delete(alert_rules::delete),
+        )
         .route("/v1/webhook-templates", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhook-templates/{id}",

@@ -3,6 +3,7 @@
 use super::{CommandBus, CommandContext, Committed};
 use crate::CommandError;
 use chrono::{DateTime, Utc};
+use keyledger_domain::webhook::alert::{AlertCommand, UsageAlert};
 use keyledger_domain::webhook::signature::SigningSecret;
 use keyledger_domain::webhook::template::{TemplateCommand, WebhookTemplate};
 use keyledger_domain::webhook::{Webhook, WebhookCommand};
@@ -61,6 +62,33 @@ impl CommandBus {
         let metadata = self.metadata(ctx, tenant, at);
         let decided = self
             .decide(&stream, loaded, build(at), metadata, CommandError::Webhook)
+            .await?;
+        self.committed(decided.state, decided.position).await
+    }
+
+    /// Runs an alert-rule command built for the bus's current time, for a rule of `tenant`, as
+    /// [`CommandBus::template_command`] does.
+    #[tracing::instrument(skip_all, fields(actor = %ctx.actor.label(), %rule_id), err)]
+    pub async fn alert_command(
+        &self,
+        ctx: &CommandContext,
+        rule_id: Uuid,
+        tenant: &TenantId,
+        build: impl FnOnce(DateTime<Utc>) -> AlertCommand,
+    ) -> Result<Committed<UsageAlert>, CommandError> {
+        ctx.require(Permission::ApiManagementWrite)?;
+        if !ctx.actor.may_access(tenant) {
+            return Err(CommandError::NotFound("alert rule"));
+        }
+        let at = self.clock.now();
+        let stream = rule_id.to_string();
+        let loaded = self.load::<UsageAlert>(&stream).await?;
+        if loaded.state.rule().is_some_and(|r| &r.tenant != tenant) {
+            return Err(CommandError::NotFound("alert rule"));
+        }
+        let metadata = self.metadata(ctx, tenant, at);
+        let decided = self
+            .decide(&stream, loaded, build(at), metadata, CommandError::Alert)
             .await?;
         self.committed(decided.state, decided.position).await
     }

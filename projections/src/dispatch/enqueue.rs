@@ -159,6 +159,7 @@ fn notice_of(logged: &LoggedEvent, event: &Decoded, subjects: &Subjects) -> Opti
             };
             notice::of_webhook(stream?, tenant()?, e, &subject)
         }
+        Decoded::Alert(e) => notice::of_alert(stream?, tenant()?, e),
         Decoded::Template(_) | Decoded::Other => None,
     }
 }

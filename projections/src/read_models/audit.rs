@@ -26,6 +26,7 @@ pub(super) async fn apply(conn: &mut AnyConnection, events: &[Applied]) -> Resul
                 Decoded::Endpoint(event) => Some(event.at()),
                 Decoded::Template(event) => Some(event.at()),
                 Decoded::Webhook(event) => Some(event.at()),
+                Decoded::Alert(event) => Some(event.at()),
                 Decoded::Other => None,
             }
             .or(logged.metadata.time)

@@ -5,6 +5,7 @@
 //! into them with the domain's one fold, and write the rows derived from the result.
 
 pub mod admin_tokens;
+pub mod alert_rules;
 pub mod audit;
 pub mod endpoints;
 pub use audit::details as redacted_details;
@@ -17,6 +18,7 @@ pub mod webhooks;
 use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use keyledger_commands::log::LoggedEvent;
+use keyledger_domain::webhook::alert::UsageAlert;
 use keyledger_domain::webhook::template::{TemplateEvent, WebhookTemplate};
 use keyledger_domain::webhook::{Webhook, WebhookEvent};
 use keyledger_domain::{AdminToken, AdminTokenEvent, ApiKey, ApiKeyEvent, Endpoint, EndpointEvent};
@@ -39,6 +41,7 @@ pub enum Decoded {
     Endpoint(EndpointEvent),
     Template(TemplateEvent),
     Webhook(WebhookEvent),
+    Alert(keyledger_domain::webhook::alert::AlertEvent),
     Other,
 }
 
@@ -61,6 +64,7 @@ pub fn decode(event: &LoggedEvent) -> Result<Decoded, ProjectionError> {
         t if t == Endpoint::TYPE => Decoded::Endpoint(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == WebhookTemplate::TYPE => Decoded::Template(serde_json::from_str(payload).map_err(undecodable)?),
         t if t == Webhook::TYPE => Decoded::Webhook(serde_json::from_str(payload).map_err(undecodable)?),
+        t if t == UsageAlert::TYPE => Decoded::Alert(serde_json::from_str(payload).map_err(undecodable)?),
         _ => Decoded::Other,
     })
 }
@@ -95,7 +99,7 @@ impl ReadModel {
             ReadModel::KeyLookup => &["key_lookup"],
             ReadModel::Audit => &["audit_log"],
             ReadModel::Endpoints => &["endpoints", "endpoint_tenant_settings"],
-            ReadModel::Webhooks => &["webhook_templates", "webhook_subscriptions"],
+            ReadModel::Webhooks => &["webhook_templates", "webhook_subscriptions", "alert_rules"],
         }
     }
 
@@ -158,7 +162,8 @@ impl ReadModel {
             ReadModel::Endpoints => endpoints::apply(conn, events).await,
             ReadModel::Webhooks => {
                 webhooks::apply(conn, events).await?;
-                webhook_subscriptions::apply(conn, events).await
+                webhook_subscriptions::apply(conn, events).await?;
+                alert_rules::apply(conn, events).await
             }
         }
     }

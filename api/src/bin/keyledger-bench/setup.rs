@@ -90,6 +90,7 @@ pub(crate) fn config(url: &str) -> Config {
             webhook_concurrency: 64,
             webhook_subscription_concurrency: 8,
             webhook_disable_after_hours: 120.0,
+            alert_check_seconds: 60.0,
         },
     }
 }

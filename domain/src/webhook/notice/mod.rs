@@ -5,6 +5,7 @@ use super::EventType;
 use crate::api_key::{ApiKeyEvent, ExpiryWarning};
 use crate::endpoint::EndpointEvent;
 use crate::tenant::TenantId;
+use crate::webhook::alert::AlertEvent;
 use crate::webhook::subscription::WebhookEvent;
 use crate::AdminTokenEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -228,6 +229,37 @@ pub fn of_webhook(webhook_id: Uuid, tenant: TenantId, event: &WebhookEvent, subj
             ("webhook_id", json!(webhook_id)),
             ("url", json!(subject.url)),
             ("reason", json!(reason)),
+        ]),
+    })
+}
+
+/// The notice of an alert rule's event: its firing is a `usage.alert`.
+pub fn of_alert(rule_id: Uuid, tenant: TenantId, event: &AlertEvent) -> Option<Notice> {
+    let AlertEvent::AlertFired {
+        name,
+        rule,
+        figures,
+        value,
+        at,
+    } = event
+    else {
+        return None;
+    };
+    Some(Notice {
+        event_type: EventType::UsageAlert,
+        audience: Audience::Tenant(tenant),
+        at: *at,
+        data: data([
+            ("rule_id", json!(rule_id)),
+            ("name", json!(name.as_str())),
+            ("subject", json!(rule.subject)),
+            ("metric", json!(rule.metric)),
+            ("threshold", json!(rule.threshold)),
+            ("window_minutes", json!(rule.window_minutes)),
+            ("value", json!(value)),
+            ("requests", json!(figures.requests)),
+            ("errors", json!(figures.errors)),
+            ("rate_limited", json!(figures.rate_limited)),
         ]),
     })
 }

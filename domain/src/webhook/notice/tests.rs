@@ -183,3 +183,41 @@ fn tokens_are_announced_without_their_secret_and_a_disabled_webhook_with_why() {
         None
     );
 }
+
+#[test]
+fn a_fired_alert_is_a_usage_alert_saying_its_rule_and_figures() {
+    use crate::webhook::alert::{AlertMetric, AlertRule, AlertSubject, WindowFigures};
+    let fired = AlertEvent::AlertFired {
+        name: "busy key".parse().unwrap(),
+        rule: AlertRule {
+            subject: AlertSubject::Key("k-1".into()),
+            metric: AlertMetric::Requests,
+            threshold: 100.0,
+            window_minutes: 5,
+        },
+        figures: WindowFigures {
+            requests: 150,
+            errors: 3,
+            rate_limited: 0,
+            hours_to_expiry: None,
+        },
+        value: 150.0,
+        at: at(),
+    };
+    let notice = of_alert(Uuid::from_u128(8), acme(), &fired).unwrap();
+    assert_eq!(
+        (notice.event_type, notice.audience.clone()),
+        (EventType::UsageAlert, Audience::Tenant(acme()))
+    );
+    assert_eq!(notice.data["name"], "busy key");
+    assert_eq!(notice.data["subject"], json!({"kind": "key", "id": "k-1"}));
+    assert_eq!(notice.data["metric"], "requests");
+    assert_eq!(
+        (notice.data["value"].clone(), notice.data["threshold"].clone()),
+        (json!(150.0), json!(100.0))
+    );
+    assert_eq!(
+        of_alert(Uuid::from_u128(8), acme(), &AlertEvent::AlertCleared { at: at() }),
+        None
+    );
+}

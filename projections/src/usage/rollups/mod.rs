@@ -6,6 +6,7 @@
 
 pub mod export;
 pub mod figures;
+pub mod window;
 
 use super::errors;
 use super::log;

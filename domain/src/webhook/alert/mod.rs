@@ -3,6 +3,10 @@
 //! whether each rule is in breach, so that a breach that lasts fires once and one that clears
 //! and comes back fires again.
 
+mod aggregate;
+
+pub use aggregate::{AlertAggregateError, AlertCommand, AlertEvent, LiveRule, NewAlertRule, UsageAlert};
+
 use serde::{Deserialize, Serialize};
 
 /// What a rule watches.
@@ -67,6 +71,18 @@ impl AlertRule {
         Ok(self)
     }
 
+    /// The figure the rule compares with its threshold.
+    pub fn value(&self, figures: &WindowFigures) -> Option<f64> {
+        match self.metric {
+            AlertMetric::RateLimitHits => Some(figures.rate_limited as f64),
+            AlertMetric::Requests => Some(figures.requests as f64),
+            AlertMetric::ErrorRate => {
+                (figures.requests > 0).then(|| figures.errors as f64 * 100.0 / figures.requests as f64)
+            }
+            AlertMetric::KeyExpiry => figures.hours_to_expiry,
+        }
+    }
+
     /// Whether `figures` (over the rule's window) breach it.
     pub fn breached(&self, figures: &WindowFigures) -> bool {
         match self.metric {
@@ -82,7 +98,7 @@ impl AlertRule {
 }
 
 /// A rule's subject's figures over its window.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowFigures {
     pub requests: u64,
     pub errors: u64,
