@@ -174,6 +174,26 @@ async fn refused(app: TestApp) -> TestApp {
         StatusCode::NOT_FOUND
     );
 
+    // A key nearing its expiry: fewer hours left than the threshold fires it.
+    let expiring = app
+        .create_key(json!({ "name": "short-lived", "expires_at": (app.clock_now() + chrono::Duration::hours(20)).to_rfc3339() }))
+        .await;
+    let soon = app
+        .post(
+            "/v1/alert-rules",
+            json!({ "name": "expires soon", "metric": "key_expiry", "threshold": 24, "key_id": expiring["id"] }),
+        )
+        .await;
+    assert_eq!(soon.status, StatusCode::CREATED, "{:?}", soon.body);
+    assert_eq!(
+        evaluate(&app.state).await.unwrap(),
+        1,
+        "only the key with 20 hours left"
+    );
+    let soon = rule(&app, soon.body["id"].as_str().unwrap()).await;
+    assert_eq!(soon["state"], "breached");
+    assert!((soon["last_value"].as_f64().unwrap() - 20.0).abs() < 0.1, "{soon}");
+
     // GraphQL has the same.
     let answer = app
         .graphql(

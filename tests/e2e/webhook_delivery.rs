@@ -185,3 +185,48 @@ async fn only_later(app: TestApp) -> TestApp {
     assert_eq!(got[0].json()["data"]["name"], "after");
     app
 }
+
+both!(a_dead_receiver_holds_only_its_own_slots, dead_receiver);
+async fn dead_receiver(app: TestApp) -> TestApp {
+    let dead = Receiver::start(std::iter::repeat_n(Reply::Hang(std::time::Duration::from_secs(30)), 50)).await;
+    let alive = Receiver::start([]).await;
+    subscribe(&app, &dead, json!(["key.created"])).await;
+    subscribe(&app, &alive, json!(["key.created"])).await;
+    for i in 0..20 {
+        app.create_key(json!({ "name": format!("busy-{i}") })).await;
+    }
+    // The live receiver gets every event while the dead one holds its requests unanswered.
+    alive.wait_for(20).await;
+    assert!(
+        dead.received().len() <= 8,
+        "at most 8 attempts in flight to one subscription: {}",
+        dead.received().len()
+    );
+    app
+}
+
+/// Two nodes on one PostgreSQL share the deliveries: every event is delivered, and none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_deliveries_and_send_each_once() {
+    let Some(db) = keyledger_tests::fresh_database(keyledger_tests::Backend::Postgres).await else {
+        return;
+    };
+    let a = keyledger_tests::start(db.clone(), Default::default()).await;
+    let b = keyledger_tests::start(db.clone(), Default::default()).await;
+    let receiver = Receiver::start([]).await;
+    subscribe(&a, &receiver, json!(["key.created"])).await;
+    for i in 0..30 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.create_key(json!({ "name": format!("shared-{i}") })).await;
+    }
+    receiver.wait_for(30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let ids: std::collections::BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!((receiver.received().len(), ids.len()), (30, 30), "each event once");
+    b.stop().await;
+    a.finish().await;
+}
