@@ -181,6 +181,9 @@ pub struct ServeArgs {
     /// Webhook attempts in flight to one subscription on this node at most.
     #[arg(long, env = "KEYLEDGER_WEBHOOK_SUBSCRIPTION_CONCURRENCY", default_value_t = 8)]
     pub webhook_subscription_concurrency: usize,
+    /// Days finished webhook deliveries and their attempts are kept in the delivery log.
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_LOG_RETENTION_DAYS", default_value_t = 30)]
+    pub webhook_log_retention_days: u32,
     /// How often usage alert rules are judged, in seconds.
     #[arg(long, env = "KEYLEDGER_ALERT_CHECK_SECONDS", default_value_t = 60.0)]
     pub alert_check_seconds: f64,
@@ -214,6 +217,7 @@ impl fmt::Debug for ServeArgs {
             )
             .field("webhook_disable_after_hours", &self.webhook_disable_after_hours)
             .field("alert_check_seconds", &self.alert_check_seconds)
+            .field("webhook_log_retention_days", &self.webhook_log_retention_days)
             .finish()
     }
 }
@@ -262,6 +266,7 @@ impl Config {
             concurrency: s.webhook_concurrency,
             per_subscription: s.webhook_subscription_concurrency,
             disable_after: chrono::Duration::milliseconds((s.webhook_disable_after_hours * 3_600_000.0) as i64),
+            log_retention: chrono::Duration::days(s.webhook_log_retention_days.into()),
         }
     }
 
@@ -308,6 +313,9 @@ impl Config {
         {
             return Err(ConfigError::WebhookConcurrency);
         }
+        if !(1..=3_650).contains(&self.serve.webhook_log_retention_days) {
+            return Err(ConfigError::WebhookLogRetentionDays);
+        }
         if !(self.serve.alert_check_seconds > 0.0 && self.serve.alert_check_seconds <= 86_400.0) {
             return Err(ConfigError::AlertCheckSeconds);
         }
@@ -341,4 +349,6 @@ pub enum ConfigError {
     WebhookDisableAfter,
     #[error("--alert-check-seconds must be between 0 and 86400")]
     AlertCheckSeconds,
+    #[error("--webhook-log-retention-days must be from 1 to 3650")]
+    WebhookLogRetentionDays,
 }

@@ -272,3 +272,36 @@ async fn blocked_addresses_are_refused_at_send_time_sqlite() {
 async fn blocked_addresses_are_refused_at_send_time_postgres() {
     guarded(Backend::Postgres).await;
 }
+
+both!(finished_deliveries_leave_the_log_after_its_retention, retention);
+async fn retention(app: TestApp) -> TestApp {
+    let fine = Receiver::start([]).await;
+    let failing = Receiver::start([Reply::Status(500)]).await;
+    let (fine_hook, _) = subscribe(&app, &fine, json!(["key.created"])).await;
+    let (failing_hook, _) = subscribe(&app, &failing, json!(["key.created"])).await;
+    app.create_key(json!({ "name": "kept or not" })).await;
+    let delivered = settled(&app, &fine_hook, "delivered").await;
+    let pending = settled(&app, &failing_hook, "pending").await;
+    let horizon = (app.clock_now() + chrono::Duration::minutes(1)).timestamp_millis();
+    let forgotten = keyledger_projections::dispatch::deliveries::forget_before(&app.state.db, horizon)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1, "only the finished delivery");
+    let left = deliveries(&app, "").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["id"], pending["id"]);
+    let gone = app
+        .get(&format!(
+            "/v1/webhooks/deliveries/{}",
+            delivered["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_attempts WHERE delivery_id = $1")
+        .bind(delivered["id"].as_str().unwrap())
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0, "its attempts went with it");
+    app
+}

@@ -132,6 +132,7 @@ pub fn test_config(url: &str) -> Config {
             webhook_disable_after_hours: 120.0,
             // Tests judge alert rules themselves (operations::alert_rules::evaluate).
             alert_check_seconds: 3_600.0,
+            webhook_log_retention_days: 30,
         },
     }
 }

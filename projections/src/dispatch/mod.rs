@@ -48,6 +48,8 @@ pub struct Settings {
     pub per_subscription: usize,
     /// A subscription whose every attempt failed for this long is disabled.
     pub disable_after: chrono::Duration,
+    /// Finished deliveries and their attempts are kept this long in the log.
+    pub log_retention: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             concurrency: 64,
             per_subscription: 8,
             disable_after: chrono::Duration::days(5),
+            log_retention: chrono::Duration::days(30),
         }
     }
 }
@@ -93,11 +96,13 @@ pub fn spawn(
     let client = client::Client::new(settings.destination.clone(), settings.timeout, settings.concurrency)
         .map_err(|e| ProjectionError::Usage(format!("the webhook client could not be built: {e}")))?;
     let due = Due::default();
+    let retention = settings.log_retention;
     let (results, recorded) = mpsc::unbounded_channel();
     let sender = Arc::new(Sender::new(db.clone(), bus.clone(), client, settings));
     let tasks = vec![
         tokio::spawn(
-            matcher(db.clone(), watch, clock.clone(), due.0.clone()).instrument(tracing::info_span!("webhook_matcher")),
+            matcher(db.clone(), watch, clock.clone(), due.0.clone(), retention)
+                .instrument(tracing::info_span!("webhook_matcher")),
         ),
         tokio::spawn(
             sending(sender.clone(), clock.clone(), due.0.clone(), results)
@@ -108,7 +113,7 @@ pub fn spawn(
     Ok((due, tasks))
 }
 
-async fn matcher(db: Database, watch: LogWatch, clock: Arc<dyn Clock>, due: Arc<Notify>) {
+async fn matcher(db: Database, watch: LogWatch, clock: Arc<dyn Clock>, due: Arc<Notify>, retention: chrono::Duration) {
     let mut projected = watch.subscribe_projected();
     let mut failures = 0u32;
     let mut swept = tokio::time::Instant::now();
@@ -138,6 +143,12 @@ async fn matcher(db: Database, watch: LogWatch, clock: Arc<dyn Clock>, due: Arc<
             match enqueue::sweep(&db, now_ms).await {
                 Ok(()) => due.notify_one(),
                 Err(e) => tracing::warn!(error = %e, "releasing held webhook deliveries failed"),
+            }
+            let horizon = now_ms - retention.num_milliseconds();
+            match queue::log::forget_before(&db, horizon).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "webhook deliveries past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "the delivery log's retention sweep failed"),
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), projected.changed()).await;

@@ -91,6 +91,7 @@ pub(crate) fn config(url: &str) -> Config {
             webhook_subscription_concurrency: 8,
             webhook_disable_after_hours: 120.0,
             alert_check_seconds: 60.0,
+            webhook_log_retention_days: 30,
         },
     }
 }

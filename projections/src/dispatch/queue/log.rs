@@ -230,3 +230,44 @@ pub async fn stats(
     }
     Ok(stats)
 }
+
+/// Finished deliveries removed per transaction, with their attempts.
+const FORGET_STEP: i64 = 1_000;
+
+/// Deletes delivered and failed deliveries last changed before `horizon_ms`, and their attempts,
+/// a step at a time; how many deliveries.
+pub async fn forget_before(db: &Database, horizon_ms: i64) -> Result<u64, ProjectionError> {
+    let mut forgotten = 0;
+    loop {
+        let _turn = db.write_turn().await;
+        let mut tx = super::quick(db).await?;
+        let old: Vec<String> = sqlx::query(
+            "SELECT delivery_id FROM webhook_deliveries WHERE status IN ('delivered', 'failed') \
+             AND updated_at_ms < $1 LIMIT $2",
+        )
+        .bind(horizon_ms)
+        .bind(FORGET_STEP)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("delivery_id"))
+        .collect::<Result<_, _>>()?;
+        if old.is_empty() {
+            return Ok(forgotten);
+        }
+        let list = super::placeholders(1, old.len());
+        for table in ["webhook_attempts", "webhook_deliveries"] {
+            let text = format!("DELETE FROM {table} WHERE delivery_id IN ({list})");
+            let mut query = sqlx::query(&text);
+            for id in &old {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        forgotten += old.len() as u64;
+        if (old.len() as i64) < FORGET_STEP {
+            return Ok(forgotten);
+        }
+    }
+}
