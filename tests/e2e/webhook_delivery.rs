@@ -230,3 +230,18 @@ async fn two_nodes_share_the_deliveries_and_send_each_once() {
     b.stop().await;
     a.finish().await;
 }
+
+both!(a_longer_retry_after_is_honoured, retry_after);
+async fn retry_after(app: TestApp) -> TestApp {
+    let receiver = Receiver::start([Reply::RetryAfter(503, "600")]).await;
+    subscribe(&app, &receiver, json!(["key.created"])).await;
+    app.create_key(json!({ "name": "asked to wait" })).await;
+    receiver.wait_for(1).await;
+    // The schedule would try again after 5 s; the receiver asked for 10 minutes.
+    app.clock.advance(chrono::Duration::seconds(30));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(receiver.received().len(), 1, "the receiver's Retry-After is waited for");
+    app.clock.advance(chrono::Duration::seconds(580));
+    receiver.wait_for(2).await;
+    app
+}
