@@ -40,6 +40,13 @@ pub(crate) enum Matched {
 
 /// Matches the next batch of events the read models include.
 pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, ProjectionError> {
+    // Looked at first without a lock: an idle matcher takes no write lock.
+    {
+        let mut conn = db.pool().acquire().await?;
+        if crate::runner::projected(&mut conn).await? <= queue::checkpoint(&mut conn).await? {
+            return Ok(Matched::Idle);
+        }
+    }
     let _turn = db.write_turn().await;
     let mut tx = queue::quick(db).await?;
     let Some(from) = queue::lock_checkpoint(&mut tx, db.backend()).await? else {
@@ -48,6 +55,13 @@ pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, Projecti
     let upto = crate::runner::projected(&mut tx).await?;
     if upto <= from {
         return Ok(Matched::Idle);
+    }
+    let listeners = webhook_subscriptions::listeners(&mut tx).await?;
+    if listeners.is_empty() {
+        // Nobody listens: nothing to match, and nothing to read or decode.
+        queue::save_checkpoint(&mut tx, upto).await?;
+        tx.commit().await?;
+        return Ok(Matched::Advanced { queued: 0, full: false });
     }
     let events: Vec<LoggedEvent> = log::read_after(&mut *tx, from, BATCH.min(upto - from))
         .await?
@@ -62,13 +76,7 @@ pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, Projecti
         .iter()
         .map(|e| decode(e).map(|d| (e, d)))
         .collect::<Result<Vec<_>, _>>()?;
-    let listeners = webhook_subscriptions::listeners(&mut tx).await?;
-    // Without subscriptions there is nothing to name.
-    let subjects = if listeners.is_empty() {
-        Subjects::default()
-    } else {
-        Subjects::read(&mut tx, &decoded).await?
-    };
+    let subjects = Subjects::read(&mut tx, &decoded).await?;
     let mut rows = Vec::new();
     for (logged, event) in &decoded {
         if let Decoded::Webhook(event @ (WebhookEvent::WebhookResumed { .. } | WebhookEvent::WebhookEnabled { .. })) =
@@ -78,9 +86,6 @@ pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, Projecti
             if matches!(event, WebhookEvent::WebhookEnabled { .. }) {
                 queue::forget_health(&mut tx, &logged.aggregate_id).await?;
             }
-        }
-        if listeners.is_empty() {
-            continue;
         }
         if let Some(notice) = notice_of(logged, event, &subjects) {
             rows.extend(deliveries(logged, &notice, &listeners));

@@ -264,6 +264,14 @@ pub(crate) async fn lock_checkpoint(
     Ok(row.map(|r| r.try_get("position")).transpose()?)
 }
 
+/// The dispatcher's position in the log, read without a lock.
+pub(crate) async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
+    let row = sqlx::query("SELECT position FROM webhook_dispatch_checkpoint WHERE name = 'dispatcher'")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("position")?)
+}
+
 pub(crate) async fn save_checkpoint(conn: &mut AnyConnection, position: i64) -> Result<(), ProjectionError> {
     sqlx::query("UPDATE webhook_dispatch_checkpoint SET position = $1 WHERE name = 'dispatcher'")
         .bind(position)
