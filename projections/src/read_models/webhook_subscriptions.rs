@@ -199,6 +199,17 @@ pub struct Listener {
     pub position: i64,
 }
 
+/// Whether any live subscription exists.
+pub(crate) async fn any(conn: &mut AnyConnection) -> Result<bool, ProjectionError> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT 1 FROM webhook_subscriptions \
+         WHERE deleted_at_ms IS NULL LIMIT 1) live",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
 /// Every live subscription, for the dispatcher.
 pub(crate) async fn listeners(conn: &mut AnyConnection) -> Result<Vec<Listener>, ProjectionError> {
     let rows = sqlx::query(
