@@ -245,3 +245,34 @@ async fn retry_after(app: TestApp) -> TestApp {
     receiver.wait_for(2).await;
     app
 }
+
+both!(
+    a_paused_subscription_deleted_fails_its_held_deliveries,
+    paused_then_deleted
+);
+async fn paused_then_deleted(app: TestApp) -> TestApp {
+    let receiver = Receiver::start([]).await;
+    let (id, _) = subscribe(&app, &receiver, json!(["key.created"])).await;
+    app.post(&format!("/v1/webhooks/{id}/pause"), json!({})).await;
+    app.create_key(json!({ "name": "held then orphaned" })).await;
+    let held = || async { app.get("/v1/webhooks/deliveries?status=held").await.body["data"].clone() };
+    eventually("a held delivery", || async {
+        held().await.as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    let deleted = app.delete_as(&app.token, &format!("/v1/webhooks/{id}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    // Released by the sweep (every 5 s) and failed by the sender, not held for ever.
+    let failed = || async { app.get("/v1/webhooks/deliveries?status=failed").await.body["data"][0].clone() };
+    let began = std::time::Instant::now();
+    while failed().await.is_null() {
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(15),
+            "the held delivery was failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(failed().await["last_error"], "the subscription was deleted");
+    assert!(receiver.received().is_empty());
+    app
+}

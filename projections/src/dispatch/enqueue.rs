@@ -232,15 +232,19 @@ fn named(names: &HashMap<String, String>, id: &str) -> Subject {
     }
 }
 
-/// Releases deliveries held for subscriptions that are active (see `queue::release_held_of`).
-pub(crate) async fn sweep(db: &Database, now_ms: i64) -> Result<(), ProjectionError> {
+/// Releases held deliveries whose subscription is no longer paused (see
+/// `queue::release_held_except`); how many.
+pub(crate) async fn sweep(db: &Database, now_ms: i64) -> Result<u64, ProjectionError> {
     let mut conn = db.pool().acquire().await?;
-    let active: Vec<String> = webhook_subscriptions::listeners(&mut conn)
+    if !queue::any_held(&mut conn).await? {
+        return Ok(0);
+    }
+    let paused: Vec<String> = webhook_subscriptions::listeners(&mut conn)
         .await?
         .into_iter()
-        .filter(|l| l.status == "active")
+        .filter(|l| l.status == "paused")
         .map(|l| l.id)
         .collect();
     drop(conn);
-    queue::release_held_of(db, &active, now_ms).await
+    queue::release_held_except(db, &paused, now_ms).await
 }

@@ -72,8 +72,10 @@ const CLAIM: usize = 256;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long the sender waits for more free slots before a small claim.
 const GATHER: Duration = Duration::from_millis(2);
-/// How often held deliveries of active subscriptions are looked for.
+/// How often held deliveries of subscriptions no longer paused are looked for.
 const SWEEP: Duration = Duration::from_secs(5);
+/// How often the delivery log's retention is applied.
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
 /// A way to tell this node's sender that deliveries are due now (a resend, a recovery).
 #[derive(Clone, Default)]
@@ -117,6 +119,7 @@ async fn matcher(db: Database, watch: LogWatch, clock: Arc<dyn Clock>, due: Arc<
     let mut projected = watch.subscribe_projected();
     let mut failures = 0u32;
     let mut swept = tokio::time::Instant::now();
+    let mut forgot = swept;
     loop {
         projected.mark_unchanged();
         let now_ms = clock.now().timestamp_millis();
@@ -141,9 +144,13 @@ async fn matcher(db: Database, watch: LogWatch, clock: Arc<dyn Clock>, due: Arc<
         if swept.elapsed() >= SWEEP {
             swept = tokio::time::Instant::now();
             match enqueue::sweep(&db, now_ms).await {
-                Ok(()) => due.notify_one(),
+                Ok(0) => {}
+                Ok(_) => due.notify_one(),
                 Err(e) => tracing::warn!(error = %e, "releasing held webhook deliveries failed"),
             }
+        }
+        if forgot.elapsed() >= RETENTION_SWEEP {
+            forgot = tokio::time::Instant::now();
             let horizon = now_ms - retention.num_milliseconds();
             match queue::log::forget_before(&db, horizon).await {
                 Ok(0) => {}
@@ -255,9 +262,15 @@ async fn sending(
         let (mut back, mut hold) = (Vec::new(), Vec::new());
         for delivery in claimed {
             let target = targets.get(&delivery.webhook_id);
-            match target.map(|t| t.status.as_str()) {
-                Some("active") => {}
-                Some("paused") => {
+            let Some(target) = target else {
+                // Subscriptions are deleted softly, so a missing row is a read model being
+                // rebuilt, not a deleted subscription: the delivery waits for it.
+                back.push(delivery.delivery_id);
+                continue;
+            };
+            match target.status.as_str() {
+                "active" => {}
+                "paused" => {
                     hold.push(delivery.delivery_id);
                     continue;
                 }
@@ -266,7 +279,7 @@ async fn sending(
                     continue;
                 }
             }
-            let Some(target) = target.cloned() else { continue };
+            let target = target.clone();
             if !in_flight.take(&delivery.webhook_id, sender.settings.per_subscription) {
                 back.push(delivery.delivery_id);
                 continue;
@@ -337,24 +350,22 @@ async fn recorder(sender: Arc<Sender>, clock: Arc<dyn Clock>, mut recorded: mpsc
             }
         };
         let now = clock.now();
-        let mut disable: Vec<(String, String, DisabledReason)> = Vec::new();
-        for a in &batch {
-            if a.status_code == Some(410) {
-                disable.push((a.webhook_id.clone(), a.tenant.clone(), DisabledReason::Gone));
-            }
-        }
+        // One command per subscription: one already disabled refuses it, at the cost of a read
+        // of its stream.
+        let mut disable: HashMap<String, (String, DisabledReason)> = HashMap::new();
         for (webhook_id, since) in failing {
             let since = crate::sql::time(since);
             if failing_too_long(Some(since), now, sender.settings.disable_after) {
                 if let Some(a) = batch.iter().find(|a| a.webhook_id == webhook_id) {
-                    disable.push((webhook_id, a.tenant.clone(), DisabledReason::Failing { since }));
+                    disable.insert(webhook_id, (a.tenant.clone(), DisabledReason::Failing { since }));
                 }
             }
         }
+        for a in batch.iter().filter(|a| a.status_code == Some(410)) {
+            disable.insert(a.webhook_id.clone(), (a.tenant.clone(), DisabledReason::Gone));
+        }
         batch.clear();
-        disable.dedup_by(|a, b| a.0 == b.0);
-        // One already disabled refuses the command, which costs a read of its stream.
-        for (webhook_id, tenant, reason) in disable {
+        for (webhook_id, (tenant, reason)) in disable {
             disable_subscription(&sender.bus, &webhook_id, &tenant, reason).await;
         }
     }

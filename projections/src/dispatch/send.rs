@@ -65,11 +65,15 @@ impl Sender {
             at_ms: now.timestamp_millis(),
             next_attempt_ms: None,
             skipped: false,
+            unsent: false,
         };
         let prepared = match self.prepare(delivery, target, now).await {
             Ok(prepared) => prepared,
             Err(why) => {
+                tracing::warn!(webhook_id = %delivery.webhook_id, error = %why, "a webhook delivery could not be prepared");
+                metrics::counter!("keyledger_webhook_attempts_total", "outcome" => "unsent").increment(1);
                 attempted.error = Some(why);
+                attempted.unsent = true;
                 attempted.next_attempt_ms = self.retry(number, now, None);
                 return attempted;
             }
@@ -203,9 +207,9 @@ impl Sender {
 }
 
 /// A delivery that is not attempted: its subscription is gone or disabled.
-pub(crate) fn skipped(delivery: &Claimed, target: Option<&Target>, now: DateTime<Utc>) -> Attempted {
-    let why = match target.map(|t| t.status.as_str()) {
-        Some("disabled") => "the subscription was disabled",
+pub(crate) fn skipped(delivery: &Claimed, target: &Target, now: DateTime<Utc>) -> Attempted {
+    let why = match target.status.as_str() {
+        "disabled" => "the subscription was disabled",
         _ => "the subscription was deleted",
     };
     Attempted {
@@ -214,7 +218,7 @@ pub(crate) fn skipped(delivery: &Claimed, target: Option<&Target>, now: DateTime
         tenant: delivery.tenant.clone(),
         event_type: delivery.event_type.clone(),
         attempt: delivery.attempts,
-        url: target.map(|t| t.url.clone()).unwrap_or_default(),
+        url: target.url.clone(),
         delivered: false,
         status_code: None,
         error: Some(why.to_owned()),
@@ -224,5 +228,6 @@ pub(crate) fn skipped(delivery: &Claimed, target: Option<&Target>, now: DateTime
         at_ms: now.timestamp_millis(),
         next_attempt_ms: None,
         skipped: true,
+        unsent: true,
     }
 }

@@ -32,6 +32,9 @@ pub struct Attempted {
     /// No attempt was made (the subscription was deleted or disabled): only the delivery's
     /// status changes.
     pub skipped: bool,
+    /// Nothing was sent because of a fault on this side (a template or a secret that cannot be
+    /// used): logged and retried, but not held against the receiver's health.
+    pub unsent: bool,
 }
 
 impl Attempted {
@@ -67,7 +70,8 @@ pub(crate) async fn record(db: &Database, attempts: &[Attempted]) -> Result<Hash
             }
         }
     }
-    let failing = health(&mut tx, &made).await?;
+    let sent: Vec<&Attempted> = made.iter().copied().filter(|a| !a.unsent).collect();
+    let failing = health(&mut tx, &sent).await?;
     tx.commit().await?;
     Ok(failing)
 }

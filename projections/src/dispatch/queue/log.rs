@@ -255,17 +255,37 @@ pub async fn forget_before(db: &Database, horizon_ms: i64) -> Result<u64, Projec
         if old.is_empty() {
             return Ok(forgotten);
         }
-        let list = super::placeholders(1, old.len());
-        for table in ["webhook_attempts", "webhook_deliveries"] {
-            let text = format!("DELETE FROM {table} WHERE delivery_id IN ({list})");
+        // The conditions again: a delivery resent since it was read stays, with its attempts.
+        let text = format!(
+            "DELETE FROM webhook_deliveries WHERE delivery_id IN ({}) AND status IN ('delivered', 'failed') \
+             AND updated_at_ms < ${} RETURNING delivery_id",
+            super::placeholders(1, old.len()),
+            old.len() + 1
+        );
+        let mut query = sqlx::query(&text);
+        for id in &old {
+            query = query.bind(id.as_str());
+        }
+        let gone: Vec<String> = query
+            .bind(horizon_ms)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("delivery_id"))
+            .collect::<Result<_, _>>()?;
+        if !gone.is_empty() {
+            let text = format!(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN ({})",
+                super::placeholders(1, gone.len())
+            );
             let mut query = sqlx::query(&text);
-            for id in &old {
+            for id in &gone {
                 query = query.bind(id.as_str());
             }
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        forgotten += old.len() as u64;
+        forgotten += gone.len() as u64;
         if (old.len() as i64) < FORGET_STEP {
             return Ok(forgotten);
         }

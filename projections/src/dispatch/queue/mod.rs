@@ -108,25 +108,37 @@ pub(crate) async fn release_held(
     Ok(())
 }
 
-/// Deliveries held for subscriptions that are active again, due now: a safety net for a
-/// subscription resumed while the sender was holding one of its deliveries.
-pub(crate) async fn release_held_of(db: &Database, active: &[String], now_ms: i64) -> Result<(), ProjectionError> {
+/// Whether any delivery is held.
+pub(crate) async fn any_held(conn: &mut AnyConnection) -> Result<bool, ProjectionError> {
+    let rows = sqlx::query("SELECT delivery_id FROM webhook_deliveries WHERE status = 'held' LIMIT 1")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Releases every held delivery except those of the subscriptions `paused`, due now; how many.
+/// Held deliveries belong to paused subscriptions only: one resumed while the sender was
+/// holding its delivery, or deleted while paused, gets its deliveries back to the sender, which
+/// sends them or fails them as its subscription now says.
+pub(crate) async fn release_held_except(db: &Database, paused: &[String], now_ms: i64) -> Result<u64, ProjectionError> {
+    let kept = if paused.is_empty() {
+        String::new()
+    } else {
+        format!(" AND webhook_id NOT IN ({})", placeholders(2, paused.len()))
+    };
+    let text = format!(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = $1, updated_at_ms = $1 \
+         WHERE status = 'held'{kept}"
+    );
+    let mut query = sqlx::query(&text).bind(now_ms);
+    for id in paused {
+        query = query.bind(id.as_str());
+    }
     let _turn = db.write_turn().await;
     let mut tx = quick(db).await?;
-    for chunk in active.chunks(500) {
-        let text = format!(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = $1, updated_at_ms = $1 \
-             WHERE status = 'held' AND webhook_id IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let mut query = sqlx::query(&text).bind(now_ms);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        query.execute(&mut *tx).await?;
-    }
+    let released = query.execute(&mut *tx).await?.rows_affected();
     tx.commit().await?;
-    Ok(())
+    Ok(released)
 }
 
 /// A delivery a node took to send.
