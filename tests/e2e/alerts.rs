@@ -167,6 +167,22 @@ async fn refused(app: TestApp) -> TestApp {
         )
         .await;
     assert_eq!(theirs.error_code(), "invalid_alert_rule");
+    let elsewhere = app
+        .post_as(
+            &other,
+            "/v1/alert-rules",
+            json!({ "name": "x", "metric": "requests", "threshold": 1, "tenant": "default" }),
+        )
+        .await;
+    assert_eq!(elsewhere.error_code(), "forbidden");
+    assert!(
+        elsewhere.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("you cannot act on tenant default"),
+        "{:?}",
+        elsewhere.body
+    );
     assert_eq!(app.get_as(&other, "/v1/alert-rules").await.body["data"], json!([]));
     let id = made.body["id"].as_str().unwrap();
     assert_eq!(

@@ -305,3 +305,90 @@ async fn retention(app: TestApp) -> TestApp {
     assert_eq!(attempts, 0, "its attempts went with it");
     app
 }
+
+both!(what_cannot_be_resent_or_filtered_is_refused_saying_why, refusals);
+async fn refusals(app: TestApp) -> TestApp {
+    let receiver = Receiver::start([Reply::Status(410)]).await;
+    let (webhook, _) = subscribe(&app, &receiver, json!(["key.created"])).await;
+    app.create_key(json!({ "name": "gone" })).await;
+    let failed = settled(&app, &webhook, "failed").await;
+    let id = failed["id"].as_str().unwrap();
+    // Its subscription was disabled by the 410: a resend would fail at once.
+    eventually("disabled", || async {
+        app.get(&format!("/v1/webhooks/{webhook}")).await.body["status"] == "disabled"
+    })
+    .await;
+    let resent = app
+        .post(&format!("/v1/webhooks/deliveries/{id}/resend"), json!({}))
+        .await;
+    assert_eq!(resent.error_code(), "conflict");
+    assert!(
+        resent.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enable it first"),
+        "{:?}",
+        resent.body
+    );
+
+    // A held delivery says why it waits.
+    let other = Receiver::start([]).await;
+    let (paused, _) = subscribe(&app, &other, json!(["key.created"])).await;
+    app.post(&format!("/v1/webhooks/{paused}/pause"), json!({})).await;
+    app.create_key(json!({ "name": "held" })).await;
+    eventually("held", || async {
+        deliveries(&app, &format!("webhook_id={paused}&status=held"))
+            .await
+            .len()
+            == 1
+    })
+    .await;
+    let held = deliveries(&app, &format!("webhook_id={paused}")).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resent = app
+        .post(&format!("/v1/webhooks/deliveries/{held}/resend"), json!({}))
+        .await;
+    assert_eq!(resent.error_code(), "conflict");
+    assert!(
+        resent.body["error"]["message"].as_str().unwrap().contains("paused"),
+        "{:?}",
+        resent.body
+    );
+
+    // A deleted subscription's deliveries (the 410'd one, and the one made while it was
+    // disabled) can still be filtered; a malformed id is refused.
+    app.delete_as(&app.token, &format!("/v1/webhooks/{webhook}")).await;
+    assert_eq!(deliveries(&app, &format!("webhook_id={webhook}")).await.len(), 2);
+    let stats = app.get(&format!("/v1/webhooks/stats?webhook_id={webhook}")).await;
+    assert_eq!(stats.body["periods"][0]["failed"], 2, "{:?}", stats.body);
+    let bad = app.get("/v1/webhooks/deliveries?webhook_id=not-a-uuid").await;
+    assert_eq!(bad.error_code(), "invalid_query");
+
+    // Bodies that hold only options may be left out.
+    let rotated = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{paused}/rotate-secret"),
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert!(rotated.body["secret"].as_str().unwrap().starts_with("whsec_"));
+    let template = app
+        .post("/v1/webhook-templates", json!({ "name": "plain", "kind": "default" }))
+        .await;
+    let tested = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/webhook-templates/{}/test", template.body["id"].as_str().unwrap()),
+            Some(&app.token),
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{:?}", tested.body);
+    assert_eq!(tested.body["event_type"], "key.created");
+    app
+}

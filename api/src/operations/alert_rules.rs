@@ -165,6 +165,11 @@ pub async fn evaluate(state: &AppState) -> Result<usize, ProjectionError> {
                     .await?
             }
         };
+        // Only a change of breach is news to the rule's aggregate; a judgement that would
+        // change nothing is not sent (it would cost two reads of the stream).
+        if row.rule.breached(&figures) == (row.state == "breached") {
+            continue;
+        }
         let judged = state
             .bus
             .alert_command(&CommandContext::system(), rule_id, &tenant, |at| AlertCommand::Judge {

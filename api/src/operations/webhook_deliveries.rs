@@ -12,6 +12,8 @@ use keyledger_commands::CommandContext;
 use keyledger_domain::webhook::EventType;
 use keyledger_domain::Permission;
 use keyledger_projections::dispatch::deliveries::{self, DeliveryFilter, DeliveryRow};
+use keyledger_projections::webhook_subscriptions as subscriptions;
+use uuid::Uuid;
 
 fn invalid_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
@@ -37,10 +39,7 @@ pub async fn list_deliveries(
             .parse::<EventType>()
             .map_err(|e| invalid_query(format!("event_type: {e}")))?;
     }
-    let webhook_id = match p.webhook_id {
-        Some(id) => Some(visible(state, ctx, &id).await?.0.to_string()),
-        None => None,
-    };
+    let webhook_id = subscription_filter(p.webhook_id)?;
     let page = deliveries::list_deliveries(
         &state.db,
         &DeliveryFilter {
@@ -54,6 +53,17 @@ pub async fn list_deliveries(
     )
     .await?;
     Ok(page.into())
+}
+
+/// A subscription to filter by, live or deleted (its deliveries outlive it); the tenant filter
+/// keeps another tenant's out.
+fn subscription_filter(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    raw.map(|id| {
+        Uuid::parse_str(&id)
+            .map(|id| id.to_string())
+            .map_err(|_| invalid_query("webhook_id is a subscription's id (a UUID)"))
+    })
+    .transpose()
 }
 
 /// The delivery `id` if the caller may see it; otherwise not found.
@@ -73,18 +83,30 @@ pub async fn get_delivery(state: &AppState, ctx: &CommandContext, id: &str) -> R
     Ok(view)
 }
 
-/// Sends a delivered or failed delivery again now, under the same `webhook-id`.
+/// Sends a delivered or failed delivery again now, under the same `webhook-id`, if its
+/// subscription can take it.
 pub async fn resend(state: &AppState, ctx: &CommandContext, id: &str) -> Result<DeliveryView, ApiError> {
     require(ctx, Permission::ApiManagementWrite)?;
     let row = visible_delivery(state, ctx, id).await?;
+    let conflict = |message: &str| Err(ApiError::new(ErrorCode::Conflict, message));
+    match subscriptions::get_subscription(&state.db, &row.webhook_id).await? {
+        None => return conflict("the delivery's subscription was deleted"),
+        Some(s) if s.status == "disabled" => {
+            return conflict("the delivery's subscription is disabled: enable it first, then resend")
+        }
+        Some(_) => {}
+    }
     if !deliveries::resend(&state.db, &row.id, state.clock.now().timestamp_millis()).await? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("the delivery is {}: it will be sent without being asked", row.status),
-        ));
+        return conflict(match row.status.as_str() {
+            "held" => "the delivery is held while its subscription is paused: it is sent once resumed",
+            _ => "the delivery is pending: it will be sent without being asked",
+        });
     }
     state.dispatcher_due();
-    Ok(visible_delivery(state, ctx, id).await?.into())
+    let row = deliveries::get_delivery(&state.db, &row.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
+    Ok(row.into())
 }
 
 /// Sends again every failed delivery of a subscription made since a time.
@@ -117,10 +139,7 @@ pub async fn recover(state: &AppState, ctx: &CommandContext, id: &str, since: &s
 pub async fn stats(state: &AppState, ctx: &CommandContext, p: StatsParams) -> Result<StatsView, ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let tenant = tenant_filter(ctx, p.tenant)?;
-    let webhook_id = match p.webhook_id {
-        Some(id) => Some(visible(state, ctx, &id).await?.0.to_string()),
-        None => None,
-    };
+    let webhook_id = subscription_filter(p.webhook_id)?;
     let now = state.clock.now();
     let mut periods = Vec::new();
     for (period, length) in [

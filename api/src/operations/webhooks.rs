@@ -32,14 +32,14 @@ fn custom(body: Option<String>) -> Result<Option<CustomTemplate>, ApiError> {
     body.map(CustomTemplate::try_from).transpose().map_err(invalid)
 }
 
-/// The tenant a new template or subscription belongs to: the caller's, or for superusers the
-/// one named.
+/// The tenant a new template, subscription or alert rule belongs to: the caller's, or for
+/// superusers the one named.
 pub(super) fn owner(ctx: &CommandContext, requested: Option<String>) -> Result<TenantId, ApiError> {
     match dto::tenant(requested)? {
         Some(t) if ctx.actor.is_superuser() => Ok(t),
         Some(t) if t != ctx.actor.tenant => Err(ApiError::new(
             ErrorCode::Forbidden,
-            format!("you cannot create webhooks for tenant {t}"),
+            format!("you cannot act on tenant {t}"),
         )),
         _ => Ok(ctx.actor.tenant.clone()),
     }

@@ -3,7 +3,7 @@
 use super::dto::{ListResponse, TenantListParams as ListParams};
 use super::webhook_dto::*;
 use crate::error::ApiError;
-use crate::extract::{Admin, Json, Path, Query};
+use crate::extract::{Admin, Json, OptionalJson, Path, Query};
 use crate::operations::webhook_subscriptions::{self as ops, StatusAction};
 use crate::state::AppState;
 use axum::extract::State;
@@ -114,13 +114,15 @@ pub async fn enable(
 /// A new signing secret, shown once; the previous one keeps signing beside it for
 /// `grace_seconds` (24 h by default), both signatures in the header.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)),
-    request_body = RotateSecretBody,
+    request_body(content = RotateSecretBody, description = "optional"),
     responses((status = 200, body = WebhookView), (status = 400), (status = 404)), security(("admin_token" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Admin(ctx): Admin,
     Path(id): Path<String>,
-    Json(body): Json<RotateSecretBody>,
+    OptionalJson(body): OptionalJson<RotateSecretBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(ops::rotate_secret(&state, &ctx, &id, body).await?))
+    Ok(axum::Json(
+        ops::rotate_secret(&state, &ctx, &id, body.unwrap_or_default()).await?,
+    ))
 }

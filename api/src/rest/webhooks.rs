@@ -3,7 +3,7 @@
 use super::dto::{ListResponse, TenantListParams as ListParams};
 use super::webhook_dto::*;
 use crate::error::ApiError;
-use crate::extract::{Admin, Json, Path, Query};
+use crate::extract::{Admin, Json, OptionalJson, Path, Query};
 use crate::operations::webhooks as ops;
 use crate::state::AppState;
 use axum::extract::State;
@@ -76,13 +76,15 @@ pub async fn delete(
 /// Render a sample event through the template: the exact body a delivery would carry, its
 /// content type, and every platform limit it breaks.
 #[utoipa::path(post, path = "/v1/webhook-templates/{id}/test", tag = "webhooks", params(("id" = String, Path)),
-    request_body = TestTemplateBody,
+    request_body(content = TestTemplateBody, description = "optional"),
     responses((status = 200, body = TemplateTestView), (status = 400), (status = 404)), security(("admin_token" = [])))]
 pub async fn test(
     State(state): State<AppState>,
     Admin(ctx): Admin,
     Path(id): Path<String>,
-    Json(body): Json<TestTemplateBody>,
+    OptionalJson(body): OptionalJson<TestTemplateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(ops::test_template(&state, &ctx, &id, body).await?))
+    Ok(axum::Json(
+        ops::test_template(&state, &ctx, &id, body.unwrap_or_default()).await?,
+    ))
 }
