@@ -224,8 +224,23 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
 
 fn create_segment(dir: &Path, number: u64) -> io::Result<Arc<Segment>> {
     let path = segment_path(dir, number);
-    let file = File::options().create_new(true).read(true).write(true).open(&path)?;
-    file.write_all_at(MAGIC, 0)?;
+    let open = || File::options().create_new(true).read(true).write(true).open(&path);
+    let file = match open() {
+        // A segment whose header never made it (a full disk, a crash while it was created)
+        // holds no record: made again, or every later rotation would fail on it.
+        Err(e)
+            if e.kind() == io::ErrorKind::AlreadyExists
+                && std::fs::metadata(&path).is_ok_and(|m| m.len() < MAGIC.len() as u64) =>
+        {
+            std::fs::remove_file(&path)?;
+            open()?
+        }
+        opened => opened?,
+    };
+    if let Err(e) = file.write_all_at(MAGIC, 0) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(Arc::new(Segment {
         number,
         path,

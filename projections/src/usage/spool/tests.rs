@@ -118,6 +118,37 @@ fn records_go_on_in_new_segments_until_the_limit_and_stored_segments_make_room()
 }
 
 #[test]
+fn a_segment_left_without_its_header_is_made_again_on_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Claimed::claim(dir.path())
+        .unwrap()
+        .open_sized(START, 2048, 512)
+        .unwrap();
+    // A full disk (or a crash) while the next segment was made left it empty.
+    let current = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".spool")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap();
+    std::fs::write(segment_path(dir.path(), current + 1), b"").unwrap();
+    for i in 0..8 {
+        assert!(
+            spool.append(&record(&format!("/r/{i}"))),
+            "record {i} spooled past the empty segment"
+        );
+    }
+    let expected: Vec<String> = (0..8).map(|i| format!("/r/{i}")).collect();
+    assert_eq!(paths(&reader.take(1000, Vec::new()).unwrap()), expected);
+}
+
+#[test]
 fn a_second_process_cannot_take_a_spool_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let first = Claimed::claim(dir.path()).unwrap();
