@@ -166,11 +166,7 @@ pub struct ServeArgs {
     pub webhook_allow_cidrs: Vec<ipnet::IpNet>,
     /// The waits between a failed webhook delivery's attempts, in seconds, comma-separated; each
     /// is spread by up to 20 % either way.
-    #[arg(
-        long,
-        env = "KEYLEDGER_WEBHOOK_RETRY_SCHEDULE",
-        default_value = "5,300,1800,7200,18000,36000,36000"
-    )]
+    #[arg(long, env = "KEYLEDGER_WEBHOOK_RETRY_SCHEDULE", default_value_t)]
     pub webhook_retry_schedule: keyledger_domain::webhook::delivery::RetrySchedule,
     /// How long one webhook attempt may take, connecting included, in seconds.
     #[arg(long, env = "KEYLEDGER_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 15.0)]

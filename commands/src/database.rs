@@ -58,6 +58,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Bytes of the database file SQLite reads through a memory map rather than `pread` (every
+/// pool): its page copies were the dispatcher's largest kernel cost (README: The webhook
+/// benchmark). The trade: an I/O error on a mapped page is a SIGBUS, not an error.
+const MMAP_SIZE: &str = "268435456";
+
 /// An Any pool on the SQLite file at `url` (already in WAL mode), committing with `synchronous`.
 async fn sqlite_any_pool(url: &str, connections: u32, synchronous: &'static str) -> Result<AnyPool, StoreError> {
     Ok(AnyPoolOptions::new()
@@ -69,7 +74,9 @@ async fn sqlite_any_pool(url: &str, connections: u32, synchronous: &'static str)
                     .execute(&mut *conn)
                     .await?;
                 sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
-                sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
+                sqlx::query(&format!("PRAGMA mmap_size = {MMAP_SIZE}"))
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             })
         })
@@ -96,6 +103,7 @@ impl Database {
                 // Statement journals (a multi-row INSERT inside a transaction keeps one) in memory:
                 // on disk they were a third of the usage writer's time, in write(2).
                 .pragma("temp_store", "memory")
+                .pragma("mmap_size", MMAP_SIZE)
                 .foreign_keys(true);
             if let Some(parent) = Path::new(options.get_filename()).parent() {
                 if !parent.as_os_str().is_empty() {

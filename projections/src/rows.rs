@@ -145,6 +145,21 @@ pub(crate) async fn delete_where_in(
     Ok(())
 }
 
+/// The rows of `select` (a query without a WHERE clause) whose `column` is among `ids`.
+pub(crate) async fn where_in(
+    conn: &mut AnyConnection,
+    select: &str,
+    column: &str,
+    ids: &[String],
+) -> Result<Vec<sqlx::any::AnyRow>, ProjectionError> {
+    let sql = format!("{select} WHERE {}", in_ids(column, is_sqlite(conn)));
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        rows.extend(sqlx::query(&sql).bind(json_list(chunk)).fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// `(id, state)` of the rows whose `id_column` is among `ids` (a stored state JSON per row).
 pub(crate) async fn states(
     conn: &mut AnyConnection,

@@ -144,28 +144,3 @@ pub(crate) fn page<T>(mut rows: Vec<(i64, T)>, limit: i64) -> Page<T> {
         next_cursor,
     }
 }
-
-/// Ids a lookup names at once: well inside both backends' limits on arguments.
-const IDS_PER_QUERY: usize = 500;
-
-/// The rows of `select` (ending in `… WHERE column IN `) for each of `ids`.
-pub(crate) async fn by_ids(
-    conn: &mut sqlx::AnyConnection,
-    select: &str,
-    ids: &[String],
-) -> Result<Vec<AnyRow>, ProjectionError> {
-    let mut rows = Vec::new();
-    for chunk in ids.chunks(IDS_PER_QUERY) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let text = format!("{select}({list})");
-        let mut query = sqlx::query(&text);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
-}

@@ -59,7 +59,6 @@ pub enum Reply {
 pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<Reply>>>,
 }
 
 impl Receiver {
@@ -67,7 +66,7 @@ impl Receiver {
     pub async fn start(script: impl IntoIterator<Item = Reply>) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.into_iter().collect::<VecDeque<_>>()));
-        let (r, s) = (received.clone(), script.clone());
+        let (r, s) = (received.clone(), script);
         let app = axum::Router::new().fallback(move |req: Request| {
             let (received, script) = (r.clone(), s.clone());
             async move { answer(req, &received, &script).await }
@@ -82,19 +81,11 @@ impl Receiver {
         Receiver {
             url: format!("http://{addr}/hooks"),
             received,
-            script,
         }
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    /// Adds answers to the script.
-    pub fn then(&self, replies: impl IntoIterator<Item = Reply>) {
-        if let Ok(mut script) = self.script.lock() {
-            script.extend(replies);
-        }
     }
 
     /// Waits (up to 10 s) until `n` requests have come, and returns them.

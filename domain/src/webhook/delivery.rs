@@ -2,6 +2,7 @@
 //! dispatcher worker follows.
 
 use chrono::{DateTime, Duration, Utc};
+use std::fmt;
 use std::str::FromStr;
 
 /// The default schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after each failure.
@@ -42,10 +43,19 @@ impl FromStr for RetrySchedule {
                 _ => Err(ScheduleError::Malformed),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if waits.is_empty() || waits.len() > 30 {
+        // `split` yields at least one wait, and an empty one is malformed.
+        if waits.len() > 30 {
             return Err(ScheduleError::Length);
         }
         Ok(RetrySchedule(waits))
+    }
+}
+
+/// As the flag takes it: seconds, comma-separated.
+impl fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let waits: Vec<String> = self.0.iter().map(|w| w.num_seconds().to_string()).collect();
+        f.write_str(&waits.join(","))
     }
 }
 
@@ -152,6 +162,11 @@ mod tests {
     fn a_schedule_is_parsed_from_seconds_and_refused_when_malformed() {
         let schedule: RetrySchedule = "1, 2,3".parse().unwrap();
         assert_eq!(schedule.attempts(), 4);
+        assert_eq!(schedule.to_string(), "1,2,3");
+        assert_eq!(
+            RetrySchedule::default().to_string(),
+            "5,300,1800,7200,18000,36000,36000"
+        );
         assert_eq!((schedule.next(3, now(), None, 0.5).unwrap() - now()).num_seconds(), 3);
         for bad in ["", "5,,6", "0", "-1", "five", "604801"] {
             assert!(bad.parse::<RetrySchedule>().is_err(), "{bad:?}");

@@ -74,10 +74,6 @@ impl WebhookUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
-
-    pub fn url(&self) -> &url::Url {
-        &self.0
-    }
 }
 
 impl fmt::Display for WebhookUrl {

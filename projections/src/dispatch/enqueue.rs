@@ -85,7 +85,7 @@ pub(crate) async fn step(db: &Database, now_ms: i64) -> Result<Matched, Projecti
         .iter()
         .map(|e| decode(e).map(|d| (e, d)))
         .collect::<Result<Vec<_>, _>>()?;
-    let subjects = Subjects::read(&mut tx, &decoded).await?;
+    let subjects = Subjects::read(&mut tx, &decoded, &listeners).await?;
     let mut rows = Vec::new();
     for (logged, event) in &decoded {
         if let Decoded::Webhook(event @ (WebhookEvent::WebhookResumed { .. } | WebhookEvent::WebhookEnabled { .. })) =
@@ -188,19 +188,22 @@ struct Subjects {
 }
 
 impl Subjects {
-    async fn read(conn: &mut AnyConnection, events: &[(&LoggedEvent, Decoded)]) -> Result<Self, ProjectionError> {
-        let (mut keys, mut tokens, mut routes, mut webhooks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    async fn read(
+        conn: &mut AnyConnection,
+        events: &[(&LoggedEvent, Decoded)],
+        listeners: &[Listener],
+    ) -> Result<Self, ProjectionError> {
+        let (mut keys, mut tokens, mut routes) = (Vec::new(), Vec::new(), Vec::new());
         for (logged, event) in events {
             let id = logged.aggregate_id.clone();
             match event {
                 Decoded::Key(_) => keys.push(id),
                 Decoded::Token(_) => tokens.push(id),
                 Decoded::Endpoint(e) => routes.push(e.endpoint_id().to_string()),
-                Decoded::Webhook(WebhookEvent::WebhookDisabled { .. }) => webhooks.push(id),
                 _ => {}
             }
         }
-        for ids in [&mut keys, &mut tokens, &mut routes, &mut webhooks] {
+        for ids in [&mut keys, &mut tokens, &mut routes] {
             ids.sort_unstable();
             ids.dedup();
         }
@@ -214,13 +217,8 @@ impl Subjects {
         if !routes.is_empty() {
             subjects.endpoints = endpoints::routes(conn, &routes).await?;
         }
-        if !webhooks.is_empty() {
-            subjects.webhooks = webhook_subscriptions::targets(conn, &webhooks)
-                .await?
-                .into_iter()
-                .map(|t| (t.id, t.url))
-                .collect();
-        }
+        // A disabled subscription is still a listener: its URL is at hand.
+        subjects.webhooks = listeners.iter().map(|l| (l.id.clone(), l.url.clone())).collect();
         Ok(subjects)
     }
 }

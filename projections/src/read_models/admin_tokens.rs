@@ -178,7 +178,7 @@ pub(crate) async fn names(
     conn: &mut sqlx::AnyConnection,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>, ProjectionError> {
-    let rows = crate::sql::by_ids(conn, "SELECT token_id, name FROM admin_tokens WHERE token_id IN ", ids).await?;
+    let rows = crate::rows::where_in(conn, "SELECT token_id, name FROM admin_tokens", "token_id", ids).await?;
     rows.iter()
         .map(|r| Ok((r.try_get("token_id")?, r.try_get("name")?)))
         .collect()

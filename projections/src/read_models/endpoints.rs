@@ -311,9 +311,10 @@ pub(crate) async fn routes(
     conn: &mut sqlx::AnyConnection,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, (String, Vec<String>)>, ProjectionError> {
-    let rows = crate::sql::by_ids(
+    let rows = crate::rows::where_in(
         conn,
-        "SELECT endpoint_id, path, methods FROM endpoints WHERE endpoint_id IN ",
+        "SELECT endpoint_id, path, methods FROM endpoints",
+        "endpoint_id",
         ids,
     )
     .await?;

@@ -201,12 +201,11 @@ pub(crate) async fn names(
     conn: &mut AnyConnection,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>, ProjectionError> {
-    let rows = crate::sql::by_ids(conn, "SELECT key_id, state FROM api_keys WHERE key_id IN ", ids).await?;
     let mut names = std::collections::HashMap::new();
-    for r in &rows {
-        let state: ApiKey = parse_json(&r.try_get::<String, _>("state")?, "api_keys.state")?;
+    for (id, state) in rows::states(conn, "api_keys", "key_id", ids).await? {
+        let state: ApiKey = parse_json(&state, "api_keys.state")?;
         if let Some(key) = state.issued() {
-            names.insert(r.try_get("key_id")?, key.name.as_str().to_owned());
+            names.insert(id, key.name.as_str().to_owned());
         }
     }
     Ok(names)

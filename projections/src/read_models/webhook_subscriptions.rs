@@ -251,10 +251,11 @@ pub struct Target {
 
 /// The subscriptions `ids` (deleted ones too), for the dispatcher's sender.
 pub(crate) async fn targets(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Target>, ProjectionError> {
-    let rows = crate::sql::by_ids(
+    let rows = crate::rows::where_in(
         conn,
         "SELECT webhook_id, url, headers, template_id, status, deleted_at_ms, secret_rotated_at_ms \
-         FROM webhook_subscriptions WHERE webhook_id IN ",
+         FROM webhook_subscriptions",
+        "webhook_id",
         ids,
     )
     .await?;

@@ -189,17 +189,8 @@ async fn health(
             failed.push(a);
         }
     }
-    for chunk in delivered.chunks(ROWS) {
-        let text = format!(
-            "DELETE FROM webhook_health WHERE webhook_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&text);
-        for a in chunk {
-            query = query.bind(a.webhook_id.as_str());
-        }
-        query.execute(&mut **tx).await?;
-    }
+    let cleared: Vec<String> = delivered.iter().map(|a| a.webhook_id.clone()).collect();
+    crate::rows::delete_where_in(tx, "webhook_health", "webhook_id", &cleared).await?;
     let mut failing = HashMap::new();
     for chunk in failed.chunks(ROWS) {
         let rows: Vec<String> = (0..chunk.len())
@@ -214,15 +205,9 @@ async fn health(
             query = query.bind(a.webhook_id.as_str()).bind(a.at_ms);
         }
         query.execute(&mut **tx).await?;
-        let text = format!(
-            "SELECT webhook_id, failing_since_ms FROM webhook_health WHERE webhook_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&text);
-        for a in chunk {
-            query = query.bind(a.webhook_id.as_str());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        let ids: Vec<String> = chunk.iter().map(|a| a.webhook_id.clone()).collect();
+        let select = "SELECT webhook_id, failing_since_ms FROM webhook_health";
+        for row in crate::rows::where_in(tx, select, "webhook_id", &ids).await? {
             failing.insert(row.try_get("webhook_id")?, row.try_get("failing_since_ms")?);
         }
     }

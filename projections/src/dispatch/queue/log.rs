@@ -273,17 +273,7 @@ pub async fn forget_before(db: &Database, horizon_ms: i64) -> Result<u64, Projec
             .iter()
             .map(|r| r.try_get("delivery_id"))
             .collect::<Result<_, _>>()?;
-        if !gone.is_empty() {
-            let text = format!(
-                "DELETE FROM webhook_attempts WHERE delivery_id IN ({})",
-                super::placeholders(1, gone.len())
-            );
-            let mut query = sqlx::query(&text);
-            for id in &gone {
-                query = query.bind(id.as_str());
-            }
-            query.execute(&mut *tx).await?;
-        }
+        crate::rows::delete_where_in(&mut tx, "webhook_attempts", "delivery_id", &gone).await?;
         tx.commit().await?;
         forgotten += gone.len() as u64;
         if (old.len() as i64) < FORGET_STEP {

@@ -6,7 +6,7 @@ use crate::sql::Sql;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
-use keyledger_domain::usage::{Grain, Outcome, StatusClass};
+use keyledger_domain::usage::{Grain, Outcome, StatusClass, UsageFilter};
 use keyledger_domain::webhook::alert::{AlertSubject, WindowFigures};
 use sqlx::Row;
 
@@ -17,10 +17,17 @@ pub async fn window(
     subject: &AlertSubject,
     (from, until): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<WindowFigures, ProjectionError> {
-    let grain = match subject {
-        AlertSubject::Key(_) => Grain::Key,
-        AlertSubject::Endpoint(_) => Grain::Endpoint,
-        AlertSubject::Tenant => Grain::Tenant,
+    let filter = UsageFilter {
+        tenant: Some(tenant.to_owned()),
+        key_id: match subject {
+            AlertSubject::Key(id) => Some(id.clone()),
+            _ => None,
+        },
+        endpoint_id: match subject {
+            AlertSubject::Endpoint(id) => Some(id.clone()),
+            _ => None,
+        },
+        ..UsageFilter::default()
     };
     let (low, high) = StatusClass::ERRORS;
     let mut sql = Sql::new(
@@ -33,22 +40,12 @@ pub async fn window(
         .push(" THEN requests ELSE 0 END), 0) AS BIGINT) AS errors, CAST(COALESCE(SUM(CASE WHEN outcome = ")
         .bind_text(Outcome::RateLimited.recorded())
         .push(" THEN requests ELSE 0 END), 0) AS BIGINT) AS rate_limited FROM usage_rollups WHERE grain = ")
-        .bind_text(grain.as_str())
-        .push(" AND period = 'minute' AND tenant = ")
-        .bind_text(tenant)
-        .push(" AND bucket_ms >= ")
+        .bind_text(Grain::answering(&filter, false, false).as_str())
+        .push(" AND period = 'minute' AND bucket_ms >= ")
         .bind_int(from.timestamp_millis())
         .push(" AND bucket_ms < ")
         .bind_int(until.timestamp_millis());
-    match subject {
-        AlertSubject::Key(id) => {
-            sql.push(" AND key_id = ").bind_text(id.as_str());
-        }
-        AlertSubject::Endpoint(id) => {
-            sql.push(" AND endpoint_id = ").bind_text(id.as_str());
-        }
-        AlertSubject::Tenant => {}
-    }
+    crate::usage::filtered(&mut sql, &filter);
     let rows = sql.fetch_all(db).await?;
     let mut figures = WindowFigures::default();
     if let Some(r) = rows.first() {
