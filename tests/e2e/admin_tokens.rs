@@ -174,6 +174,29 @@ async fn permission_checks(app: TestApp) -> TestApp {
         (escalate.status, escalate.error_code()),
         (StatusCode::FORBIDDEN, "permission_not_grantable")
     );
+    // Nor take away a superuser's token: deleting needs every permission the token holds.
+    let tokens = app.get("/v1/admin-tokens").await;
+    let root = tokens.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["permissions"] == json!(["SUPERUSER"]))
+        .unwrap_or_else(|| panic!("the bootstrap token: {:?}", tokens.body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let taken = app.delete_as(&tenant_admin, &format!("/v1/admin-tokens/{root}")).await;
+    assert_eq!(
+        (taken.status, taken.error_code()),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "{:?}",
+        taken.body
+    );
+    assert_eq!(
+        app.get("/v1/keys").await.status,
+        StatusCode::OK,
+        "the superuser's token still works"
+    );
     let bad = app
         .post(
             "/v1/admin-tokens",

@@ -124,6 +124,7 @@ impl From<AdminTokenError> for ApiError {
             TokenNotFound => ErrorCode::NotFound,
             NoPermissions => ErrorCode::InvalidPermissions,
             PermissionNotGrantable { .. } => ErrorCode::PermissionNotGrantable,
+            PermissionNotHeld { .. } => ErrorCode::Forbidden,
             ScopeNotGrantable { .. } => ErrorCode::ScopeNotGrantable,
             TenantNotAllowed { .. } => ErrorCode::Forbidden,
             ExpiryInPast => ErrorCode::InvalidExpiry,

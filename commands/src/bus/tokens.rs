@@ -93,7 +93,11 @@ impl CommandBus {
         let at = self.clock.now();
         let stream = token_stream_id(tenant, name).to_string();
         let loaded = self.load::<AdminToken>(&stream).await?;
-        let command = AdminTokenCommand::Delete { token_id, at };
+        let command = AdminTokenCommand::Delete {
+            token_id,
+            by: ctx.actor.clone(),
+            at,
+        };
         let decided = self
             .decide(&stream, loaded, command, self.metadata(ctx, tenant, at), refused)
             .await?;

@@ -83,7 +83,13 @@ impl DomainEvent for AdminTokenEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdminTokenCommand {
     Issue(Box<IssueAdminToken>),
-    Delete { token_id: Uuid, at: DateTime<Utc> },
+    /// `by` must hold every permission the token holds: a tenant admin cannot take away a
+    /// superuser's token, as they could not have made it.
+    Delete {
+        token_id: Uuid,
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +119,8 @@ pub enum AdminTokenError {
     PermissionNotGrantable { permission: Permission },
     #[error("you cannot grant scope {scope}: you do not hold it")]
     ScopeNotGrantable { scope: Scope },
+    #[error("you cannot delete a token holding {permission}: you do not hold it")]
+    PermissionNotHeld { permission: Permission },
     #[error("you cannot create tokens for tenant {tenant}")]
     TenantNotAllowed { tenant: TenantId },
     #[error("expires_at must be in the future")]
@@ -124,6 +132,8 @@ pub struct LiveToken {
     pub token_id: Uuid,
     pub tenant: TenantId,
     pub name: Name,
+    #[serde(default)]
+    pub permissions: BTreeSet<Permission>,
 }
 
 /// The current holder of one (tenant, name), if any. A deleted name may be reused by a new token.
@@ -195,8 +205,15 @@ impl Aggregate for AdminToken {
     ) -> Result<(), AdminTokenError> {
         let event = match command {
             AdminTokenCommand::Issue(cmd) => self.issue(*cmd)?,
-            AdminTokenCommand::Delete { token_id, at } => match &self.live {
-                Some(live) if live.token_id == token_id => AdminTokenEvent::AdminTokenDeleted { token_id, at },
+            AdminTokenCommand::Delete { token_id, by, at } => match &self.live {
+                Some(live) if live.token_id == token_id => {
+                    if let Some(permission) = live.permissions.iter().find(|p| !by.has(**p)) {
+                        return Err(AdminTokenError::PermissionNotHeld {
+                            permission: *permission,
+                        });
+                    }
+                    AdminTokenEvent::AdminTokenDeleted { token_id, at }
+                }
                 _ => return Err(AdminTokenError::TokenNotFound),
             },
         };
@@ -207,9 +224,18 @@ impl Aggregate for AdminToken {
     fn apply(&mut self, event: AdminTokenEvent) {
         match event {
             AdminTokenEvent::AdminTokenIssued {
-                token_id, tenant, name, ..
+                token_id,
+                tenant,
+                name,
+                permissions,
+                ..
             } => {
-                self.live = Some(LiveToken { token_id, tenant, name });
+                self.live = Some(LiveToken {
+                    token_id,
+                    tenant,
+                    name,
+                    permissions,
+                });
             }
             AdminTokenEvent::AdminTokenDeleted { .. } => self.live = None,
         }

@@ -172,6 +172,7 @@ async fn deleting_a_live_token_records_it_and_deleting_it_again_is_rejected() {
         .given(vec![issued(tenant_admin())])
         .when_async(AdminTokenCommand::Delete {
             token_id: Uuid::from_u128(2),
+            by: tenant_admin(),
             at: t(1),
         })
         .await
@@ -189,10 +190,50 @@ async fn deleting_a_live_token_records_it_and_deleting_it_again_is_rejected() {
         ])
         .when_async(AdminTokenCommand::Delete {
             token_id: Uuid::from_u128(2),
+            by: tenant_admin(),
             at: t(2),
         })
         .await
         .then_expect_error(AdminTokenError::TokenNotFound);
+}
+
+#[tokio::test]
+async fn only_someone_holding_every_permission_of_a_token_may_delete_it() {
+    let superuser = actor(&[Permission::Superuser], ScopeGrant::All);
+    let superusers_token = AdminTokenEvent::AdminTokenIssued {
+        token_id: Uuid::from_u128(2),
+        tenant: "acme".parse().unwrap(),
+        name: "root".parse().unwrap(),
+        permissions: [Permission::Superuser].into(),
+        scopes: ScopeGrant::All,
+        expires_at: None,
+        fingerprint: TokenFingerprint::from_hex("00ff".into()),
+        secret_hash: SecretHash::from_phc("$pbkdf2-sha256$x".into()),
+        at: t(0),
+    };
+    TokenTest::with(())
+        .given(vec![superusers_token.clone()])
+        .when_async(AdminTokenCommand::Delete {
+            token_id: Uuid::from_u128(2),
+            by: tenant_admin(),
+            at: t(1),
+        })
+        .await
+        .then_expect_error(AdminTokenError::PermissionNotHeld {
+            permission: Permission::Superuser,
+        });
+    TokenTest::with(())
+        .given(vec![superusers_token])
+        .when_async(AdminTokenCommand::Delete {
+            token_id: Uuid::from_u128(2),
+            by: superuser,
+            at: t(1),
+        })
+        .await
+        .then_expect_events(vec![AdminTokenEvent::AdminTokenDeleted {
+            token_id: Uuid::from_u128(2),
+            at: t(1),
+        }]);
 }
 
 #[test]
