@@ -268,6 +268,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(rest::router())
         .merge(crate::graphql::router(state.clone()))
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .with_state(state)
         .merge(docs)

@@ -6,6 +6,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod concurrency;
+mod console;
 mod contract;
 mod edge;
 mod endpoints;

@@ -229,3 +229,52 @@ async fn over_graphql(app: TestApp) -> TestApp {
     );
     app
 }
+
+both!(a_template_not_saved_is_previewed_and_nothing_is_stored, preview);
+async fn preview(app: TestApp) -> TestApp {
+    let events = app.event_count().await;
+    let slack = app
+        .post(
+            "/v1/webhook-templates/preview",
+            json!({ "kind": "slack", "event_type": "key.revoked" }),
+        )
+        .await;
+    assert_eq!(slack.status, StatusCode::OK, "{:?}", slack.body);
+    assert_eq!(slack.body["event_type"], "key.revoked");
+    let body: Value = serde_json::from_str(slack.body["body"].as_str().unwrap()).unwrap();
+    assert!(body["blocks"].is_array(), "{body}");
+
+    let long = r#"{"content": "{{ "x" * 2500 }}"}"#;
+    let over = app
+        .post(
+            "/v1/webhook-templates/preview",
+            json!({ "kind": "custom", "body": long }),
+        )
+        .await;
+    assert_eq!(over.body["limits_broken"][0]["platform"], "discord", "{:?}", over.body);
+
+    for (bad, code) in [
+        (json!({ "kind": "custom", "body": "{{ x" }), "invalid_template"),
+        (json!({ "kind": "custom" }), "invalid_template"),
+        (json!({ "kind": "slack", "event_type": "key.nothing" }), "invalid_body"),
+    ] {
+        let refused = app.post("/v1/webhook-templates/preview", bad.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(refused.error_code(), code, "{bad}: {:?}", refused.body);
+    }
+    let graphql = app
+        .graphql(
+            Some(&app.token),
+            "mutation { previewWebhookTemplate(input: { kind: TEAMS }) { contentType body } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        graphql["data"]["previewWebhookTemplate"]["contentType"], "application/json",
+        "{graphql}"
+    );
+    assert_eq!(app.event_count().await, events, "a preview stores nothing");
+    let templates = app.get("/v1/webhook-templates").await;
+    assert_eq!(templates.body["data"], json!([]));
+    app
+}

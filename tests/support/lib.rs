@@ -568,10 +568,14 @@ pub fn tool(env_var: &str, command: &str, required_in_ci: bool) -> Option<String
         return Some(path);
     }
     // Looked up on the PATH rather than run with --version, which not every tool accepts (dash).
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()));
-    if found {
-        return Some(command.to_owned());
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(command))
+            .find(|path| path.is_file())
+    });
+    if let Some(path) = found {
+        // The full path: some callers hand it to programs that do not search the PATH.
+        return Some(path.to_string_lossy().into_owned());
     }
     if required_in_ci && std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI must provide {command} (or set {env_var}); see .ci/run");

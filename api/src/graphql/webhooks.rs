@@ -5,8 +5,8 @@ use crate::operations::webhook_subscriptions::{self as subscriptions, StatusActi
 use crate::operations::webhooks as ops;
 use crate::rest::dto::ListResponse;
 use crate::rest::webhook_dto::{
-    CreateTemplateBody, CreateWebhookBody, RotateSecretBody, TemplateTestView, TemplateView, TestTemplateBody,
-    UpdateTemplateBody, UpdateWebhookBody, WebhookView,
+    CreateTemplateBody, CreateWebhookBody, PreviewTemplateBody, RotateSecretBody, TemplateTestView, TemplateView,
+    TestTemplateBody, UpdateTemplateBody, UpdateWebhookBody, WebhookView,
 };
 use async_graphql::{Context, Object};
 
@@ -91,6 +91,17 @@ impl WebhookMutation {
     ) -> async_graphql::Result<TemplateTestView> {
         let (state, c) = admin(ctx)?;
         Ok(ops::test_template(state, c, &id, TestTemplateBody { event_type }).await?)
+    }
+
+    /// As `testWebhookTemplate`, for a template not saved (nothing is stored): the console's
+    /// live preview.
+    async fn preview_webhook_template(
+        &self,
+        ctx: &Context<'_>,
+        input: PreviewTemplateBody,
+    ) -> async_graphql::Result<TemplateTestView> {
+        let (state, c) = admin(ctx)?;
+        Ok(ops::preview_template(state, c, input)?)
     }
 
     /// Subscribe a URL; `secret` in the answer signs every delivery and is shown this once.

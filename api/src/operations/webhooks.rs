@@ -186,7 +186,49 @@ pub async fn test_template(
 ) -> Result<TemplateTestView, ApiError> {
     require(ctx, Permission::ApiManagementRead)?;
     let (_, row) = visible(state, ctx, id).await?;
-    let event_type: EventType = match body.event_type {
+    let kind: TemplateKind = row.kind.parse().map_err(ApiError::internal)?;
+    let template = row
+        .body
+        .map(CustomTemplate::try_from)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let tenant = TenantId::try_from(row.tenant).map_err(ApiError::internal)?;
+    sample(state, kind, template.as_ref(), tenant, body.event_type)
+}
+
+/// As [`test_template`], for a template not saved: nothing is stored. A custom text that does
+/// not compile is refused with its line, as creating it would be.
+pub fn preview_template(
+    state: &AppState,
+    ctx: &CommandContext,
+    body: PreviewTemplateBody,
+) -> Result<TemplateTestView, ApiError> {
+    require(ctx, Permission::ApiManagementRead)?;
+    let kind = kind(body.kind);
+    let template = custom(body.body)?;
+    if kind == TemplateKind::Custom && template.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTemplate,
+            "a custom template needs its text in `body`",
+        ));
+    }
+    sample(
+        state,
+        kind,
+        template.as_ref(),
+        ctx.actor.tenant.clone(),
+        body.event_type,
+    )
+}
+
+fn sample(
+    state: &AppState,
+    kind: TemplateKind,
+    template: Option<&CustomTemplate>,
+    tenant: TenantId,
+    event_type: Option<String>,
+) -> Result<TemplateTestView, ApiError> {
+    let event_type: EventType = match event_type {
         Some(name) => name
             .parse()
             .map_err(|e: keyledger_domain::webhook::event_type::EventTypeError| {
@@ -194,20 +236,14 @@ pub async fn test_template(
             })?,
         None => EventType::KeyCreated,
     };
-    let kind: TemplateKind = row.kind.parse().map_err(ApiError::internal)?;
-    let template = row
-        .body
-        .map(CustomTemplate::try_from)
-        .transpose()
-        .map_err(ApiError::internal)?;
     let message = Message {
         id: "msg_sample".to_owned(),
         event_type,
         timestamp: state.clock.now(),
-        tenant: TenantId::try_from(row.tenant).map_err(ApiError::internal)?,
+        tenant,
         data: sample_data(event_type),
     };
-    let rendered = render(kind, template.as_ref(), &message).map_err(invalid)?;
+    let rendered = render(kind, template, &message).map_err(invalid)?;
     Ok(TemplateTestView {
         event_type: event_type.as_str().to_owned(),
         content_type: rendered.content_type.to_owned(),

@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::deprecate,
         endpoints::undeprecate, endpoints::activate, endpoints::deactivate, endpoints::enable, endpoints::disable,
         endpoints::history, endpoints::try_it, endpoints::import_document, endpoints::tenant_json, endpoints::tenant_yaml, endpoints::sdk,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::test,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::test, webhooks::preview,
         webhook_subscriptions::create, webhook_subscriptions::list, webhook_subscriptions::get, webhook_subscriptions::update,
         webhook_subscriptions::delete, webhook_subscriptions::pause, webhook_subscriptions::resume, webhook_subscriptions::enable,
         webhook_subscriptions::rotate_secret,
@@ -163,6 +163,7 @@ pub fn router() -> Router<AppState> {
             get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
         )
         .route("/v1/webhook-templates/{id}/test", post(webhooks::test))
+        .route("/v1/webhook-templates/preview", post(webhooks::preview))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

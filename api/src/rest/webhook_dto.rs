@@ -81,6 +81,18 @@ pub struct TestTemplateBody {
     pub event_type: Option<String>,
 }
 
+/// A template not yet saved, to preview: the console's live preview while one is written.
+#[derive(Debug, Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "PreviewWebhookTemplateInput")]
+pub struct PreviewTemplateBody {
+    pub kind: TemplateKindBody,
+    /// A custom template's text (required for `custom`).
+    pub body: Option<String>,
+    /// The sample event's type (default `key.created`).
+    pub event_type: Option<String>,
+}
+
 /// A platform limit the body breaks: the platform would refuse it.
 #[derive(Debug, Serialize, ToSchema, SimpleObject)]
 #[graphql(name = "PlatformLimitBroken")]

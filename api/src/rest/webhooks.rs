@@ -88,3 +88,16 @@ pub async fn test(
         ops::test_template(&state, &ctx, &id, body.unwrap_or_default()).await?,
     ))
 }
+
+/// Render a sample event through a template that is not saved (nothing is stored): what
+/// `…/{id}/test` answers once it is. The console's live preview.
+#[utoipa::path(post, path = "/v1/webhook-templates/preview", tag = "webhooks",
+    request_body = PreviewTemplateBody,
+    responses((status = 200, body = TemplateTestView), (status = 400)), security(("admin_token" = [])))]
+pub async fn preview(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Json(body): Json<PreviewTemplateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(ops::preview_template(&state, &ctx, body)?))
+}

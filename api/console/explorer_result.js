@@ -1,0 +1,95 @@
+// What a Test came back with: the upstream's status, timing, headers and body, and beside it what
+// the edge would decide for the same request — a refusal always said in words.
+
+import { ApiFailure, describe } from "./api.js";
+import { h, badge, table, ms } from "./ui.js";
+
+const REASONS = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently", 302: "Found",
+  304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Content", 429: "Too Many Requests",
+  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+// The verify API's verdicts, as a person would want them explained.
+const VERDICTS = {
+  VALID: "The edge would pass this request on to the upstream.",
+  INVALID_KEY: "The edge would refuse it: no key was sent, or the key is malformed or unknown.",
+  KEY_REVOKED: "The edge would refuse it: the key has been revoked.",
+  KEY_EXPIRED: "The edge would refuse it: the key has expired.",
+  IP_FORBIDDEN: "The edge would refuse it: the client IP is not allowed by the key's IP rules.",
+  ENDPOINT_NOT_FOUND: "The edge would refuse it: no active endpoint enabled for the key's tenant matches this request.",
+  INSUFFICIENT_SCOPE: "The edge would refuse it: the key lacks a scope this endpoint requires.",
+  RATE_LIMITED: "The edge would refuse it: the key's rate limit is used up for now.",
+};
+
+const tone = (status) => (status < 300 ? "ok" : status < 400 ? "neutral" : status < 500 ? "warn" : "bad");
+const sentence = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".") : "");
+
+export function resultView(r) {
+  return [
+    h("div", { class: "test-summary" },
+      h("span", { class: "test-status-line" },
+        h("span", { class: "visually-hidden" }, "HTTP status "),
+        h("strong", { class: `test-status ${tone(r.status)}`, "data-testid": "test-status" }, String(r.status)),
+        " ", REASONS[r.status] || ""),
+      h("span", { class: "hint" }, `in ${ms(r.durationMs)}`),
+      h("code", { class: "test-url" }, `${r.method} ${r.url}`)),
+    edgeView(r.edge),
+    r.warnings.length
+      ? h("div", { class: "notice warn test-warnings" }, h("strong", {}, "Warnings"), h("ul", {}, r.warnings.map((w) => h("li", {}, sentence(w)))))
+      : null,
+    h("details", { class: "test-headers", open: true },
+      h("summary", {}, `Response headers (${Object.keys(r.headers).length})`),
+      table("Response headers", [
+        { label: "Header", cell: ([name]) => h("code", {}, name) },
+        { label: "Value", cell: ([, value]) => h("code", { class: "test-header-value" }, Array.isArray(value) ? value.join(", ") : String(value)) },
+      ], Object.entries(r.headers), { empty: "The upstream sent no headers." })),
+    h("h3", { class: "test-body-title" }, "Response body"),
+    bodyView(r.body),
+    r.truncated ? h("p", { class: "hint" }, "The body was cut at 1 MiB.") : null,
+  ];
+}
+
+function bodyView(body) {
+  if (body === "" || body === null) return h("p", { class: "hint" }, "The upstream sent an empty body.");
+  const text = typeof body === "string" ? body : JSON.stringify(body, null, 2);
+  return h("pre", { class: "test-body", tabindex: "0", "aria-label": "Response body" }, text);
+}
+
+function edgeView(edge) {
+  const refused = !edge.allowed;
+  const words = VERDICTS[edge.verdict] || `The edge's verdict is ${edge.verdict}.`;
+  return h("div", { class: `notice ${refused ? "error" : "ok"} test-edge`, "data-testid": "test-edge" },
+    h("p", {}, h("strong", {}, "Edge verdict: "), badge(edge.verdict, refused ? "bad" : "ok"), " ", words),
+    refused && edge.status
+      ? h("p", {}, `A client would get ${edge.status} ${edge.code || ""}${edge.message ? `: ${edge.message}` : ""}. `,
+        "The answer below comes from the upstream itself, which the Test reaches whatever the edge decides.")
+      : null,
+    edge.ratelimit
+      ? h("p", { class: "test-ratelimit" }, `Rate limit: ${edge.ratelimit.remaining} of ${edge.ratelimit.limit} requests left, full again in ${edge.ratelimit.reset} s (the Test does not spend them).`)
+      : null);
+}
+
+/** A Test the server would not run, explained: a pasted key the edge refuses, an unreachable upstream, … */
+export function refusalView(error, input) {
+  const code = error instanceof ApiFailure ? error.code : "network";
+  const detail = error instanceof ApiFailure ? sentence(error.message) : "";
+  const box = (title, ...lines) => h("div", { class: "notice error test-refusal", role: "alert" }, h("p", {}, h("strong", {}, title)), ...lines.map((l) => h("p", {}, l)));
+  if (code === "invalid_test_key") {
+    return box("The edge would refuse this key (401 invalid_key): it is malformed or unknown.",
+      `${detail} Check that the key was copied whole, or choose one of your keys instead. Nothing was sent to the upstream.`);
+  }
+  if (code === "upstream_unreachable") {
+    return box("The endpoint's upstream did not answer.",
+      `${detail} The edge would answer clients 502 upstream_unreachable. Check that the plugin's service is running at its upstream URL.`);
+  }
+  if (code === "missing_path_param" || code === "invalid_client_ip" || code === "invalid_test_body") {
+    return box("The request was not sent.", describe(error));
+  }
+  if (code === "forbidden") {
+    const write = !["GET", "HEAD", "OPTIONS"].includes(input.method);
+    return box("Your admin token may not test this.", write ? `Testing ${input.method} needs the API_MANAGEMENT_WRITE permission.` : describe(error));
+  }
+  return box("The Test could not be run.", describe(error));
+}
