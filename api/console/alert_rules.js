@@ -2,13 +2,14 @@
 // above a threshold, fires a `usage.alert` event once per breach (which a subscription to
 // usage.alert turns into a delivery).
 
-import { gql } from "./api.js";
-import { h, fill, table, button, dialog, field, confirmAction, toast, failure, emptyState, submitting, nextId, number, when } from "./ui.js";
-import { sectionHead, everyPage, statusBadge, rowActions, keepingFocus, plural } from "./webhook_common.js";
+import { gql, everyPage } from "./api.js";
+import { h, fill, table, button, dialog, field, toast, failure, emptyState, submitting, nextId, number, when, select } from "./ui.js";
+import { sectionHead, statusBadge, rowActions, keepingFocus, plural, confirmThen } from "./webhook_common.js";
 
 const LIST = `query($cursor: String) { alertRules(limit: 200, cursor: $cursor) {
   data { id name metric threshold windowMinutes keyId endpointId state fired lastFiredAt lastValue createdAt } nextCursor } }`;
-const KEYS = `query($cursor: String) { apiKeys(limit: 200, cursor: $cursor) { data { id name prefix status } nextCursor } }`;
+// Revoked keys too: a rule about a key revoked since still names it.
+const KEYS = `query($cursor: String) { apiKeys(includeRevoked: true, limit: 200, cursor: $cursor) { data { id name prefix status } nextCursor } }`;
 const ENDPOINTS = `query($cursor: String) { endpoints(limit: 200, cursor: $cursor) { data { id path methods } nextCursor } }`;
 const CREATE = `mutation($input: CreateAlertRuleInput!) { createAlertRule(input: $input) { id name } }`;
 const DELETE = `mutation($id: String!) { deleteAlertRule(id: $id) }`;
@@ -20,29 +21,34 @@ const METRICS = [
   { value: "key_expiry", label: "Key expiry", unit: "hours left", hint: "Hours until the key expires; fires when fewer remain. Needs a key." },
 ];
 const metricOf = (value) => METRICS.find((m) => m.value === value) || { label: value, unit: "" };
+/** "12.5 %", "150 requests". */
+const amount = (value, metricName) => {
+  const { unit } = metricOf(metricName);
+  return `${number(value)}${unit === "%" ? " %" : unit ? ` ${unit}` : ""}`;
+};
 
 export async function render(panel, ctx) {
   const write = ctx.can("API_MANAGEMENT_WRITE");
   const body = h("div", { class: "wh-body-area" });
-  const problem = h("div", { class: "wh-problem" });
-  let subjects = { keys: [], endpoints: [] };
-  const load = () => keepingFocus(body, async () => {
+  // Keys and endpoints only name a rule's subject: read once per render, not after each change.
+  let subjects = null;
+  const draw = async () => {
     try {
-      const [rules, keys, endpoints] = await Promise.all([
-        everyPage(LIST, "alertRules"), everyPage(KEYS, "apiKeys"), everyPage(ENDPOINTS, "endpoints")]);
-      subjects = { keys: keys.rows, endpoints: endpoints.rows };
-      fill(body, view(rules, subjects, { write, reload: load, problem }));
+      const [rules, keys, endpoints] = await Promise.all([everyPage(LIST, "alertRules"),
+        subjects ? null : everyPage(KEYS, "apiKeys"), subjects ? null : everyPage(ENDPOINTS, "endpoints")]);
+      if (!subjects) subjects = { keys: keys.rows, endpoints: endpoints.rows };
+      fill(body, view(rules, subjects, { write, reload: load }));
     } catch (e) {
       fill(body, failure(e));
     }
-  });
+  };
+  // Focus is back on a closed dialog's opener by now: its new copy gets it.
+  const load = () => keepingFocus(body, draw);
   const create = write ? button("New alert rule", async () => {
-    fill(problem);
-    if (await ruleDialog(subjects)) await load();
+    if (await ruleDialog(subjects || { keys: [], endpoints: [] })) await load();
   }, { tone: "primary" }) : null;
   fill(panel,
     sectionHead("Alert rules", "A rule watches a key, an endpoint or the whole tenant, and sends a usage.alert event once each time a figure goes over its threshold. Subscribe a webhook to usage.alert to hear it.", create),
-    problem,
     body);
   await load();
 }
@@ -50,7 +56,7 @@ export async function render(panel, ctx) {
 function subjectOf(rule, { keys, endpoints }) {
   if (rule.keyId) {
     const key = keys.find((k) => k.id === rule.keyId);
-    return key ? `Key ${key.name}` : "A key no longer listed";
+    return key ? `Key ${key.name}${key.status === "revoked" ? " (revoked)" : ""}` : "A key no longer listed";
   }
   if (rule.endpointId) {
     const ep = endpoints.find((e) => e.id === rule.endpointId);
@@ -59,7 +65,7 @@ function subjectOf(rule, { keys, endpoints }) {
   return "The whole tenant";
 }
 
-function view({ rows, truncated }, subjects, { write, reload, problem }) {
+function view({ rows, truncated }, subjects, { write, reload }) {
   if (!rows.length) {
     return emptyState(write
       ? "No alert rules yet: nothing watches usage. Create one with New alert rule (for example, rate-limit hits of a key above 100 in 5 minutes), then subscribe a webhook to usage.alert."
@@ -68,15 +74,15 @@ function view({ rows, truncated }, subjects, { write, reload, problem }) {
   const columns = [
     { label: "Name", cell: (r) => h("strong", {}, r.name) },
     { label: "Metric", cell: (r) => metricOf(r.metric).label },
-    { label: "Threshold", class: "num", cell: (r) => `${r.metric === "key_expiry" ? "under " : "over "}${number(r.threshold)} ${metricOf(r.metric).unit}` },
+    { label: "Threshold", class: "num", cell: (r) => `${r.metric === "key_expiry" ? "under " : "over "}${amount(r.threshold, r.metric)}` },
     { label: "Window", class: "num", cell: (r) => (r.metric === "key_expiry" ? "—" : `${number(r.windowMinutes)} min`) },
     { label: "Subject", cell: (r) => subjectOf(r, subjects) },
     { label: "State", cell: (r) => statusBadge(r.state) },
     { label: "Times fired", cell: (r) => h("span", {}, number(r.fired),
-      r.lastFiredAt ? h("span", { class: "hint wh-fired" }, ` last ${when(r.lastFiredAt)} at ${number(r.lastValue)}`) : null) },
+      r.lastFiredAt ? h("span", { class: "hint wh-fired" }, ` last ${when(r.lastFiredAt)} at ${amount(r.lastValue, r.metric)}`) : null) },
   ];
   if (write) {
-    columns.push({ label: "Actions", cell: (r) => rowActions(button("Delete", () => remove(r, reload, problem),
+    columns.push({ label: "Actions", cell: (r) => rowActions(button("Delete", () => remove(r, reload),
       { tone: "small danger", "aria-label": `Delete alert rule ${r.name}`, "data-key": `delete:${r.id}` })) });
   }
   const breached = rows.filter((r) => r.state === "breached").length;
@@ -87,36 +93,31 @@ function view({ rows, truncated }, subjects, { write, reload, problem }) {
   ];
 }
 
-async function remove(rule, reload, problem) {
-  const sure = await confirmAction("Delete this alert rule?", `"${rule.name}" stops watching usage. This cannot be undone.`, "Delete alert rule");
-  if (!sure) return;
-  try {
-    await gql(DELETE, { id: rule.id });
-    toast(`Alert rule "${rule.name}" deleted.`);
-    await reload();
-  } catch (e) {
-    fill(problem, failure(e));
-  }
+async function remove(rule, reload) {
+  const gone = await confirmThen("Delete this alert rule?", `"${rule.name}" stops watching usage. This cannot be undone.`, "Delete alert rule",
+    () => gql(DELETE, { id: rule.id }));
+  if (!gone) return;
+  toast(`Alert rule "${rule.name}" deleted.`);
+  await reload();
 }
 
 function ruleDialog({ keys, endpoints }) {
   return dialog("New alert rule", (close) => {
     const name = h("input", { id: nextId("rule"), required: true, maxlength: "200", autocomplete: "off" });
-    const metric = h("select", { id: nextId("rule") }, METRICS.map((m) => h("option", { value: m.value }, m.label)));
+    const metric = select(METRICS, METRICS[0].value, { id: nextId("rule") });
     const metricHint = h("small", { class: "hint", id: `${metric.id}-hint`, "aria-live": "polite" });
     metric.setAttribute("aria-describedby", metricHint.id);
     const threshold = h("input", { id: nextId("rule"), type: "number", step: "any", min: "0", required: true, inputmode: "decimal" });
     const windowMinutes = h("input", { id: nextId("rule"), type: "number", min: "1", max: "1440", step: "1", value: "5", required: true });
-    const key = h("select", { id: nextId("rule") },
-      h("option", { value: "" }, "None"),
-      keys.filter((k) => k.status === "active").map((k) => h("option", { value: k.id }, `${k.name} (${k.prefix})`)));
-    const endpoint = h("select", { id: nextId("rule") },
-      h("option", { value: "" }, "None"),
-      endpoints.map((e) => h("option", { value: e.id }, `${e.methods.join(", ")} ${e.path}`)));
+    const none = { value: "", label: "None" };
+    const key = select([none, ...keys.filter((k) => k.status === "active").map((k) => ({ value: k.id, label: `${k.name} (${k.prefix})` }))], "", { id: nextId("rule") });
+    const endpoint = select([none, ...endpoints.map((e) => ({ value: e.id, label: `${e.methods.join(", ")} ${e.path}` }))], "", { id: nextId("rule") });
+    const thresholdField = field("Threshold", threshold);
     const windowField = field("Window (minutes)", windowMinutes, "Minutes the figure is summed over, 1 to 1440.");
     const sync = () => {
       const m = metricOf(metric.value);
       metricHint.textContent = m.hint;
+      thresholdField.querySelector("label").textContent = `Threshold (${m.unit})`;
       windowField.hidden = metric.value === "key_expiry";
     };
     metric.addEventListener("change", sync);
@@ -125,7 +126,7 @@ function ruleDialog({ keys, endpoints }) {
     const form = h("form", { class: "stack wh-rule-form", novalidate: true },
       field("Name", name),
       h("div", { class: "field" }, h("label", { for: metric.id }, "Metric"), metric, metricHint),
-      h("div", { class: "row" }, field("Threshold", threshold), windowField),
+      h("div", { class: "row" }, thresholdField, windowField),
       h("div", { class: "row" },
         field("Key (optional)", key),
         field("Endpoint (optional)", endpoint)),
@@ -134,7 +135,7 @@ function ruleDialog({ keys, endpoints }) {
       h("div", { class: "actions" },
         button("Cancel", () => close(false)),
         button("Create alert rule", null, { tone: "primary", type: "submit" })));
-    form.addEventListener("submit", (event) => {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const problem = check({ name, metric, threshold, windowMinutes, key, endpoint });
       if (problem) {
@@ -146,11 +147,10 @@ function ruleDialog({ keys, endpoints }) {
       if (metric.value !== "key_expiry") input.windowMinutes = Number(windowMinutes.value);
       if (key.value) input.keyId = key.value;
       if (endpoint.value) input.endpointId = endpoint.value;
-      submitting(form, error, async () => {
-        const { createAlertRule } = await gql(CREATE, { input });
-        toast(`Alert rule "${createAlertRule.name}" created.`);
-        close(true);
-      });
+      const done = await submitting(form, error, () => gql(CREATE, { input }));
+      if (!done) return;
+      close(true);
+      toast(`Alert rule "${done.createAlertRule.name}" created.`);
     });
     return form;
   }).then(Boolean);

@@ -1,14 +1,17 @@
 // Analytics: a range's usage (GraphQL `analytics`) with its controls, summary cards, charts and
-// tables, and the billing export (REST /v1/usage/export) of the same window and filters.
+// tables, and the billing export (REST /v1/usage/export) of the report on screen.
 
 import { gql, download, describe } from "./api.js";
-import { h, fill, field, button, number, percent, ms, metric, failure, toast } from "./ui.js";
+import { h, fill, number, percent, ms, card, metric, failure, toast, busy, latest, button } from "./ui.js";
 import { timeChart, pieChart } from "./charts.js";
 import * as filters from "./analytics_filters.js";
 import * as tables from "./analytics_tables.js";
+import { controls } from "./analytics_controls.js";
+import { pluginNames } from "./plugins.js";
+import { sentence } from "./words.js";
 
-const QUERY = `query Analytics($range: String, $period: String, $plugin: String, $outcome: String, $statusClass: String) {
-  analytics(range: $range, period: $period, plugin: $plugin, outcome: $outcome, statusClass: $statusClass) {
+const QUERY = `query Analytics($range: String, $period: String, $plugin: String, $outcome: String, $statusClass: String, $key: String, $endpoint: String) {
+  analytics(range: $range, period: $period, plugin: $plugin, outcome: $outcome, statusClass: $statusClass, key: $key, endpoint: $endpoint) {
     range period totalRequests successRate avgLatencyMs errorCount
     latency { p50Ms p95Ms p99Ms }
     volume { start requests }
@@ -21,17 +24,16 @@ const QUERY = `query Analytics($range: String, $period: String, $plugin: String,
     byKey { keyId name requests }
     emptyReason } }`;
 
-// The plugin filter offers the catalogue's plugins, not only those with traffic in the range.
-const PLUGINS = "{ endpoints(limit: 200) { data { plugin } } }";
-
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-// Bumped by each load and by leave(): an answer that arrives after a newer request, or after the
-// user left the tab, is dropped instead of overwriting what is shown.
-let generation = 0;
+// An answer that arrives after a newer request, or after the user left the tab, is dropped
+// instead of overwriting what is shown.
+const reports = latest();
+const scans = latest();
 
 export function leave() {
-  generation++;
+  reports.stop();
+  scans.stop();
 }
 
 export async function render(panel, ctx) {
@@ -40,77 +42,75 @@ export async function render(panel, ctx) {
   const body = h("div", { class: "an-body" });
   const status = h("p", { class: "hint an-status", role: "status" });
   const exportError = h("p", { class: "error-text an-export-error", role: "alert" });
+  // The report on screen with the variables it was asked with: what the export repeats.
+  let shown = null;
 
-  const change = (prop) => (event) => {
-    state[prop] = event.target.value;
+  const ui = controls(state, { changed: () => load(), exportCsv });
+  const narrow = (change, focus) => {
+    change();
     filters.save(state);
-    if (prop !== "groupBy") load();
+    ui.update();
+    load();
+    // The control that was used is gone with the old report.
+    ui.focusFilters(focus);
   };
-  const pluginSelect = select(pluginOptions([], state.plugin), state.plugin, change("plugin"));
-  const exportButton = button("Export CSV for billing", () => exportCsv(), { tone: "primary" });
+  const actions = {
+    clear: () => narrow(() => filters.clearNarrowing(state)),
+    only: (kind, id, label) => narrow(() => { state[kind] = id; state[`${kind}Label`] = label; }, kind),
+  };
 
   async function load() {
-    const mine = ++generation;
+    const mine = reports.next();
+    const asked = filters.variables(state);
     body.setAttribute("aria-busy", "true");
     status.textContent = "Loading…";
     try {
-      const { analytics } = await gql(QUERY, filters.variables(state));
-      if (mine !== generation) return;
-      fill(body, view(analytics, state, ctx, clearFilters));
+      const { analytics } = await gql(QUERY, asked);
+      if (!reports.current(mine)) return;
+      shown = { report: analytics, asked };
+      fill(body, view(analytics, state, actions));
       status.textContent = `Updated ${new Date().toLocaleTimeString("en-GB", { timeZone: "UTC" })} UTC.`;
     } catch (e) {
-      if (mine !== generation) return;
+      if (!reports.current(mine)) return;
+      shown = null;
       fill(body, failure(e));
       status.textContent = "";
     } finally {
-      if (mine === generation) body.removeAttribute("aria-busy");
+      if (reports.current(mine)) body.removeAttribute("aria-busy");
     }
   }
 
-  function clearFilters() {
-    state.plugin = state.outcome = state.statusClass = "";
-    filters.save(state);
-    for (const el of panel.querySelectorAll("select[data-filter]")) el.value = "";
-    load();
-  }
-
-  async function exportCsv() {
-    exportButton.disabled = true;
+  async function exportCsv(control) {
     exportError.textContent = "";
-    try {
-      const { path, filename } = filters.exportPath(state);
-      await download(path, filename);
-      toast("The usage export was downloaded.");
-    } catch (e) {
-      exportError.textContent = `The export failed: ${describe(e)}`;
-    } finally {
-      exportButton.disabled = false;
+    const target = shown && filters.exportPath(shown.report, shown.asked, state.groupBy);
+    if (!target) {
+      exportError.textContent = "There is no report on screen to export. Press Refresh, and export once the report shows.";
+      return;
     }
+    await busy(control, async () => {
+      try {
+        await download(target.path, target.filename);
+        toast("The usage export was downloaded.");
+      } catch (e) {
+        exportError.textContent = `The export failed: ${describe(e)}`;
+      }
+    });
   }
 
   fill(panel,
-    h("div", { class: "panel-head" },
-      h("h2", {}, "Analytics"),
-      h("div", { class: "an-export" },
-        field("Group export by", select(filters.GROUPINGS, state.groupBy, change("groupBy"))),
-        exportButton)),
+    h("div", { class: "panel-head" }, h("h2", {}, "Analytics"), ui.head),
     exportError,
-    h("div", { class: "toolbar an-controls" },
-      field("Time range", select(filters.RANGES, state.range, change("range"))),
-      field("Period", select(filters.PERIODS, state.period, change("period"))),
-      field("Plugin", tag(pluginSelect)),
-      field("Outcome", tag(select(outcomeOptions(), state.outcome, change("outcome")))),
-      field("Status class", tag(select(statusOptions(), state.statusClass, change("statusClass")))),
-      button("Refresh", () => load())),
-    h("p", { class: "hint an-scope" }, scopeLine(ctx), " The billing export covers the same window and filters, in whole UTC hours or days."),
+    ui.toolbar,
+    h("p", { class: "hint an-scope" }, scopeLine(ctx), " The billing export covers the report on screen: its window, in whole UTC hours or days, and its filters."),
     status,
     body);
 
-  gql(PLUGINS).then(({ endpoints }) => {
-    const names = [...new Set(endpoints.data.map((e) => e.plugin))];
-    fill(pluginSelect, pluginOptions(names, state.plugin).map(option));
-    pluginSelect.value = state.plugin;
-  }).catch(() => { /* the filter keeps what it has; the report shows any failure in words */ });
+  const scan = scans.next();
+  pluginNames().then(({ names }) => {
+    if (scans.current(scan)) ui.plugins(names);
+  }).catch((e) => {
+    if (scans.current(scan)) ui.pluginsFailed(describe(e));
+  });
 
   await load();
 }
@@ -121,81 +121,54 @@ function scopeLine(ctx) {
     : `Usage of tenant ${ctx.me.tenant}.`;
 }
 
-const tag = (el) => { el.dataset.filter = "true"; return el; };
-
-function select(options, value, onchange) {
-  const el = h("select", { onchange }, options.map(option));
-  el.value = value;
-  return el;
-}
-
-const option = (o) => h("option", { value: o.value }, o.label);
-
-function pluginOptions(names, current) {
-  const all = [...new Set([...names, ...(current ? [current] : [])])].sort();
-  return [{ value: "", label: "All plugins" }, ...all.map((n) => ({ value: n, label: n }))];
-}
-
-const outcomeOptions = () => [{ value: "", label: "All outcomes" },
-  ...Object.entries(filters.OUTCOMES).map(([value, label]) => ({ value, label }))];
-
-const statusOptions = () => [{ value: "", label: "All statuses" },
-  ...filters.STATUS_CLASSES.map((c) => ({ value: c, label: c }))];
-
-function view(report, state, ctx, clearFilters) {
+function view(report, state, actions) {
   const range = filters.RANGES.find((r) => r.value === report.range) || filters.RANGES[0];
-  if (!report.totalRequests) return empty(report, state, clearFilters);
+  if (!report.totalRequests) return empty(report, state, actions.clear);
   const perDay = report.period === "day";
   const points = report.volume.map((p) => ({ label: label(p.start, perDay), value: p.requests }));
   const keyNames = new Map(report.byKey.filter((k) => k.name).map((k) => [k.keyId, k.name]));
   const errorShare = report.errorCount / report.totalRequests;
+  const active = { key: state.key, endpoint: state.endpoint };
   return [
     h("div", { class: "an-cards" },
       summary("Total Requests", number(report.totalRequests), "total-requests", range.label.toLowerCase()),
       summary("Success Rate", percent(report.successRate), "success-rate", "answered 2xx"),
       summary("Avg Response Time", ms(report.avgLatencyMs), "avg-response", "edge arrival to answer"),
       summary("Error Requests", number(report.errorCount), "error-requests", `${percent(errorShare)} of requests, 4xx and 5xx`),
-      h("section", { class: "card an-latency" },
-        h("h3", {}, "Latency percentiles"),
+      classed(card("Latency percentiles",
         h("div", { class: "metrics" },
           metric("P50", ms(report.latency.p50Ms), "latency-p50"),
           metric("P95", ms(report.latency.p95Ms), "latency-p95"),
-          metric("P99", ms(report.latency.p99Ms), "latency-p99")))),
+          metric("P99", ms(report.latency.p99Ms), "latency-p99"))), "an-latency")),
     h("section", { class: "card an-section" },
       h("div", { class: "chart-head" },
         h("h3", {}, "Request Volume"),
         h("span", { class: "chip" }, `${perDay ? "Per day" : "Per hour"}, UTC · ${peakLine(points)}`)),
       timeChart(`Requests per ${perDay ? "day" : "hour"}, ${range.label.toLowerCase()}`, points, { area: true })),
     h("div", { class: "an-pair" },
-      h("section", { class: "card" },
-        h("h3", {}, "Plugin Usage Distribution"),
+      card("Plugin Usage Distribution",
         pieChart("Usage distribution", report.byPlugin.map((p) => ({ label: p.name, value: p.requests })))),
-      h("section", { class: "card" },
-        h("h3", {}, "Outcomes"),
+      card("Outcomes",
         h("p", { class: "hint" }, "Valid requests against each reason the edge refused one."),
         pieChart("Edge decisions", report.byOutcome.map((o) => ({ label: tables.outcomeText(o.name), value: o.requests }))))),
-    h("section", { class: "card an-section" },
-      h("h3", {}, "Top Endpoints"),
-      h("p", { class: "hint" }, "Error rate: green under 1 %, amber 1 to 5 %, red above 5 %."),
-      tables.topEndpoints(report.topEndpoints)),
-    h("section", { class: "card an-section" },
-      h("h3", {}, "Error Breakdown"),
+    classed(card("Top Endpoints",
+      h("p", { class: "hint" }, "Error rate: green under 1 %, amber 1 to 5 %, red above 5 %. “Show only” narrows the whole report to one endpoint or key."),
+      tables.topEndpoints(report.topEndpoints, active, actions.only)), "an-section"),
+    classed(card("Error Breakdown",
       tables.errorHeadline(report, range.label),
       tables.errorsByStatus(report.errorsByStatus, report.errorCount),
       h("h4", { class: "an-subhead" }, "Recent errors"),
-      tables.recentErrors(report.recentErrors, keyNames)),
-    h("section", { class: "card an-section" },
-      h("h3", {}, "Usage by Key"),
-      tables.usageByKey(report.byKey, report.totalRequests)),
+      tables.recentErrors(report.recentErrors, keyNames)), "an-section"),
+    classed(card("Usage by Key",
+      tables.usageByKey(report.byKey, report.totalRequests, active, actions.only)), "an-section"),
   ];
 }
 
-function summary(title, value, testid, sub) {
-  return h("section", { class: "card an-summary" },
-    h("h3", {}, title),
-    h("strong", { class: "metric-value", "data-testid": testid }, value),
-    h("span", { class: "hint" }, sub));
-}
+const classed = (el, name) => { el.classList.add(name); return el; };
+
+const summary = (title, value, testid, sub) => classed(card(title,
+  h("strong", { class: "metric-value", "data-testid": testid }, value),
+  h("span", { class: "hint" }, sub)), "an-summary");
 
 function peakLine(points) {
   const peak = Math.max(0, ...points.map((p) => p.value));
@@ -215,12 +188,10 @@ function empty(report, state, clearFilters) {
   const narrowed = filters.narrowed(state);
   return h("div", { class: "empty an-empty", "data-testid": "analytics-empty" },
     h("p", { class: "an-empty-title" }, "No analytics data available."),
-    reason ? h("p", {}, `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`) : null,
+    reason ? h("p", {}, sentence(reason)) : null,
     narrowed
-      ? h("p", {}, "The plugin, outcome or status filters may be hiding requests. ", button("Clear filters", clearFilters, { tone: "small" }))
-      : null,
-    narrowed
-      ? null
+      ? h("p", {}, "The filters (plugin, outcome, status class, key or endpoint) may be hiding requests. ",
+        button("Clear filters", clearFilters, { tone: "small" }))
       : h("p", {}, "Usage is collected when API keys are used through the edge. Make a few test requests with a key ",
         "(create one in the API Keys tab, or try an endpoint in the API Explorer), then press Refresh."));
 }

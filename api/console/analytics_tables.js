@@ -1,19 +1,18 @@
 // The analytics report's tables: top endpoints, the error breakdown with its trend against the
-// range before, the latest errors and usage per key. Each says in words what a colour marks.
+// range before, the latest errors and usage per key. Each says in words what a colour marks;
+// endpoints and keys each offer to narrow the whole report to themselves.
 
-import { h, table, number, percent, ms, when, badge } from "./ui.js";
+import { h, table, number, percent, ms, when, badge, button } from "./ui.js";
 import { OUTCOMES } from "./analytics_filters.js";
+import { statusText } from "./words.js";
 
-const REASONS = {
-  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-  408: "Request Timeout", 413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-  502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-};
-
-export const statusText = (status) => (REASONS[status] ? `${status} ${REASONS[status]}` : String(status));
 export const outcomeText = (outcome) => OUTCOMES[outcome] || outcome;
 
 const ERROR_CLASS_WORDS = { green: "under 1 %", amber: "1 to 5 %", red: "above 5 %" };
+
+const shortId = (id) => (id ? `${id.slice(0, 8)}…` : "—");
+
+const endpointLabel = (r) => `${r.methods.join(", ")} ${r.path || `removed endpoint ${shortId(r.endpointId)}`}`;
 
 function endpointCell(methods, path, id) {
   return h("span", { class: "an-endpoint" },
@@ -21,21 +20,17 @@ function endpointCell(methods, path, id) {
     path ? h("code", {}, path) : h("span", { class: "hint" }, `removed endpoint ${shortId(id)}`));
 }
 
-// ui.js table() does not make its .table-wrap focusable, so on a phone, where it scrolls
-// sideways, a keyboard could not reach the hidden columns (axe: scrollable-region-focusable).
-function reachable(el, caption) {
-  if (el.classList.contains("table-wrap")) {
-    el.tabIndex = 0;
-    el.setAttribute("role", "region");
-    el.setAttribute("aria-label", caption);
-  }
-  return el;
+// The row action, left out where the report already shows only that row's key or endpoint.
+function onlyColumn(already, label, pick) {
+  return {
+    label: "Filter",
+    cell: (r) => (already(r) ? h("span", { class: "hint" }, "filtered") : button("Show only", () => pick(r), { tone: "small", "aria-label": label(r) })),
+  };
 }
 
-const shortId = (id) => (id ? `${id.slice(0, 8)}…` : "—");
-
-export function topEndpoints(rows) {
-  return reachable(table("Top endpoints", [
+/** `only(kind, id, label)` narrows the report to an endpoint or key; `active` is what it is narrowed to. */
+export function topEndpoints(rows, active, only) {
+  return table("Top endpoints", [
     { label: "Endpoint", cell: (r) => endpointCell(r.methods, r.path, r.endpointId) },
     { label: "Plugin", cell: (r) => r.plugin },
     { label: "Requests", class: "num", cell: (r) => number(r.requests) },
@@ -46,7 +41,9 @@ export function topEndpoints(rows) {
       cell: (r) => h("span", { class: `badge ${r.errorClass}`, title: `Error rate ${ERROR_CLASS_WORDS[r.errorClass] || ""}`.trim() },
         percent(r.errorRate)),
     },
-  ], rows, { empty: "No endpoint was called in this range." }), "Top endpoints");
+    onlyColumn((r) => r.endpointId === active.endpoint, (r) => `Show only ${endpointLabel(r)}`,
+      (r) => only("endpoint", r.endpointId, endpointLabel(r))),
+  ], rows, { empty: "No endpoint was called in this range." });
 }
 
 /** The change of a count against the range before, as the API gives it (0.5: half as many again). */
@@ -77,24 +74,24 @@ export function errorHeadline(report, rangeLabel) {
 }
 
 export function errorsByStatus(rows, errorCount) {
-  return reachable(table("Errors by status", [
+  return table("Errors by status", [
     { label: "Status", cell: (r) => statusText(r.status) },
     { label: "Count", class: "num", cell: (r) => number(r.requests) },
     { label: "Share of errors", class: "num", cell: (r) => (errorCount ? percent(r.requests / errorCount) : "—") },
     { label: "Range before", class: "num", cell: (r) => number(r.previousRequests) },
     { label: "Trend", cell: (r) => trendBadge(trend(r.change, r.previousRequests, r.requests)) },
-  ], rows, { empty: "No errors in this range or the one before." }), "Errors by status");
+  ], rows, { empty: "No errors in this range or the one before." });
 }
 
 export function recentErrors(rows, keyNames) {
-  return reachable(table("Recent errors", [
+  return table("Recent errors", [
     { label: "Time", cell: (r) => h("time", { datetime: r.at, class: "an-nowrap" }, when(r.at)) },
     { label: "Status", cell: (r) => badge(String(r.status), r.status >= 500 ? "bad" : "warn") },
     { label: "Reason", cell: (r) => outcomeText(r.outcome) },
     { label: "Request", cell: (r) => h("span", { class: "an-endpoint" }, h("span", { class: "method" }, r.method), " ", h("code", {}, r.path)) },
     { label: "Key", cell: (r) => keyLabel(r.keyId, keyNames) },
     { label: "Plugin", cell: (r) => r.plugin || "—" },
-  ], rows, { empty: "No errors in this range." }), "Recent errors");
+  ], rows, { empty: "No errors in this range." });
 }
 
 function keyLabel(keyId, keyNames) {
@@ -103,10 +100,12 @@ function keyLabel(keyId, keyNames) {
   return name ? name : h("code", { title: keyId }, shortId(keyId));
 }
 
-export function usageByKey(rows, total) {
-  return reachable(table("Usage by key", [
+export function usageByKey(rows, total, active, only) {
+  const name = (r) => r.name || shortId(r.keyId);
+  return table("Usage by key", [
     { label: "Key", cell: (r) => (r.name ? r.name : h("span", {}, h("code", { title: r.keyId }, shortId(r.keyId)), h("span", { class: "hint" }, " (name unavailable)"))) },
     { label: "Requests", class: "num", cell: (r) => number(r.requests) },
     { label: "Share", class: "num", cell: (r) => (total ? percent(r.requests / total) : "—") },
-  ], rows, { empty: "No key was used in this range: requests without a valid key are counted under their outcome only." }), "Usage by key");
+    onlyColumn((r) => r.keyId === active.key, (r) => `Show only key ${name(r)}`, (r) => only("key", r.keyId, name(r))),
+  ], rows, { empty: "No key was used in this range: requests without a valid key are counted under their outcome only." });
 }

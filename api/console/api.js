@@ -18,8 +18,9 @@ export class ApiFailure extends Error {
   }
 }
 
-// What to tell a person for the codes whose server message needs context; others show the
-// server's message, which already says what to change.
+// What to tell a person for codes whose server message needs context (`forbidden` keeps the
+// server's, which says what was refused); others show the server's message, which already says
+// what to change.
 const WORDS = {
   unauthorized: "Your admin token was not accepted (it may have expired or been deleted). Sign in again.",
   forbidden: "Your admin token does not allow this.",
@@ -35,7 +36,9 @@ export function describe(error) {
     if (base && error.code !== "forbidden") return base;
     return error.message ? capitalise(error.message) + (/[.?!]$/.test(error.message) ? "" : ".") : base || "The request failed.";
   }
-  return WORDS.network;
+  // Network failures arrive as ApiFailure("network"): anything else is the console's own fault.
+  console.error(error);
+  return "The console hit an unexpected problem. Reload the page and try again.";
 }
 
 function capitalise(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
@@ -83,17 +86,6 @@ export async function gql(query, variables = {}) {
   return body.data;
 }
 
-/** A REST call answering JSON (or nothing). */
-export async function rest(method, path, body) {
-  const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await send(path, init);
-  if (!response.ok) throw await failureOf(response);
-  if (response.status === 204) return null;
-  const type = response.headers.get("content-type") || "";
-  return type.includes("json") ? response.json() : response.text();
-}
-
 async function failureOf(response) {
   try {
     const body = await response.json();
@@ -116,7 +108,7 @@ export async function download(path, fallbackName) {
 }
 
 /** Offers bytes (a Blob) as a file download. */
-export function saveBlob(blob, filename) {
+function saveBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
   link.href = url;
@@ -165,4 +157,20 @@ export function subscribe(query, variables, onNext, onState = () => {}) {
   };
   open();
   return () => { closed = true; socket.close(); };
+}
+
+/**
+ * Every page of a paged list (`field` names it in the answer), 200 at a time. Stops at `cap`
+ * pages so a huge tenant cannot hang the tab; `truncated` says when it did.
+ */
+export async function everyPage(query, field, variables = {}, cap = 10) {
+  const rows = [];
+  let cursor = null;
+  for (let i = 0; i < cap; i++) {
+    const page = (await gql(query, { ...variables, cursor }))[field];
+    rows.push(...page.data);
+    cursor = page.nextCursor;
+    if (!cursor) return { rows, truncated: false };
+  }
+  return { rows, truncated: true };
 }

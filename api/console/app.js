@@ -2,7 +2,7 @@
 // the WAI-ARIA tabs pattern) and which tab the signed-in token is offered.
 
 import { gql, session, whenUnauthorized, describe } from "./api.js";
-import { h, fill } from "./ui.js";
+import { h, fill, tabKeys } from "./ui.js";
 import * as overview from "./overview.js";
 import * as keys from "./keys.js";
 import * as analytics from "./analytics.js";
@@ -19,27 +19,14 @@ const TABS = [
   { id: "tokens", label: "Tokens", module: tokens, needs: "TENANT_ADMIN" },
 ];
 
-// What each permission includes (domain/src/permission.rs).
-const IMPLIED = {
-  API_MANAGEMENT_READ: ["API_MANAGEMENT_READ"],
-  API_MANAGEMENT_WRITE: ["API_MANAGEMENT_READ", "API_MANAGEMENT_WRITE"],
-  TENANT_ADMIN: ["API_MANAGEMENT_READ", "API_MANAGEMENT_WRITE", "TENANT_ADMIN"],
-  SUPERUSER: ["API_MANAGEMENT_READ", "API_MANAGEMENT_WRITE", "TENANT_ADMIN", "SUPERUSER"],
-};
-
 const $ = (id) => document.getElementById(id);
 let current = null;
 let context = null;
 
-function permissionsOf(me) {
-  const held = new Set(me.permissions.flatMap((p) => IMPLIED[p] || [p]));
-  return (permission) => held.has(permission);
-}
-
 async function signIn(token) {
   session.set(token);
   try {
-    const { me } = await gql("{ me { tokenId tenant permissions } }");
+    const { me } = await gql("{ me { tokenId tenant permissions holds grantableScopes } }");
     return me;
   } catch (e) {
     session.clear();
@@ -63,9 +50,19 @@ function showSignIn(message = "") {
   $("token").focus();
 }
 
+/** Forgets the token and everything it read; `message` says why when it was not the user's choice. */
+function signOut(message = "") {
+  session.clear();
+  history.replaceState(null, "", "/");
+  showSignIn(message);
+}
+
 function start(me) {
-  const can = permissionsOf(me);
-  context = { me, can, superuser: can("SUPERUSER") };
+  // The server says what the token holds (permissions with what they include), so the console
+  // offers exactly what it would accept.
+  const held = new Set(me.holds);
+  const can = (permission) => held.has(permission);
+  context = { me, can, superuser: can("SUPERUSER"), signOut };
   $("sign-in").hidden = true;
   $("console").hidden = false;
   $("top-actions").hidden = false;
@@ -76,23 +73,12 @@ function start(me) {
     type: "button", role: "tab", id: `tab-${t.id}`, "aria-controls": `panel-${t.id}`,
     "aria-selected": "false", tabindex: i === 0 ? "0" : "-1", onclick: () => select(t.id, true),
   }, t.label)));
-  list.onkeydown = (event) => moveFocus(event, offered);
+  list.onkeydown = (event) => tabKeys(event, offered.map((t) => $(`tab-${t.id}`)));
   fill($("panels"), offered.map((t) => h("section", {
     role: "tabpanel", id: `panel-${t.id}`, "aria-labelledby": `tab-${t.id}`, tabindex: "0", hidden: true, class: "panel",
   })));
   const wanted = location.hash.slice(1);
   select(offered.some((t) => t.id === wanted) ? wanted : offered[0].id, false);
-}
-
-function moveFocus(event, offered) {
-  const index = offered.findIndex((t) => `tab-${t.id}` === document.activeElement.id);
-  if (index < 0) return;
-  const to = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: offered.length - 1 }[event.key];
-  if (to === undefined) return;
-  event.preventDefault();
-  const next = offered[(to + offered.length) % offered.length];
-  select(next.id, true);
-  $(`tab-${next.id}`).focus();
 }
 
 function stop() {
@@ -127,26 +113,25 @@ function render() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   whenUnauthorized(() => {
-    if (context) showSignIn("Your admin token is no longer accepted. Sign in again.");
+    if (context) signOut("Your admin token is no longer accepted. Sign in again.");
   });
   $("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = event.target.querySelector("[type=submit]");
     button.disabled = true;
     $("sign-in-error").textContent = "";
+    // Out of the field at once: it must not sit in the page for the whole session.
+    const token = $("token").value.trim();
+    $("token").value = "";
     try {
-      start(await signIn($("token").value.trim()));
+      start(await signIn(token));
     } catch (e) {
       $("sign-in-error").textContent = e.code === "unauthorized" ? "That token was not accepted. Check that it was copied whole and has not expired." : describe(e);
     } finally {
       button.disabled = false;
     }
   });
-  $("sign-out").addEventListener("click", () => {
-    session.clear();
-    history.replaceState(null, "", "/");
-    showSignIn();
-  });
+  $("sign-out").addEventListener("click", () => signOut());
   $("refresh").addEventListener("click", render);
   if (session.token) {
     try {

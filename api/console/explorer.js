@@ -1,61 +1,68 @@
 // API Explorer: the endpoints the signed-in token can see (searched, filtered, paged by cursor),
 // each with its tenant enablement, global activation and a Test; and the SDK / OpenAPI downloads.
 
-import { gql } from "./api.js";
-import { h, fill, field, failure, button } from "./ui.js";
+import { gql, describe } from "./api.js";
+import { h, fill, field, failure, button, select, latest } from "./ui.js";
 import { endpointItem, ENDPOINT_FIELDS } from "./explorer_item.js";
 import { sdkSection } from "./explorer_sdk.js";
+import { READ_METHODS, wordList } from "./explorer_format.js";
+import { pluginNames } from "./plugins.js";
 
 const PAGE = 20;
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-// The plugin list comes from the endpoints themselves; past this many pages of 200 a catalogue is
-// unusual enough that a partial list is better than a slow tab.
-const PLUGIN_SCAN_PAGES = 10;
+const NO_FILTERS = { q: "", plugin: "", method: "", status: "" };
 
 // Kept between renders so the header's Refresh keeps what the user was looking at.
-const filters = { q: "", plugin: "", method: "", status: "" };
+const filters = { ...NO_FILTERS };
 let debounce = null;
-let generation = 0;
+// Only the newest answer is shown: a page asked for before the filters changed, or a plugin scan
+// of an earlier render, is dropped.
+const pages = latest();
+const scans = latest();
 
 export function leave() {
   clearTimeout(debounce);
-  generation++;
+  pages.stop();
+  scans.stop();
 }
 
 export async function render(panel, ctx) {
   leave();
   if (!ctx.superuser) filters.status = "";
-  let catalogue;
-  try {
-    catalogue = await scanPlugins();
-  } catch (e) {
-    fill(panel, head(), failure(e));
-    return;
-  }
-  if (filters.plugin && !catalogue.plugins.includes(filters.plugin)) filters.plugin = "";
-
   const list = h("ul", { class: "ep-list", "aria-label": "Endpoints" });
   const status = h("p", { class: "ep-count", role: "status" });
   const more = h("div", { class: "ep-more" });
   const results = h("div", { class: "ep-results" });
-  const state = { ctx, catalogue, list, status, more, results, cursor: null, shown: 0, again };
-  async function again() {
-    await render(panel, ctx);
-    const box = panel.querySelector("input[type=search]");
-    if (box) box.focus();
-  }
+  // `catalogue` (every plugin, how many endpoints) arrives with the plugin scan, after the list.
+  const state = { ctx, list, status, more, results, cursor: null, shown: 0, catalogue: null };
+  const bar = toolbar(state);
+  state.clear = () => {
+    Object.assign(filters, NO_FILTERS);
+    bar.reset();
+    load(state, false);
+    bar.search.focus();
+  };
 
   fill(panel,
     head(),
     sdkSection(),
     h("section", { class: "ep-section", "aria-labelledby": "ep-title" },
       h("h3", { id: "ep-title" }, "Endpoints"),
-      toolbar(state),
+      bar.el,
       ctx.can("API_MANAGEMENT_WRITE") ? null
-        : h("p", { class: "hint ep-note" }, "Your token may test GET endpoints only: testing POST, PUT, PATCH and DELETE needs the API_MANAGEMENT_WRITE permission."),
+        : h("p", { class: "hint ep-note" }, `Your token may test the read-only methods only (${wordList(READ_METHODS)}): testing others needs the API_MANAGEMENT_WRITE permission.`),
       status,
       results,
       more));
+
+  const scan = scans.next();
+  pluginNames().then((catalogue) => {
+    if (!scans.current(scan)) return;
+    state.catalogue = catalogue;
+    bar.plugins(catalogue.names);
+  }).catch((e) => {
+    if (scans.current(scan)) bar.pluginsFailed(describe(e));
+  });
   await load(state, false);
 }
 
@@ -65,19 +72,10 @@ function head() {
     h("p", { class: "hint ep-lead" }, "Browse the endpoints available to your tenant, test them live as one of your keys, and download client SDKs."));
 }
 
-async function scanPlugins() {
-  const names = new Set();
-  let cursor = null;
-  let total = 0;
-  for (let page = 0; page < PLUGIN_SCAN_PAGES; page++) {
-    const { endpoints } = await gql(
-      "query($cursor: String) { endpoints(limit: 200, cursor: $cursor) { data { plugin } nextCursor } }", { cursor });
-    for (const e of endpoints.data) names.add(e.plugin);
-    total += endpoints.data.length;
-    cursor = endpoints.nextCursor;
-    if (!cursor) break;
-  }
-  return { plugins: [...names].sort((a, b) => a.localeCompare(b)), total };
+// The Functionality filter offers the chosen plugin (if any) until the scan lists them all.
+function pluginOptions(names) {
+  const all = [...new Set([...names, ...(filters.plugin ? [filters.plugin] : [])])].sort((a, b) => a.localeCompare(b));
+  return [{ value: "", label: "All functionalities" }, ...all.map((p) => ({ value: p, label: p }))];
 }
 
 function toolbar(state) {
@@ -89,27 +87,45 @@ function toolbar(state) {
       debounce = setTimeout(() => { filters.q = search.value.trim(); load(state, false); }, 300);
     },
   });
-  const select = (key, options) => h("select", {
+  const choose = (key, options) => select(options, filters[key], {
     onchange: (event) => { filters[key] = event.target.value; load(state, false); },
-  }, options.map(([value, label]) => h("option", { value, selected: filters[key] === value }, label)));
+  });
+  const plugin = choose("plugin", pluginOptions([]));
+  const method = choose("method", [{ value: "", label: "Any method" }, ...METHODS.map((m) => ({ value: m, label: m }))]);
+  const active = state.ctx.superuser ? choose("status", [
+    { value: "", label: "Active and inactive" }, { value: "active", label: "Active" }, { value: "inactive", label: "Inactive" }]) : null;
+  const note = h("p", { class: "hint ep-plugin-note", hidden: true });
 
   const searchField = field("Search", search);
   searchField.classList.add("ep-search");
-  const controls = [
-    searchField,
-    field("Functionality", select("plugin", [["", "All functionalities"], ...state.catalogue.plugins.map((p) => [p, p])])),
-    field("Method", select("method", [["", "Any method"], ...METHODS.map((m) => [m, m])])),
-  ];
-  if (state.ctx.superuser) {
-    controls.push(field("Global status", select("status", [["", "Active and inactive"], ["active", "Active"], ["inactive", "Inactive"]])));
-  }
-  return h("div", { class: "toolbar ep-toolbar", role: "search", "aria-label": "Filter endpoints" }, controls);
+  return {
+    el: h("div", { class: "ep-filters" },
+      h("div", { class: "toolbar ep-toolbar", role: "search", "aria-label": "Filter endpoints" },
+        searchField,
+        field("Functionality", plugin),
+        field("Method", method),
+        active ? field("Global status", active) : null),
+      note),
+    search,
+    plugins(names) {
+      fill(plugin, pluginOptions(names).map((o) => h("option", { value: o.value }, o.label)));
+      plugin.value = filters.plugin;
+    },
+    pluginsFailed(text) {
+      note.textContent = `The functionalities could not be listed, so the filter offers none. ${text} Search and the other filters still work.`;
+      note.hidden = false;
+    },
+    reset() {
+      search.value = filters.q;
+      for (const [control, key] of [[plugin, "plugin"], [method, "method"], [active, "status"]]) if (control) control.value = filters[key];
+    },
+  };
 }
 
 const filtered = () => Boolean(filters.q || filters.plugin || filters.method || filters.status);
 
 async function load(state, append) {
-  const mine = ++generation;
+  const mine = pages.next();
   const { list, status, more, results } = state;
   if (!append) {
     state.cursor = null;
@@ -126,7 +142,7 @@ async function load(state, append) {
     });
     page = endpoints;
   } catch (e) {
-    if (mine !== generation) return;
+    if (!pages.current(mine)) return;
     status.textContent = "";
     if (append) {
       fill(more, failure(e), moreButton(state));
@@ -136,7 +152,7 @@ async function load(state, append) {
     }
     return;
   }
-  if (mine !== generation) return;
+  if (!pages.current(mine)) return;
 
   const items = page.data.map((endpoint) => endpointItem(endpoint, state.ctx));
   if (append) {
@@ -171,13 +187,11 @@ function countLine(state) {
 
 function emptyView(state) {
   const { ctx, catalogue } = state;
-  if (filtered() && catalogue.total > 0) {
+  // Filters are blamed unless the scan has shown that there is nothing to filter.
+  if (filtered() && !(catalogue && catalogue.total === 0)) {
     return h("div", { class: "empty" },
       h("p", {}, "No endpoints match these filters. Try fewer words in the search, or another functionality, method or status."),
-      button("Clear filters", () => {
-        Object.assign(filters, { q: "", plugin: "", method: "", status: "" });
-        state.again();
-      }));
+      button("Clear filters", () => state.clear()));
   }
   return h("div", { class: "empty ep-empty" }, ...noEndpoints(ctx));
 }

@@ -1,7 +1,13 @@
 // How the explorer writes an endpoint: method chips, the path with its parameters set apart,
-// the name buttons use for it, dates.
+// the name buttons use for it, dates; and which methods only read.
 
 import { h } from "./ui.js";
+
+/** What a token without API_MANAGEMENT_WRITE may test: the server's rule for tryEndpoint. */
+export const READ_METHODS = ["GET", "HEAD", "OPTIONS"];
+
+/** ["GET", "HEAD", "OPTIONS"] → "GET, HEAD and OPTIONS". */
+export const wordList = (words) => (words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words[words.length - 1]}`);
 
 /** "GET /files/{id}": how buttons and messages name an endpoint. */
 export const endpointName = (e) => `${e.methods.join(", ")} ${e.path}`;

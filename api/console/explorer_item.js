@@ -24,7 +24,7 @@ function draw(item, e, ctx) {
     e.description ? h("p", { class: "ep-desc" }, e.description) : h("p", { class: "ep-desc hint" }, "No description."),
     h("div", { class: "ep-meta" },
       h("span", { class: "ep-scopes" }, "Required scopes: ",
-        e.requiredScopes.length ? e.requiredScopes.map((s) => h("code", { class: "scope" }, s)) : h("span", { class: "hint" }, "none")),
+        e.requiredScopes.length ? e.requiredScopes.map((s) => h("code", { class: "ep-scope" }, s)) : h("span", { class: "hint" }, "none")),
       e.deprecated ? h("span", { class: "ep-deprecated" }, badge("Deprecated", "warn"),
         e.sunsetAt ? h("span", { class: "hint" }, ` sunset ${sunsetDate(e.sunsetAt)}`) : h("span", { class: "hint" }, " no sunset date")) : null,
       ctx.superuser && e.upstreamUrl ? h("span", { class: "ep-upstream hint" }, "Upstream: ", h("code", {}, e.upstreamUrl)) : null),

@@ -1,15 +1,11 @@
-// What a Test came back with: the upstream's status, timing, headers and body, and beside it what
-// the edge would decide for the same request — a refusal always said in words.
+// What a Test came back with: a short status line (the only part read out as it arrives), the
+// upstream's headers and body, and beside them what the edge would decide for the same request —
+// a refusal always said in words.
 
 import { ApiFailure, describe } from "./api.js";
 import { h, badge, table, ms } from "./ui.js";
-
-const REASONS = {
-  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently", 302: "Found",
-  304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-  405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Content", 429: "Too Many Requests",
-  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-};
+import { reasonPhrase, sentence } from "./words.js";
+import { READ_METHODS } from "./explorer_format.js";
 
 // The verify API's verdicts, as a person would want them explained.
 const VERDICTS = {
@@ -24,17 +20,22 @@ const VERDICTS = {
 };
 
 const tone = (status) => (status < 300 ? "ok" : status < 400 ? "neutral" : status < 500 ? "warn" : "bad");
-const sentence = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".") : "");
 
-export function resultView(r) {
+/** "200 OK in 12 ms, edge: VALID": short enough to be read out whole. */
+export function statusLine(r) {
+  const reason = reasonPhrase(r.status);
   return [
-    h("div", { class: "test-summary" },
-      h("span", { class: "test-status-line" },
-        h("span", { class: "visually-hidden" }, "HTTP status "),
-        h("strong", { class: `test-status ${tone(r.status)}`, "data-testid": "test-status" }, String(r.status)),
-        " ", REASONS[r.status] || ""),
-      h("span", { class: "hint" }, `in ${ms(r.durationMs)}`),
-      h("code", { class: "test-url" }, `${r.method} ${r.url}`)),
+    h("span", { class: "visually-hidden" }, "HTTP status "),
+    h("strong", { class: `test-status ${tone(r.status)}`, "data-testid": "test-status" }, String(r.status)),
+    `${reason ? ` ${reason}` : ""} in ${ms(r.durationMs)}, edge: ${r.edge.verdict}`,
+  ];
+}
+
+/** Everything else about the answer; `extra` (the cURL copy) goes after the summary. */
+export function resultView(r, extra) {
+  return [
+    h("p", { class: "test-url" }, h("span", { class: "hint" }, "Sent to the upstream: "), h("code", {}, `${r.method} ${r.url}`)),
+    extra,
     edgeView(r.edge),
     r.warnings.length
       ? h("div", { class: "notice warn test-warnings" }, h("strong", {}, "Warnings"), h("ul", {}, r.warnings.map((w) => h("li", {}, sentence(w)))))
@@ -71,25 +72,31 @@ function edgeView(edge) {
       : null);
 }
 
-/** A Test the server would not run, explained: a pasted key the edge refuses, an unreachable upstream, … */
-export function refusalView(error, input) {
+/**
+ * A Test the server would not run, explained (a pasted key it does not know, an unreachable
+ * upstream, …): `title` is short, for the status line; `lines` say what to do.
+ */
+export function refusal(error, input) {
   const code = error instanceof ApiFailure ? error.code : "network";
-  const detail = error instanceof ApiFailure ? sentence(error.message) : "";
-  const box = (title, ...lines) => h("div", { class: "notice error test-refusal", role: "alert" }, h("p", {}, h("strong", {}, title)), ...lines.map((l) => h("p", {}, l)));
+  const said = describe(error);
   if (code === "invalid_test_key") {
-    return box("The edge would refuse this key (401 invalid_key): it is malformed or unknown.",
-      `${detail} Check that the key was copied whole, or choose one of your keys instead. Nothing was sent to the upstream.`);
+    return { title: "The Test cannot act as this key: it is unknown to this tenant or malformed.",
+      lines: [`${said} Check that the key was copied whole and is one of this tenant's, or choose one of your keys instead. Nothing was sent to the upstream.`] };
   }
   if (code === "upstream_unreachable") {
-    return box("The endpoint's upstream did not answer.",
-      `${detail} The edge would answer clients 502 upstream_unreachable. Check that the plugin's service is running at its upstream URL.`);
+    return { title: "The endpoint's upstream did not answer.",
+      lines: [`${said} The edge would answer clients 502 upstream_unreachable. Check that the plugin's service is running at its upstream URL.`] };
   }
-  if (code === "missing_path_param" || code === "invalid_client_ip" || code === "invalid_test_body") {
-    return box("The request was not sent.", describe(error));
+  if (code === "missing_path_param" || code === "invalid_client_ip" || code === "invalid_body") {
+    return { title: "The request was not sent.", lines: [said] };
   }
-  if (code === "forbidden") {
-    const write = !["GET", "HEAD", "OPTIONS"].includes(input.method);
-    return box("Your admin token may not test this.", write ? `Testing ${input.method} needs the API_MANAGEMENT_WRITE permission.` : describe(error));
+  if (code === "forbidden" && !READ_METHODS.includes(input.method)) {
+    return { title: "Your admin token may not test this.", lines: [`Testing ${input.method} needs the API_MANAGEMENT_WRITE permission.`] };
   }
-  return box("The Test could not be run.", describe(error));
+  if (code === "forbidden") return { title: "Your admin token may not test this.", lines: [said] };
+  return { title: "The Test could not be run.", lines: [said] };
+}
+
+export function refusalView({ title, lines }) {
+  return h("div", { class: "notice error test-refusal" }, h("p", {}, h("strong", {}, title)), lines.map((l) => h("p", {}, l)));
 }

@@ -1,12 +1,13 @@
 // The explorer's "Test" dialog: method, path parameters, query, JSON body, which key to act as
-// and the client IP; sends tryEndpoint and shows what came back (explorer_result.js).
+// and the client IP; sends tryEndpoint and shows what came back (explorer_result.js), with the
+// same request as a cURL command for the edge (explorer_curl.js).
 
-import { gql } from "./api.js";
-import { h, fill, field, dialog } from "./ui.js";
-import { resultView, refusalView } from "./explorer_result.js";
-import { methodChips, pathView, pathParams } from "./explorer_format.js";
+import { gql, everyPage, describe } from "./api.js";
+import { h, fill, field, dialog, select, button, copy } from "./ui.js";
+import { statusLine, resultView, refusal, refusalView } from "./explorer_result.js";
+import { methodChips, pathView, pathParams, READ_METHODS, wordList } from "./explorer_format.js";
+import { curlCommand, KEY_VARIABLE } from "./explorer_curl.js";
 
-const READ_METHODS = ["GET", "HEAD", "OPTIONS"];
 const BODY_METHODS = ["POST", "PUT", "PATCH"];
 
 /** The endpoint's methods this token may try (other methods need API_MANAGEMENT_WRITE). */
@@ -14,46 +15,44 @@ export function testableMethods(endpoint, ctx) {
   return ctx.can("API_MANAGEMENT_WRITE") ? endpoint.methods : endpoint.methods.filter((m) => READ_METHODS.includes(m));
 }
 
-async function activeKeys() {
-  const keys = [];
-  let cursor = null;
-  // A tenant with more than a thousand active keys pastes the one it wants.
-  for (let page = 0; page < 5; page++) {
-    const { apiKeys } = await gql(`query($cursor: String) { apiKeys(status: "active", limit: 200, cursor: $cursor) {
-      data { id name tenant prefix scopes } nextCursor } }`, { cursor });
-    keys.push(...apiKeys.data);
-    cursor = apiKeys.nextCursor;
-    if (!cursor) break;
-  }
-  return keys;
+// A tenant with more than a thousand active keys pastes the one it wants.
+const KEYS = `query($cursor: String) { apiKeys(status: "active", limit: 200, cursor: $cursor) {
+  data { id name tenant prefix scopes } nextCursor } }`;
+
+/** Opens at once; the keys to act as fill their list when they arrive. */
+export function openTest(endpoint, ctx) {
+  return dialog("Test endpoint", () => testForm(endpoint, ctx), { wide: true });
 }
 
-export async function openTest(endpoint, ctx) {
-  let keys = [];
-  let keysError = null;
-  try {
-    keys = await activeKeys();
-  } catch (e) {
-    keysError = e;
-  }
-  await dialog("Test endpoint", () => testForm(endpoint, ctx, keys, keysError), { wide: true });
-}
-
-function testForm(endpoint, ctx, keys, keysError) {
+function testForm(endpoint, ctx) {
   const methods = testableMethods(endpoint, ctx);
-  const method = h("select", {}, methods.map((m) => h("option", { value: m }, m)));
+  const method = select(methods.map((m) => ({ value: m, label: m })), methods[0]);
   const params = pathParams(endpoint.path).map((name) => ({
     name, input: h("input", { type: "text", autocomplete: "off", spellcheck: "false", "aria-required": "true" }),
   }));
   const query = h("textarea", { rows: "3", class: "test-query", spellcheck: "false", placeholder: "expand=owner\nlimit=10" });
   const body = h("textarea", { rows: "6", spellcheck: "false", placeholder: "{\n  \"name\": \"example\"\n}" });
   const bodyField = field("Body (JSON)", body, "Sent as application/json. Leave empty to send no body.");
-  const key = keySelect(keys, ctx);
+  const key = select([{ value: "", label: "Loading your keys…" }], "", { disabled: true });
+  const keyField = field("Key", key, "Listing your active keys…");
   const pasted = h("input", { type: "password", autocomplete: "off", spellcheck: "false", placeholder: "ak_live_…" });
   const clientIp = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
   const error = h("p", { class: "error-text", role: "alert" });
   const send = h("button", { type: "submit", class: "button primary" }, "Send request");
-  const result = h("div", { class: "test-result", "data-testid": "test-result", "aria-live": "polite" });
+  // Only the one-line status is live: headers and a body of up to 1 MiB are not read out.
+  const live = h("p", { class: "test-live", role: "status" });
+  const details = h("div", { class: "test-details" });
+  const result = h("div", { class: "test-result", "data-testid": "test-result", role: "region", "aria-label": "Test result" }, live, details);
+
+  everyPage(KEYS, "apiKeys", {}, 5).then(({ rows }) => {
+    fill(key, keyOptions(rows, ctx));
+    keyField.querySelector(".hint").textContent = rows.length
+      ? "The Test acts as this key's identity; its secret is not needed."
+      : "No active keys: create one in the API Keys tab, or paste one.";
+  }).catch((e) => {
+    fill(key, keyOptions([], ctx));
+    keyField.querySelector(".hint").textContent = `Your keys could not be listed: ${describe(e)} Paste a key instead.`;
+  }).finally(() => { key.disabled = false; });
 
   const showBody = () => { bodyField.hidden = !BODY_METHODS.includes(method.value); };
   method.addEventListener("change", showBody);
@@ -63,8 +62,8 @@ function testForm(endpoint, ctx, keys, keysError) {
   const form = h("form", { class: "stack test-form", novalidate: true },
     h("p", { class: "test-target" }, methodChips(endpoint.methods), pathView(endpoint.path)),
     h("div", { class: "row" },
-      field("Method", method, hidden.length ? `${hidden.join(", ")} need the API_MANAGEMENT_WRITE permission.` : undefined),
-      field("Key", key, keyHint(keys, keysError)),
+      field("Method", method, hidden.length ? `${wordList(hidden)} ${hidden.length === 1 ? "needs" : "need"} the API_MANAGEMENT_WRITE permission.` : undefined),
+      keyField,
       field("Or paste a key", pasted, "Used instead of the key above: checked by the edge's rules, never forwarded.")),
     params.length
       ? h("fieldset", { class: "test-params" }, h("legend", {}, "Path parameters"),
@@ -85,14 +84,19 @@ function testForm(endpoint, ctx, keys, keysError) {
     const input = buildInput({ method, params, query, body, bodyField, key, pasted, clientIp }, error);
     if (!input) return;
     send.disabled = true;
-    fill(result, h("p", { class: "loading" }, "Sending…"));
+    result.classList.add("test-shown");
+    live.textContent = "Sending…";
+    fill(details);
     try {
       const { tryEndpoint } = await gql(`mutation($id: String!, $input: TryEndpointInput!) { tryEndpoint(id: $id, input: $input) {
         method url via status headers body truncated durationMs warnings
         edge { verdict allowed status code message ratelimit { limit remaining reset } } } }`, { id: endpoint.id, input });
-      fill(result, resultView(tryEndpoint));
+      fill(live, statusLine(tryEndpoint));
+      fill(details, resultView(tryEndpoint, curlCopy(endpoint, input)));
     } catch (e) {
-      fill(result, refusalView(e, input));
+      const why = refusal(e, input);
+      live.textContent = why.title;
+      fill(details, refusalView(why));
     } finally {
       send.disabled = false;
     }
@@ -102,21 +106,31 @@ function testForm(endpoint, ctx, keys, keysError) {
   return [form, result];
 }
 
-function keySelect(keys, ctx) {
-  const ownTenant = ctx.me.tenant;
-  return h("select", {},
-    h("option", { value: "" }, "No key (as a client sending none)"),
-    keys.map((k) => {
-      const scopes = k.scopes.length ? k.scopes.join(", ") : "no scopes";
-      const tenant = k.tenant !== ownTenant ? ` [tenant ${k.tenant}]` : "";
-      return h("option", { value: k.id }, `${k.name}${tenant} (${scopes}) · ${k.prefix}…`);
-    }));
+function keyOptions(keys, ctx) {
+  return [h("option", { value: "" }, "No key (as a client sending none)"), keys.map((k) => {
+    const scopes = k.scopes.length ? k.scopes.join(", ") : "no scopes";
+    const tenant = k.tenant !== ctx.me.tenant ? ` [tenant ${k.tenant}]` : "";
+    return h("option", { value: k.id }, `${k.name}${tenant} (${scopes}) · ${k.prefix}…`);
+  })];
 }
 
-function keyHint(keys, keysError) {
-  if (keysError) return "Your keys could not be listed; paste a key instead.";
-  if (!keys.length) return "No active keys: create one in the API Keys tab, or paste one.";
-  return "The Test acts as this key's identity; its secret is not needed.";
+// The command is drawn as well as copied: where the browser refuses the clipboard it can be selected.
+function curlCopy(endpoint, input) {
+  const shown = h("div", { class: "test-curl-command" });
+  const control = button("Copy as cURL", async () => {
+    control.disabled = true;
+    try {
+      const { command, known } = await curlCommand(endpoint, input);
+      fill(shown,
+        h("pre", { tabindex: "0", "aria-label": "cURL command" }, command),
+        h("p", { class: "hint" }, input.key || input.keyId ? `The key is the shell variable ${KEY_VARIABLE}: set it to the key's secret. ` : "",
+          known ? "" : "The edge's address could not be read: set KEYLEDGER_EDGE_URL to it."));
+      await copy(command);
+    } finally {
+      control.disabled = false;
+    }
+  }, { tone: "small" });
+  return h("div", { class: "test-curl" }, control, shown);
 }
 
 // Everything is checked here first so a mistake is explained and nothing is sent.

@@ -2,28 +2,14 @@
 // words and resolves to the changed key (a rotated one with its new plaintext `key`).
 
 import { gql } from "./api.js";
-import { h, field, dialog, button, nextId } from "./ui.js";
-import { KEY_FIELDS, words } from "./key_cells.js";
+import { h, field, dialog, button, nextId, submitting } from "./ui.js";
+import { KEY_FIELDS } from "./key_cells.js";
 
 const MAX_GRACE_HOURS = 168;
 
-async function run(form, errorEl, work) {
-  const submit = form.querySelector("[type=submit]");
-  submit.disabled = true;
-  errorEl.textContent = "";
-  try {
-    return await work();
-  } catch (e) {
-    errorEl.textContent = words(e);
-    return undefined;
-  } finally {
-    submit.disabled = false;
-  }
-}
-
 export function rotateKey(key) {
   return dialog(`Rotate ${key.name}`, (close) => {
-    const hours = h("input", { type: "number", min: "0", max: String(MAX_GRACE_HOURS), step: "any", value: "24", inputmode: "decimal" });
+    const hours = h("input", { type: "number", min: "0", max: String(MAX_GRACE_HOURS), step: "any", value: "24", inputmode: "decimal", autofocus: true });
     const errorEl = h("p", { class: "error-text", role: "alert", id: nextId("err") });
     const form = h("form", { class: "stack", novalidate: true, "aria-describedby": errorEl.id },
       h("p", {}, "Rotating gives the key a new secret, shown once. The old secret keeps working for the grace period, so you can update your applications without an outage."),
@@ -43,7 +29,7 @@ export function rotateKey(key) {
       }
       hours.removeAttribute("aria-invalid");
       const graceSeconds = Math.round(value * 3600);
-      const done = await run(form, errorEl, () => gql(`mutation($id: String!, $graceSeconds: Int) {
+      const done = await submitting(form, errorEl, () => gql(`mutation($id: String!, $graceSeconds: Int) {
         rotateApiKey(id: $id, graceSeconds: $graceSeconds) { key ${KEY_FIELDS} } }`, { id: key.id, graceSeconds }));
       if (done) close(done.rotateApiKey);
     });
@@ -66,7 +52,7 @@ export function revokeKey(key) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = reason.value.trim();
-      const done = await run(form, errorEl, () => gql(`mutation($id: String!, $reason: String) {
+      const done = await submitting(form, errorEl, () => gql(`mutation($id: String!, $reason: String) {
         revokeApiKey(id: $id, reason: $reason) { ${KEY_FIELDS} } }`, { id: key.id, reason: text || null }));
       if (done) close(done.revokeApiKey);
     });

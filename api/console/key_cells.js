@@ -1,11 +1,6 @@
-// How a key's fields read in the grid and in a key's past state, and the UTC date-time fields
-// both tabs share (the console shows every time in UTC, so typed times are UTC too).
+// How a key's fields read in the grid and in a key's past state.
 
-import { describe } from "./api.js";
 import { h, badge, when } from "./ui.js";
-
-/** describe(), without the full stop it adds after a server message ending in "?" or "!". */
-export const words = describe;
 
 /** The fields every key query asks for (never `key`: the plaintext is asked for only where it is shown once). */
 export const KEY_FIELDS = `id tenant name environment prefix status scopes
@@ -30,7 +25,7 @@ const DAY = 24 * HOUR;
  * The advance warning for an active key, as the platform sends them: under 7 days, and a
  * stronger one under 1 day. None otherwise.
  */
-export function expiryWarning(key, now = Date.now()) {
+function expiryWarning(key, now = Date.now()) {
   if (key.status !== "active" || !key.expiresAt) return null;
   const left = new Date(key.expiresAt).getTime() - now;
   if (left <= 0 || left >= 7 * DAY) return null;
@@ -71,23 +66,3 @@ export function scopesCell(scopes) {
   if (!scopes.length) return h("span", { class: "hint" }, "No scopes");
   return h("ul", { class: "scope-list" }, scopes.map((s) => h("li", {}, h("code", {}, s))));
 }
-
-/** A `datetime-local` input whose value is read as UTC. */
-export function utcInput(attrs = {}) {
-  return h("input", { type: "datetime-local", step: "1", ...attrs });
-}
-
-/** The ISO instant a UTC `datetime-local` value names, or null when empty, or NaN-date when unreadable. */
-export function fromUtcInput(value) {
-  if (!value) return null;
-  const withSeconds = value.length === 16 ? `${value}:00` : value;
-  const date = new Date(`${withSeconds}Z`);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
-}
-
-/** A `datetime-local` value (UTC) for an instant. */
-export function toUtcInput(date) {
-  return new Date(date).toISOString().slice(0, 19);
-}
-
-export const UTC_HINT = "UTC. Leave empty for no expiry.";

@@ -1,9 +1,10 @@
 // A key's history: its events in words (oldest first, as recorded), and the key as it was at
 // any instant (`apiKey(id, asOf)`), read back from those events.
 
-import { gql } from "./api.js";
+import { gql, describe } from "./api.js";
 import { h, fill, field, dialog, button, table, when, failure } from "./ui.js";
-import { KEY_FIELDS, statusBadge, rateLimitsText, ipRulesCell, scopesCell, utcInput, fromUtcInput, toUtcInput, words } from "./key_cells.js";
+import { KEY_FIELDS, statusBadge, rateLimitsText, ipRulesCell, scopesCell } from "./key_cells.js";
+import { utcInput, fromUtcInput, toUtcInput } from "./times.js";
 
 const LABELS = {
   KeyIssued: "Issued",
@@ -29,7 +30,7 @@ function rulesText(rules = {}) {
 }
 
 /** One sentence for an event's data. */
-export function summary(type, d = {}) {
+function summary(type, d = {}) {
   switch (type) {
     case "KeyIssued":
       return `${d.environment === "test" ? "Test" : "Live"} key "${d.name}" of tenant ${d.tenant}; scopes: ${scopesText(d.scopes)}; rate limits: ${limitsOf(d.rate_limits)}; IP rules: ${rulesText(d.ip_rules)}; ${d.expires_at ? `expires ${when(d.expires_at)}` : "never expires"}.`;
@@ -109,7 +110,7 @@ export function showHistory(ctx, key) {
       } catch (e) {
         fill(state, e.code === "not_found"
           ? h("p", { class: "notice warn", role: "alert" }, `The key did not exist yet at ${when(at)}: it was created ${when(key.createdAt)}.`)
-          : h("p", { class: "notice error", role: "alert" }, words(e)));
+          : h("p", { class: "notice error", role: "alert" }, describe(e)));
       }
     };
     const form = h("form", { class: "toolbar as-of", novalidate: true },

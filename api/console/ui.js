@@ -84,10 +84,25 @@ export function failure(error) {
   return h("div", { class: "notice error", role: "alert" }, describe(error));
 }
 
+/** A passing note; one about a failure stays until it is dismissed. */
 export function toast(text, tone = "ok") {
   const el = h("div", { class: `toast ${tone}` }, text);
-  document.getElementById("toasts").append(el);
-  setTimeout(() => el.remove(), 5000);
+  if (tone === "bad") el.append(h("button", { type: "button", class: "icon", "aria-label": "Dismiss", onclick: () => el.remove() }, "×"));
+  else setTimeout(() => el.remove(), 5000);
+  toastsHere().append(el);
+}
+
+// A modal dialog puts the page behind it out of reach (and out of screen readers' hearing):
+// while one is open its toasts go inside it.
+function toastsHere() {
+  const open = [...document.querySelectorAll("dialog[open]")].pop();
+  if (!open) return document.getElementById("toasts");
+  let box = open.querySelector(":scope > .toasts");
+  if (!box) {
+    box = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
+    open.append(box);
+  }
+  return box;
 }
 
 export function button(label, onclick, { tone = "", type = "button", ...rest } = {}) {
@@ -96,52 +111,117 @@ export function button(label, onclick, { tone = "", type = "button", ...rest } =
 
 /**
  * A modal dialog (the native <dialog>: focus stays inside, Escape closes, focus returns to the
- * opener). `body` is built with a `close` callback; resolves when closed.
+ * opener). `build(close)` makes its body; resolves with what `close` was given, or undefined.
+ * While work started with `busy()` (or `submitting()`) runs inside it, the user cannot close it:
+ * a secret the server is making would otherwise arrive with nobody to show it to. With
+ * `dismissable: false` only its own buttons close it (Escape does nothing, there is no ×).
  */
-export function dialog(title, build, { wide = false } = {}) {
+export function dialog(title, build, { wide = false, dismissable = true } = {}) {
   const opener = document.activeElement;
   const titleId = nextId("dlg");
   const el = h("dialog", { class: wide ? "wide" : "", "aria-labelledby": titleId });
   return new Promise((resolve) => {
     // Removed at once, not on the (later) close event: a secret it showed leaves the page now.
-    const close = (value) => { el.close(); el.remove(); resolve(value); };
-    el.addEventListener("close", () => {
+    // Focus is back on the opener before the caller hears, so the caller may move it on.
+    let done = false;
+    const finish = (value) => {
+      if (done) return;
+      done = true;
+      // Toasts it held outlive it.
+      const held = el.querySelector(":scope > .toasts");
+      if (held) document.getElementById("toasts").append(...held.children);
       el.remove();
-      if (opener && opener.focus) opener.focus();
-      resolve(undefined);
-    });
+      if (opener && opener.isConnected && opener.focus) opener.focus();
+      resolve(value);
+    };
+    // While busy the user cannot close it (its buttons wait, Escape is refused); the work
+    // itself may, once it has what it came for.
+    const close = (value) => {
+      el.close();
+      finish(value);
+    };
+    el.addEventListener("cancel", (event) => { if (el.dataset.busy || !dismissable) event.preventDefault(); });
+    el.addEventListener("close", () => finish(undefined));
     fill(el,
       h("div", { class: "dialog-head" },
         h("h2", { id: titleId }, title),
-        h("button", { type: "button", class: "icon", "aria-label": "Close", onclick: () => close() }, "×")),
+        dismissable ? h("button", { type: "button", class: "icon", "aria-label": "Close", "data-close": true, onclick: () => close() }, "×") : null),
       build(close));
     document.body.append(el);
     el.showModal();
   });
 }
 
-/** Asks before something that cannot be undone. */
+/** Runs `work` with `el`'s dialog (if any) held open and its buttons waiting. */
+export async function busy(el, work) {
+  const holder = el.closest("dialog");
+  const buttons = [...(holder || el).querySelectorAll("button")].filter((b) => !b.disabled);
+  if (holder) holder.dataset.busy = "1";
+  if (!holder && el.tagName === "BUTTON") buttons.push(el);
+  // A disabled button drops focus to the page: it goes back where it was, if that still stands.
+  const focused = document.activeElement;
+  for (const b of buttons) b.disabled = true;
+  try {
+    return await work();
+  } finally {
+    if (holder) delete holder.dataset.busy;
+    for (const b of buttons) b.disabled = false;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (lost && focused && focused.isConnected && focused.focus) focused.focus();
+  }
+}
+
+/** Asks before something that cannot be undone; Cancel has the focus. */
 export function confirmAction(title, text, action = "Confirm") {
   return dialog(title, (close) => h("div", { class: "stack" },
     h("p", {}, text),
     h("div", { class: "actions" },
-      button("Cancel", () => close(false)),
+      button("Cancel", () => close(false), { autofocus: true }),
       button(action, () => close(true), { tone: "danger" })))).then(Boolean);
 }
 
-/** Runs `work` for a form, showing its failure in `errorEl`; the submit button waits meanwhile. */
-export async function submitting(form, errorEl, work) {
-  const submit = form.querySelector("[type=submit]");
-  if (submit) submit.disabled = true;
+/**
+ * Runs `work` for a form, showing its failure in `errorEl` (and handing it to `onError`, which
+ * may mark the field it is about); the form's dialog stays open and its buttons wait meanwhile.
+ */
+export async function submitting(form, errorEl, work, onError = () => {}) {
   errorEl.textContent = "";
-  try {
-    return await work();
-  } catch (e) {
-    errorEl.textContent = describe(e);
-    return undefined;
-  } finally {
-    if (submit) submit.disabled = false;
-  }
+  return busy(form, async () => {
+    try {
+      return await work();
+    } catch (e) {
+      errorEl.textContent = describe(e);
+      onError(e);
+      return undefined;
+    }
+  });
+}
+
+/**
+ * The answer to wait for when requests may overlap (filters changed, a tab left): `next()`
+ * before asking, `current(n)` after each await; `stop()` makes every answer in flight stale.
+ */
+export function latest() {
+  let at = 0;
+  return { next: () => ++at, current: (n) => n === at, stop: () => { at += 1; } };
+}
+
+/** A <select> of `options` ([{ value, label }]) with `value` chosen. */
+export function select(options, value, attrs = {}) {
+  return h("select", attrs, options.map((o) => h("option", { value: o.value, selected: String(o.value) === String(value) }, o.label)));
+}
+
+/**
+ * Arrow keys, Home and End between the tabs of a tablist (the WAI-ARIA tabs pattern, with
+ * manual activation: focus moves, Enter or Space selects, so passing over a tab loads nothing).
+ */
+export function tabKeys(event, tabs) {
+  const index = tabs.indexOf(document.activeElement);
+  if (index < 0) return;
+  const to = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
+  if (to === undefined) return;
+  event.preventDefault();
+  tabs[(to + tabs.length) % tabs.length].focus();
 }
 
 /** Splits a text field of comma- or line-separated values. */

@@ -1,8 +1,9 @@
 // What the webhooks tab's sections share: the event types, status badges, the section heading,
-// reading every page of a list, and keeping focus on a row's control across a re-render.
+// asking before a deletion, when a pending delivery is next worth re-reading, and keeping focus
+// on a row's control across a re-render.
 
-import { gql } from "./api.js";
-import { h, badge } from "./ui.js";
+import { describe } from "./api.js";
+import { h, badge, dialog, button, busy } from "./ui.js";
 
 /** The event types a subscription can listen to (README "Deliveries"), with when each happens. */
 export const EVENT_TYPES = [
@@ -52,22 +53,6 @@ export function sectionHead(title, intro, action) {
     action || null);
 }
 
-/**
- * Every page of a paged list (`field` names it in the answer), 200 at a time. Stops at
- * `cap` pages so a huge tenant cannot hang the tab; `truncated` says when it did.
- */
-export async function everyPage(query, field, variables = {}, cap = 10) {
-  const rows = [];
-  let cursor = null;
-  for (let i = 0; i < cap; i++) {
-    const page = (await gql(query, { ...variables, cursor }))[field];
-    rows.push(...page.data);
-    cursor = page.nextCursor;
-    if (!cursor) return { rows, truncated: false };
-  }
-  return { rows, truncated: true };
-}
-
 /** Pretty-prints a body when it is JSON; otherwise gives it back as it is. */
 export function pretty(text) {
   if (text === null || text === undefined) return "";
@@ -79,7 +64,53 @@ export function pretty(text) {
 }
 
 /** A row's actions, wrapping on narrow screens. */
-export const rowActions = (...buttons) => h("div", { class: "row-actions" }, buttons);
+export const rowActions = (...buttons) => h("div", { class: "wh-row-actions" }, buttons);
+
+/** How a subscription reads where its URL alone may not tell it apart: its description, or its id. */
+export const subscriptionName = (s) => `${s.url} (${s.description || `id ${s.id.slice(0, 8)}`})`;
+
+/**
+ * Asks before an action that cannot be undone, and runs it inside the dialog: the dialog stays
+ * open and its buttons wait until the server answers, so a second click cannot send it twice, and
+ * a refusal is shown there. `text` may be an element to fill in later (a count being read).
+ * Resolves with what `work` returned (true for nothing), or undefined when cancelled.
+ */
+export function confirmThen(title, text, action, work) {
+  return dialog(title, (close) => {
+    const error = h("p", { class: "error-text", role: "alert" });
+    const go = button(action, async () => {
+      error.textContent = "";
+      // Closed after busy() lets go: a dialog cannot close while it is busy.
+      const done = await busy(go, async () => {
+        try {
+          return { value: await work() };
+        } catch (e) {
+          error.textContent = describe(e);
+          return null;
+        }
+      });
+      if (done) close(done.value === undefined ? true : done.value);
+    }, { tone: "danger" });
+    return h("div", { class: "stack" },
+      typeof text === "string" ? h("p", {}, text) : text,
+      error,
+      h("div", { class: "actions" }, button("Cancel", () => close(), { autofocus: true }), go));
+  });
+}
+
+/**
+ * Milliseconds until a pending delivery among `rows` is next worth re-reading: a little after the
+ * soonest attempt due within a minute (one due later, or a held one, changes nothing soon).
+ * `quiet` counts reads that changed nothing, so an attempt that hangs is asked about less and less.
+ */
+export function nextLook(rows, quiet = 0) {
+  const now = Date.now();
+  const due = rows.filter((d) => d.status === "pending").map((d) => (d.nextAttemptAt ? Date.parse(d.nextAttemptAt) : now));
+  if (!due.length) return null;
+  const wait = Math.min(...due) - now;
+  if (wait > 60_000) return null;
+  return Math.min(Math.max(wait + 1500, 2000 * 2 ** quiet), 60_000);
+}
 
 /**
  * Re-renders `work` while keeping the keyboard where it was: a focused control carrying

@@ -1,16 +1,19 @@
-// The subscription form (create and edit) and the dialog that shows a signing secret the one
-// time the server gives it out.
+// The subscription form, to create one or edit one. Header values (often credentials) are shown
+// masked when editing, and sent again only when the headers change.
 
-import { gql, ApiFailure } from "./api.js";
-import { h, field, dialog, button, submitting, toast, nextId, copy } from "./ui.js";
+import { gql } from "./api.js";
+import { h, field, dialog, button, submitting, toast, nextId, select } from "./ui.js";
 import { EVENT_TYPES } from "./webhook_common.js";
+
+// Stands for a header's current value, which the form never puts in the page.
+const MASK = "••••••••";
 
 const CREATE = `mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { id url secret status } }`;
 const UPDATE = `mutation($id: String!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { id } }`;
 
 /**
- * Opens the form; `sub` to edit one. Resolves with the created subscription (its `secret`
- * included), true once an edit is saved, or nothing when cancelled.
+ * Opens the form; `sub` (with its `headers`) to edit one. Resolves with the created subscription
+ * (its `secret` included), true once an edit is saved, or nothing when cancelled.
  */
 export function subscriptionDialog(sub, templates) {
   const editing = Boolean(sub);
@@ -18,27 +21,30 @@ export function subscriptionDialog(sub, templates) {
     const url = h("input", { type: "url", id: nextId("sub"), required: true, autocomplete: "off", spellcheck: "false",
       placeholder: "https://hooks.example.com/keyledger", value: editing ? sub.url : "" });
     const events = eventTypesFieldset(editing ? sub.eventTypes : []);
-    const template = h("select", { id: nextId("sub") },
-      h("option", { value: "" }, "None (the event as JSON)"),
-      // Options read as the templates' names alone, the way people (and tests) look for them.
-      templates.map((t) => h("option", { value: t.id, selected: editing && sub.templateId === t.id }, t.name)));
+    // Options read as the templates' names alone, the way people (and tests) look for them.
+    const template = select([{ value: "", label: "None (the event as JSON)" }, ...templates.map((t) => ({ value: t.id, label: t.name }))],
+      editing ? sub.templateId || "" : "", { id: nextId("sub") });
     const description = h("input", { id: nextId("sub"), maxlength: "500", autocomplete: "off", value: editing ? sub.description : "" });
     const headers = h("textarea", { id: nextId("sub"), rows: "3", spellcheck: "false", placeholder: '{"Authorization": "Bearer …"}' });
-    if (editing && sub.headers && Object.keys(sub.headers).length) headers.value = JSON.stringify(sub.headers, null, 2);
+    const kept = editing ? sub.headers || {} : {};
+    if (Object.keys(kept).length) headers.value = JSON.stringify(Object.fromEntries(Object.keys(kept).map((name) => [name, MASK])), null, 2);
+    const headersHint = Object.keys(kept).length
+      ? `A JSON object of strings sent with every delivery, up to 20. Values are hidden: leave ${MASK} to keep one, type a new value to change it, or remove the line.`
+      : "Optional: a JSON object of strings sent with every delivery, up to 20.";
     const error = h("p", { class: "error-text", role: "alert" });
     const form = h("form", { class: "stack", novalidate: true },
       field("URL", url, "Where deliveries are POSTed: http or https, without credentials (send those in a header)."),
       events.element,
       field("Template", template, templates.length ? "What the body looks like." : "What the body looks like. Create templates under Templates."),
       field("Description", description),
-      field("Headers", headers, "Optional: a JSON object of strings sent with every delivery, up to 20."),
+      field("Headers", headers, headersHint),
       error,
       h("div", { class: "actions" },
         button("Cancel", () => close()),
         button(editing ? "Save subscription" : "Create subscription", null, { tone: "primary", type: "submit" })));
-    form.addEventListener("submit", (event) => {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const problem = check(url, events, headers);
+      const problem = check(url, events, headers, kept);
       if (problem) {
         error.textContent = problem.text;
         problem.focus.focus();
@@ -48,25 +54,24 @@ export function subscriptionDialog(sub, templates) {
         url: url.value.trim(),
         eventTypes: events.value(),
         templateId: template.value || null,
-        headers: parseHeaders(headers.value),
+        headers: parseHeaders(headers.value, kept),
         description: description.value.trim(),
       };
-      submitting(form, error, async () => {
-        if (!editing) {
-          const { createWebhook } = await gql(CREATE, { input: { ...values, templateId: values.templateId || undefined } });
-          close(createWebhook);
-          return;
-        }
-        const input = changes(sub, values);
-        if (!Object.keys(input).length) {
-          toast("Nothing changed.");
-          close(false);
-          return;
-        }
-        await gql(UPDATE, { id: sub.id, input });
-        toast("Subscription saved.");
+      if (!editing) {
+        const done = await submitting(form, error, () => gql(CREATE, { input: { ...values, templateId: values.templateId || undefined } }));
+        if (done) close(done.createWebhook);
+        return;
+      }
+      const input = changes(sub, values);
+      if (!Object.keys(input).length) {
+        close(false);
+        toast("Nothing changed.");
+        return;
+      }
+      if (await submitting(form, error, () => gql(UPDATE, { id: sub.id, input }))) {
         close(true);
-      });
+        toast("Subscription saved.");
+      }
     });
     return form;
   });
@@ -75,9 +80,9 @@ export function subscriptionDialog(sub, templates) {
 function eventTypesFieldset(chosen) {
   const every = h("input", { type: "checkbox", id: nextId("ev"), value: "*", checked: chosen.includes("*") });
   const boxes = EVENT_TYPES.map(([type, why]) => {
-    const box = h("input", { type: "checkbox", id: nextId("ev"), value: type, checked: chosen.includes(type) });
+    const box = h("input", { type: "checkbox", id: nextId("ev"), value: type, checked: chosen.includes(type), "aria-describedby": nextId("ev-when") });
     return h("div", { class: "wh-event" },
-      box, h("label", { for: box.id, title: `When ${why}` }, type));
+      box, h("div", {}, h("label", { for: box.id }, type), h("small", { class: "hint", id: box.getAttribute("aria-describedby") }, `When ${why}`)));
   });
   const inputs = () => boxes.map((b) => b.querySelector("input"));
   // "Every type" covers the others, so they step aside while it is ticked.
@@ -95,14 +100,14 @@ function eventTypesFieldset(chosen) {
   };
 }
 
-function check(url, events, headers) {
+function check(url, events, headers, kept) {
   const text = url.value.trim();
   if (!text) return { text: "Enter the URL deliveries go to.", focus: url };
   if (!/^https?:\/\/[^/\s]+/i.test(text)) return { text: "The URL must start with http:// or https:// and name a host.", focus: url };
   if (!events.value().length) return { text: "Choose at least one event type, or every event type.", focus: events.first };
   if (headers.value.trim()) {
     try {
-      parseHeaders(headers.value);
+      parseHeaders(headers.value, kept);
     } catch (e) {
       return { text: e.message, focus: headers };
     }
@@ -110,7 +115,8 @@ function check(url, events, headers) {
   return null;
 }
 
-function parseHeaders(text) {
+/** The headers typed, with each masked value put back as it was. */
+function parseHeaders(text, kept) {
   if (!text.trim()) return {};
   let value;
   try {
@@ -121,7 +127,11 @@ function parseHeaders(text) {
   if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error('Headers must be a JSON object, such as {"X-Team": "ops"}.');
   const bad = Object.entries(value).find(([, v]) => typeof v !== "string");
   if (bad) throw new Error(`The header "${bad[0]}" must have a text value (in quotes).`);
-  return value;
+  // Header names are not case-sensitive (and the server keeps them in lower case).
+  const keptAs = (name) => Object.keys(kept).find((k) => k.toLowerCase() === name.toLowerCase());
+  const unknown = Object.entries(value).find(([name, v]) => v === MASK && !keptAs(name));
+  if (unknown) throw new Error(`The header "${unknown[0]}" has no value to keep: type its value.`);
+  return Object.fromEntries(Object.entries(value).map(([name, v]) => [name, v === MASK ? kept[keptAs(name)] : v]));
 }
 
 // The server refuses a change that changes nothing, so only what changed is sent.
@@ -130,19 +140,12 @@ function changes(sub, values) {
   if (values.url !== sub.url) input.url = values.url;
   if ([...values.eventTypes].sort().join() !== [...sub.eventTypes].sort().join()) input.eventTypes = values.eventTypes;
   if ((values.templateId || null) !== (sub.templateId || null)) input.templateId = values.templateId;
-  if (JSON.stringify(values.headers) !== JSON.stringify(sub.headers || {})) input.headers = values.headers;
+  if (!sameHeaders(values.headers, sub.headers || {})) input.headers = values.headers;
   if (values.description !== (sub.description || "")) input.description = values.description;
   return input;
 }
 
-/** The signing secret, shown this once: a copy button and the warning that it will not come back. */
-export function secretDialog(title, secret, url) {
-  if (!secret) return Promise.reject(new ApiFailure("internal", "The server did not return the new secret", 500));
-  return dialog(title, (close) => h("div", { class: "stack" },
-    h("p", {}, "Deliveries to ", h("code", { class: "wh-url" }, url), " are signed with this secret (Standard Webhooks). Give it to the receiver so it can check them."),
-    h("div", { class: "secret" },
-      h("code", { "data-testid": "new-secret" }, secret),
-      button("Copy", () => copy(secret))),
-    h("p", { class: "notice warn" }, "Copy it now: it will not be shown again."),
-    h("div", { class: "actions" }, button("Done", () => close(), { tone: "primary" }))));
-}
+const sameHeaders = (a, b) => {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => b[name] === a[name]);
+};

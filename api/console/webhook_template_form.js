@@ -3,7 +3,7 @@
 // and template errors show while typing rather than after saving.
 
 import { gql } from "./api.js";
-import { h, field, dialog, button, submitting, toast, nextId } from "./ui.js";
+import { h, field, dialog, button, submitting, toast, nextId, select, latest } from "./ui.js";
 import { KINDS } from "./webhook_common.js";
 import { previewRegion, sampleEventField, showResult, showError, showBusy } from "./webhook_preview.js";
 
@@ -31,8 +31,8 @@ export function templateDialog(template) {
   const editing = Boolean(template);
   return dialog(editing ? "Edit webhook template" : "New webhook template", (close) => {
     const name = h("input", { id: nextId("tpl"), required: true, maxlength: "200", autocomplete: "off", value: editing ? template.name : "" });
-    const kind = h("select", { id: nextId("tpl"), disabled: editing },
-      KINDS.map(([value, label]) => h("option", { value, selected: editing && template.kind.toUpperCase() === value }, label)));
+    const kind = select(KINDS.map(([value, label]) => ({ value, label })), editing ? template.kind.toUpperCase() : "DEFAULT",
+      { id: nextId("tpl"), disabled: editing });
     const body = h("textarea", { id: nextId("tpl"), rows: "12", spellcheck: "false", class: "wh-template-text" });
     body.value = editing && template.body ? template.body : "";
     const bodyField = field("Template", body,
@@ -42,7 +42,7 @@ export function templateDialog(template) {
     const error = h("p", { class: "error-text", role: "alert" });
 
     let timer = null;
-    let asked = 0;
+    const turn = latest();
     const isCustom = () => kind.value === "CUSTOM";
     const syncKind = () => {
       bodyField.hidden = !isCustom();
@@ -51,15 +51,15 @@ export function templateDialog(template) {
     };
     // Only the newest answer is shown: an older one arriving late must not replace it.
     const refresh = async () => {
-      const ticket = ++asked;
+      const n = turn.next();
       showBusy(region);
       const input = { kind: kind.value, eventType: sample.select.value };
       if (isCustom()) input.body = body.value;
       try {
         const { previewWebhookTemplate } = await gql(PREVIEW, { input });
-        if (ticket === asked) showResult(region, previewWebhookTemplate);
+        if (turn.current(n)) showResult(region, previewWebhookTemplate);
       } catch (e) {
-        if (ticket === asked) showError(region, e);
+        if (turn.current(n)) showError(region, e);
       }
     };
     const schedule = (wait = DEBOUNCE_MS) => {
@@ -83,7 +83,7 @@ export function templateDialog(template) {
       h("div", { class: "actions" },
         button("Cancel", () => close(false)),
         button("Save template", null, { tone: "primary", type: "submit" })));
-    form.addEventListener("submit", (event) => {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (!name.value.trim()) {
         error.textContent = "Give the template a name, so that subscriptions can pick it.";
@@ -95,18 +95,19 @@ export function templateDialog(template) {
         body.focus();
         return;
       }
-      submitting(form, error, async () => {
-        const saved = editing
-          ? await update(template, name.value.trim(), isCustom() ? body.value : null)
-          : await create(name.value.trim(), kind.value, body.value);
-        toast(saved === null ? "Nothing changed." : `Template "${saved.name}" ${editing ? "saved" : "created"}.`);
-        close(true);
-      });
+      // `false` for an edit that changed nothing; undefined when it failed (the form says why).
+      const saved = await submitting(form, error, async () => (editing
+        ? (await update(template, name.value.trim(), isCustom() ? body.value : null)) || false
+        : create(name.value.trim(), kind.value, body.value)));
+      if (saved === undefined) return;
+      // Once the dialog is gone: a toast raised while it is open goes inside it.
+      close(true);
+      toast(saved ? `Template "${saved.name}" ${editing ? "saved" : "created"}.` : "Nothing changed.");
     });
     syncKind();
     refresh();
     // No preview timer or late answer outlives the dialog.
-    queueMicrotask(() => form.closest("dialog").addEventListener("close", () => { clearTimeout(timer); asked++; }));
+    queueMicrotask(() => form.closest("dialog").addEventListener("close", () => { clearTimeout(timer); turn.stop(); }));
     return form;
   }, { wide: true }).then(Boolean);
 }

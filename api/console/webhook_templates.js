@@ -2,9 +2,9 @@
 // message, or the tenant's own minijinja). Listed here, written in webhook_template_form.js,
 // tested against any sample event.
 
-import { gql } from "./api.js";
-import { h, fill, table, when, button, dialog, confirmAction, toast, failure, emptyState } from "./ui.js";
-import { sectionHead, everyPage, kindLabel, rowActions, keepingFocus, plural } from "./webhook_common.js";
+import { gql, everyPage } from "./api.js";
+import { h, fill, table, when, button, dialog, toast, failure, emptyState, latest } from "./ui.js";
+import { sectionHead, kindLabel, rowActions, keepingFocus, plural, confirmThen } from "./webhook_common.js";
 import { templateDialog } from "./webhook_template_form.js";
 import { previewRegion, sampleEventField, showResult, showError, showBusy } from "./webhook_preview.js";
 
@@ -18,24 +18,24 @@ const SUBSCRIBERS = `query($cursor: String) { webhooks(limit: 200, cursor: $curs
 export async function render(panel, ctx) {
   const write = ctx.can("API_MANAGEMENT_WRITE");
   const body = h("div", { class: "wh-body-area" });
-  const problem = h("div", { class: "wh-problem" });
-  const load = () => keepingFocus(body, async () => {
+  const draw = async () => {
     try {
       const { rows, truncated } = await everyPage(LIST, "webhookTemplates");
-      fill(body, view(rows, truncated, write, load, problem));
+      fill(body, view(rows, truncated, write, load));
     } catch (e) {
       fill(body, failure(e));
     }
-  });
+  };
+  // Focus is back on a closed dialog's opener by now: its new copy gets it.
+  const load = () => keepingFocus(body, draw);
   const create = write ? button("New template", async () => { if (await templateDialog()) await load(); }, { tone: "primary" }) : null;
   fill(panel,
     sectionHead("Templates", "What a delivery's body looks like: the event as JSON, a Slack, Teams or Discord message, or your own template. A subscription picks one.", create),
-    problem,
     body);
   await load();
 }
 
-function view(rows, truncated, write, reload, problem) {
+function view(rows, truncated, write, reload) {
   if (!rows.length) {
     return emptyState(write
       ? "No templates yet: subscriptions send the event as JSON until they pick one. Create one with New template, for example a Slack message for a chat channel."
@@ -49,7 +49,7 @@ function view(rows, truncated, write, reload, problem) {
       write ? button("Edit", async () => { if (await templateDialog(t)) await reload(); },
         { tone: "small", "aria-label": `Edit template ${t.name}`, "data-key": `edit:${t.id}` }) : null,
       button("Test", () => testDialog(t), { tone: "small", "aria-label": `Test template ${t.name}`, "data-key": `test:${t.id}` }),
-      write ? button("Delete", () => remove(t, reload, problem),
+      write ? button("Delete", () => remove(t, reload),
         { tone: "small danger", "aria-label": `Delete template ${t.name}`, "data-key": `delete:${t.id}` }) : null) },
   ];
   return [
@@ -58,39 +58,35 @@ function view(rows, truncated, write, reload, problem) {
   ];
 }
 
-async function remove(template, reload, problem) {
-  fill(problem);
-  let users = 0;
-  try {
-    users = (await everyPage(SUBSCRIBERS, "webhooks")).rows.filter((s) => s.templateId === template.id).length;
-  } catch { /* the warning is a courtesy: deleting works without it */ }
-  const sure = await confirmAction("Delete this template?",
-    `"${template.name}" will be gone for good. ${users
-      ? `${plural(users, "subscription uses", "subscriptions use")} it and will send the event as JSON instead.`
-      : "No subscription uses it."}`, "Delete template");
-  if (!sure) return;
-  try {
-    await gql(DELETE, { id: template.id });
-    toast(`Template "${template.name}" deleted.`);
-    await reload();
-  } catch (e) {
-    fill(problem, failure(e));
-  }
+// Asked first; which subscriptions use it is read while the question is on screen.
+async function remove(template, reload) {
+  const users = h("span", {}, "Checking whether a subscription uses it…");
+  everyPage(SUBSCRIBERS, "webhooks").then(({ rows }) => {
+    const n = rows.filter((s) => s.templateId === template.id).length;
+    users.textContent = n
+      ? `${plural(n, "subscription uses", "subscriptions use")} it and will send the event as JSON instead.`
+      : "No subscription uses it.";
+  }, () => { users.textContent = "Subscriptions using it will send the event as JSON instead."; });
+  const gone = await confirmThen("Delete this template?", h("p", {}, `"${template.name}" will be gone for good. `, users),
+    "Delete template", () => gql(DELETE, { id: template.id }));
+  if (!gone) return;
+  toast(`Template "${template.name}" deleted.`);
+  await reload();
 }
 
 /** Renders a sample event through a saved template: the exact body a delivery would carry. */
 function testDialog(template) {
   return dialog(`Test template "${template.name}"`, (close) => {
     const region = previewRegion();
-    let asked = 0;
+    const turn = latest();
     const run = async () => {
-      const ticket = ++asked;
+      const n = turn.next();
       showBusy(region);
       try {
         const { testWebhookTemplate } = await gql(TEST, { id: template.id, eventType: sample.select.value });
-        if (ticket === asked) showResult(region, testWebhookTemplate);
+        if (turn.current(n)) showResult(region, testWebhookTemplate);
       } catch (e) {
-        if (ticket === asked) showError(region, e);
+        if (turn.current(n)) showError(region, e);
       }
     };
     const sample = sampleEventField(run);

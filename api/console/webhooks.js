@@ -1,8 +1,8 @@
 // Webhooks: subscriptions, templates, the delivery log and usage alert rules. Each is a section
-// behind a second tablist (the WAI-ARIA tabs pattern, as the console's own tab bar), and only
-// the one in view is read from the server.
+// behind a second tablist (the WAI-ARIA tabs pattern with manual activation, as the console's own
+// tab bar), and only the one in view is read from the server.
 
-import { h, fill, failure } from "./ui.js";
+import { h, fill, failure, tabKeys } from "./ui.js";
 import * as subscriptions from "./webhook_subscriptions.js";
 import * as templates from "./webhook_templates.js";
 import * as deliveries from "./webhook_deliveries.js";
@@ -28,33 +28,22 @@ export function leave() {
 export async function render(panel, ctx) {
   leave();
   const tabs = SECTIONS.map((s) => h("button", {
-    type: "button", role: "tab", id: `wh-tab-${s.id}`, "aria-selected": "false", tabindex: "-1", onclick: () => select(s.id),
+    type: "button", role: "tab", id: `wh-tab-${s.id}`, "aria-selected": "false", tabindex: "-1", onclick: () => show(s.id),
   }, s.label));
   // One panel, labelled by whichever tab is selected: hidden copies of the others would only
   // add duplicate labels for tests and assistive technology to trip over.
   const section = h("section", { role: "tabpanel", id: "wh-panel", tabindex: "0", class: "wh-section" });
-  const list = h("div", { role: "tablist", "aria-label": "Webhook sections", class: "wh-tablist", onkeydown: moveFocus }, tabs);
+  const list = h("div", { role: "tablist", "aria-label": "Webhook sections", class: "wh-tablist", onkeydown: (event) => tabKeys(event, tabs) }, tabs);
   fill(panel,
     h("div", { class: "panel-head" }, h("h2", {}, "Webhooks")),
     h("div", { class: "wh-tabbar" }, list),
     section);
   view = { ctx, panel };
-  await select(chosen);
-}
-
-function moveFocus(event) {
-  const index = SECTIONS.findIndex((s) => `wh-tab-${s.id}` === document.activeElement.id);
-  if (index < 0) return;
-  const to = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: SECTIONS.length - 1 }[event.key];
-  if (to === undefined) return;
-  event.preventDefault();
-  const next = SECTIONS[(to + SECTIONS.length) % SECTIONS.length];
-  select(next.id);
-  document.getElementById(`wh-tab-${next.id}`).focus();
+  await show(chosen);
 }
 
 /** Shows a section; `options` reach its render (the log opened on one subscription, say). */
-async function select(id, options = {}) {
+async function show(id, options = {}) {
   if (!view) return;
   leave();
   chosen = id;
@@ -75,7 +64,7 @@ async function select(id, options = {}) {
   shown = section;
   const nav = {
     go: (to, opts) => {
-      select(to, opts);
+      show(to, opts);
       document.getElementById(`wh-tab-${to}`).focus();
     },
   };

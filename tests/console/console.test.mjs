@@ -77,12 +77,15 @@ try {
   await tab("Overview").waitFor();
   check(await page.evaluate(() => sessionStorage.length === 1 && localStorage.getItem("keyledger.token") === null), "the token is not (only) in session storage");
 
-  say("the tabs are reachable by keyboard (arrow keys move between them)");
+  say("the tabs are reachable by keyboard (arrow keys move between them, Enter opens one)");
   await tab("Overview").focus();
   await page.keyboard.press("ArrowRight");
-  check(await tab("API Keys").getAttribute("aria-selected") === "true", "ArrowRight did not select API Keys");
+  check(await page.evaluate(() => document.activeElement.id) === "tab-keys", "ArrowRight did not move to API Keys");
+  await page.keyboard.press("Enter");
+  check(await tab("API Keys").getAttribute("aria-selected") === "true", "Enter did not open API Keys");
   await page.keyboard.press("ArrowLeft");
-  check(await tab("Overview").getAttribute("aria-selected") === "true", "ArrowLeft did not return to Overview");
+  await page.keyboard.press("Enter");
+  check(await tab("Overview").getAttribute("aria-selected") === "true", "ArrowLeft and Enter did not return to Overview");
 
   say("create a key: the plaintext is shown once, with a copy button and a warning");
   await tab("API Keys").click();

@@ -157,6 +157,27 @@ async fn tokens(app: TestApp) -> TestApp {
         me["data"]["me"],
         json!({ "tenant": "default", "permissions": ["API_MANAGEMENT_READ"] })
     );
+    // What a client offers follows `holds` (permissions with what they include) and
+    // `grantableScopes`.
+    let admin = app
+        .graphql(
+            Some(&token),
+            create,
+            json!({ "input": { "name": "scoped admin", "permissions": ["TENANT_ADMIN"], "scopes": ["FILES_READ"] } }),
+        )
+        .await;
+    let admin = admin["data"]["createAdminToken"]["token"].as_str().unwrap().to_owned();
+    let me = app
+        .graphql(Some(&admin), "{ me { permissions holds grantableScopes } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({
+            "permissions": ["TENANT_ADMIN"],
+            "holds": ["API_MANAGEMENT_READ", "API_MANAGEMENT_WRITE", "TENANT_ADMIN"],
+            "grantableScopes": ["FILES_READ"],
+        })
+    );
     let forbidden = app
         .graphql(
             Some(&new_token),

@@ -10,6 +10,7 @@ use crate::state::AppState;
 use async_graphql::{Context, ErrorExtensions, MergedObject, MergedSubscription, Object, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
 use keyledger_commands::CommandContext;
+use keyledger_domain::Permission;
 
 pub type KeyledgerSchema = Schema<Query, Mutation, Subscription>;
 
@@ -62,7 +63,14 @@ pub struct SdkFile {
 pub struct Me {
     pub token_id: Option<String>,
     pub tenant: String,
+    /// As the token was issued.
     pub permissions: Vec<String>,
+    /// Every permission the token holds, those its permissions include among them
+    /// (`TENANT_ADMIN` holds `API_MANAGEMENT_WRITE`): what a client asks before offering an
+    /// action.
+    pub holds: Vec<String>,
+    /// The key scopes this token may grant to keys and tokens it creates.
+    pub grantable_scopes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -77,6 +85,12 @@ impl KeyQuery {
             token_id: c.actor.token_id.map(|t| t.to_string()),
             tenant: c.actor.tenant.to_string(),
             permissions: c.actor.permissions.iter().map(|p| p.to_string()).collect(),
+            holds: Permission::ALL
+                .iter()
+                .filter(|p| c.actor.has(**p))
+                .map(|p| p.to_string())
+                .collect(),
+            grantable_scopes: c.actor.scopes.scopes().iter().map(|s| s.to_string()).collect(),
         })
     }
 
