@@ -246,6 +246,7 @@ mod tests {
                 latency_us: 100 + (pick % 9_000) as i64,
             });
         }
+        rollups.settle().unwrap();
         let rows = |grain: Grain, sketches: bool| -> Vec<RollupRow> {
             rollups
                 .cells_of(grain, Period::Hour)

@@ -108,9 +108,15 @@ impl RollupKey {
 }
 
 /// Rollups being built from a run of records, every period at once.
+///
+/// A record is first counted in the cell of its minute at the finest grain (`add`); `settle`
+/// then spreads each such cell over every period and grain. A step reads thousands of records
+/// that fall into a few hundred cells, so each record costs one map entry instead of sixteen.
 #[derive(Debug, Default)]
 pub struct Rollups {
     cells: HashMap<RollupKey, RollupCell>,
+    /// Records added since the last `settle`, by their detail minute.
+    minutes: HashMap<RollupKey, RollupCell>,
     /// Records before this get no minute cells: minute rollups are kept a day (retention), and
     /// records folded late (a backlog, a rebuild) would otherwise write rows only to be swept.
     minutes_from: Option<DateTime<Utc>>,
@@ -125,31 +131,44 @@ impl Rollups {
         }
     }
 
+    /// Counts a record; it is in the cells once they are settled.
     pub fn add(&mut self, fact: &UsageEntry) {
         let part = |p: &Option<String>| p.clone().unwrap_or_default();
-        for period in Period::KEPT {
-            if period == Period::Minute && self.minutes_from.is_some_and(|from| fact.at < from) {
-                continue;
+        let minute = RollupKey {
+            grain: Grain::Detail,
+            period: Period::Minute,
+            bucket: Period::Minute.bucket(fact.at),
+            tenant: part(&fact.tenant),
+            key_id: part(&fact.key_id),
+            endpoint_id: part(&fact.endpoint_id),
+            plugin: part(&fact.plugin),
+            outcome: fact.outcome,
+            status: fact.status,
+        };
+        self.minutes.entry(minute).or_default().record(fact.latency_us);
+    }
+
+    /// Spreads the records added since the last call over every period and grain.
+    pub fn settle(&mut self) -> Result<(), SketchError> {
+        for (minute, cell) in std::mem::take(&mut self.minutes) {
+            // Periods are whole minutes: a minute bucket is before `minutes_from` exactly when
+            // its records are.
+            let periods = Period::KEPT
+                .into_iter()
+                .filter(|p| *p != Period::Minute || self.minutes_from.is_none_or(|from| minute.bucket >= from));
+            for period in periods {
+                let detail = RollupKey {
+                    period,
+                    bucket: period.bucket(minute.bucket),
+                    ..minute.clone()
+                };
+                for grain in [Grain::Tenant, Grain::Endpoint, Grain::Key] {
+                    self.cells.entry(detail.at_grain(grain)).or_default().merge(&cell)?;
+                }
+                self.cells.entry(detail).or_default().merge(&cell)?;
             }
-            let detail = RollupKey {
-                grain: Grain::Detail,
-                period,
-                bucket: period.bucket(fact.at),
-                tenant: part(&fact.tenant),
-                key_id: part(&fact.key_id),
-                endpoint_id: part(&fact.endpoint_id),
-                plugin: part(&fact.plugin),
-                outcome: fact.outcome,
-                status: fact.status,
-            };
-            for grain in [Grain::Tenant, Grain::Endpoint, Grain::Key] {
-                self.cells
-                    .entry(detail.at_grain(grain))
-                    .or_default()
-                    .record(fact.latency_us);
-            }
-            self.cells.entry(detail).or_default().record(fact.latency_us);
         }
+        Ok(())
     }
 
     /// Adds a cell built elsewhere (a stored row) to the one of its key.
@@ -157,30 +176,37 @@ impl Rollups {
         self.cells.entry(key).or_default().merge(cell)
     }
 
+    /// Readers see settled cells only.
+    fn settled(&self) -> &HashMap<RollupKey, RollupCell> {
+        debug_assert!(self.minutes.is_empty(), "records added but not settled");
+        &self.cells
+    }
+
     pub fn get(&self, key: &RollupKey) -> Option<&RollupCell> {
-        self.cells.get(key)
+        self.settled().get(key)
     }
 
     /// The cells of one grain and period, in no order.
     pub fn cells_of(&self, grain: Grain, period: Period) -> impl Iterator<Item = (&RollupKey, &RollupCell)> {
-        self.cells
+        self.settled()
             .iter()
             .filter(move |(k, _)| k.grain == grain && k.period == period)
     }
 
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.settled().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.settled().is_empty()
     }
 
-    /// Every cell, in key order (rows written in one order do not deadlock each other).
-    pub fn into_sorted(self) -> Vec<(RollupKey, RollupCell)> {
+    /// Every cell, settled, in key order (rows written in one order do not deadlock each other).
+    pub fn into_sorted(mut self) -> Result<Vec<(RollupKey, RollupCell)>, SketchError> {
+        self.settle()?;
         let mut cells: Vec<_> = self.cells.into_iter().collect();
         cells.sort_by(|a, b| a.0.cmp(&b.0));
-        cells
+        Ok(cells)
     }
 }
 
@@ -232,6 +258,7 @@ mod tests {
         ] {
             rollups.add(&f);
         }
+        rollups.settle().unwrap();
         let cell = |k: RollupKey| rollups.get(&k).map(|c| (c.requests, c.latency_sum_us));
         assert_eq!(
             cell(key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200)),
@@ -282,6 +309,7 @@ mod tests {
         recent.add(&fact(10, 0, "k1", Outcome::Valid, 200, 100));
         let periods: Vec<Period> = recent
             .into_sorted()
+            .unwrap()
             .into_iter()
             .filter(|(k, _)| k.grain == Grain::Detail)
             .map(|(k, _)| k.period)
@@ -294,12 +322,43 @@ mod tests {
     }
 
     #[test]
+    fn records_settled_in_several_runs_sum_as_in_one() {
+        let facts = [
+            fact(9, 1, "k1", Outcome::Valid, 200, 100),
+            fact(9, 59, "k1", Outcome::Valid, 200, 200),
+            fact(9, 1, "k2", Outcome::Valid, 200, 300),
+            fact(10, 0, "k1", Outcome::Valid, 200, 400),
+        ];
+        let mut once = Rollups::default();
+        let mut runs = Rollups::default();
+        for (i, f) in facts.iter().enumerate() {
+            once.add(f);
+            runs.add(f);
+            if i % 2 == 1 {
+                runs.settle().unwrap();
+            }
+        }
+        let sums = |r: Rollups| -> Vec<(RollupKey, u64, u64)> {
+            r.into_sorted()
+                .unwrap()
+                .into_iter()
+                .map(|(k, c)| (k, c.requests, c.latency_sum_us))
+                .collect()
+        };
+        let (once, runs) = (sums(once), sums(runs));
+        assert_eq!(once, runs);
+        let hour = key(Period::Hour, 9, 0, "k1", Outcome::Valid, 200);
+        assert!(once.contains(&(hour, 2, 300)), "two of k1's records in the 9:00 hour");
+    }
+
+    #[test]
     fn a_stored_cell_merges_into_the_new_ones_of_its_key() {
         let mut stored = Rollups::default();
         stored.add(&fact(9, 1, "k1", Outcome::Valid, 200, 100));
         let mut fresh = Rollups::default();
         fresh.add(&fact(9, 1, "k1", Outcome::Valid, 200, 300));
-        for (k, c) in stored.into_sorted() {
+        fresh.settle().unwrap();
+        for (k, c) in stored.into_sorted().unwrap() {
             fresh.merge(k, &c).unwrap();
         }
         let hour = fresh.get(&key(Period::Hour, 9, 0, "k1", Outcome::Valid, 200)).unwrap();
@@ -316,7 +375,7 @@ mod tests {
             plugin: None,
             ..fact(9, 1, "", Outcome::InvalidKey, 401, 10)
         });
-        let sorted = rollups.into_sorted();
+        let sorted = rollups.into_sorted().unwrap();
         assert_eq!(sorted.len(), 4 * 4, "four periods, four grains");
         assert!(sorted.iter().all(|(k, _)| k.tenant.is_empty() && k.key_id.is_empty()));
         assert_eq!(
