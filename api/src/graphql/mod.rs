@@ -7,6 +7,7 @@
 mod alerts;
 mod analytics;
 mod deliveries;
+mod endpoints;
 mod schema;
 mod webhooks;
 
