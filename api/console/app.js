@@ -41,7 +41,6 @@ function showSignIn(message = "") {
   // Nothing the last token could read stays in the page.
   fill($("panels"));
   fill($("tablist"));
-  for (const open of document.querySelectorAll("dialog")) open.remove();
   $("top-actions").hidden = true;
   $("scope").hidden = true;
   $("sign-in").hidden = false;
@@ -82,6 +81,8 @@ function start(me) {
 }
 
 function stop() {
+  // A dialog left open (a secret on screen) must not outlive the tab or the session.
+  for (const open of document.querySelectorAll("dialog[open]")) open.close();
   if (current && current.module.leave) current.module.leave();
   current = null;
 }

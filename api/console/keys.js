@@ -26,8 +26,6 @@ let entered = false;
 let view = null;
 
 export function leave() {
-  // A dialog left open (a secret on screen) must not outlive the tab or the session.
-  for (const open of document.querySelectorAll("dialog[open]")) open.close();
   if (view) view.list.stop();
   view = null;
   entered = false;

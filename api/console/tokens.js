@@ -18,7 +18,6 @@ let entered = false;
 let view = null;
 
 export function leave() {
-  for (const open of document.querySelectorAll("dialog[open]")) open.close();
   if (view) view.list.stop();
   view = null;
   entered = false;

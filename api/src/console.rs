@@ -47,7 +47,8 @@ fn serve(file: &str, headers: &HeaderMap) -> Response {
     } else {
         (
             [(header::CONTENT_TYPE, asset.metadata.mimetype().to_owned())],
-            asset.data.into_owned(),
+            // Borrowed from the binary in release builds: served without a copy.
+            axum::body::Body::from(asset.data),
         )
             .into_response()
     };
