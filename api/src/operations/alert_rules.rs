@@ -1,8 +1,8 @@
 //! Usage alert rules: create, read, delete; and the evaluator's pass, which judges every rule
 //! over the usage rollups (the rule's aggregate fires a `usage.alert` once per breach).
 
+use super::require;
 use super::webhooks::owner;
-use super::{require, tenant_filter};
 use crate::error::{ApiError, ErrorCode};
 use crate::rest::alert_dto::*;
 use crate::rest::dto::{self, ListResponse};
@@ -109,17 +109,10 @@ pub async fn list_rules(
     limit: Option<i64>,
     cursor: Option<String>,
 ) -> Result<ListResponse<AlertRuleView>, ApiError> {
-    require(ctx, Permission::ApiManagementRead)?;
-    let tenant = tenant_filter(ctx, tenant)?;
-    state.fresh().await?;
-    let page = rules::list_rules(
-        &state.db,
-        tenant.as_deref(),
-        dto::limit(limit)?,
-        dto::cursor(cursor.as_deref())?,
-    )
-    .await?;
-    Ok(page.into())
+    let l = super::listing(state, ctx, Permission::ApiManagementRead, tenant, limit, cursor).await?;
+    Ok(rules::list_rules(&state.db, l.tenant.as_deref(), l.limit, l.cursor)
+        .await?
+        .into())
 }
 
 pub async fn get_rule(state: &AppState, ctx: &CommandContext, id: &str) -> Result<AlertRuleView, ApiError> {

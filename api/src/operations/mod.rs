@@ -44,6 +44,33 @@ pub fn tenant_filter(ctx: &CommandContext, requested: Option<String>) -> Result<
     }
 }
 
+/// A list request of a tenant's things, checked: the tenant it may read and the page.
+pub(crate) struct Listing {
+    pub tenant: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<i64>,
+}
+
+/// Checks a list request (the permission, the tenant, the page), then waits for the read models
+/// to hold the caller's own writes.
+pub(crate) async fn listing(
+    state: &AppState,
+    ctx: &CommandContext,
+    permission: Permission,
+    tenant: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<Listing, ApiError> {
+    require(ctx, permission)?;
+    let listing = Listing {
+        tenant: tenant_filter(ctx, tenant)?,
+        limit: dto::limit(limit)?,
+        cursor: dto::cursor(cursor.as_deref())?,
+    };
+    state.fresh().await?;
+    Ok(listing)
+}
+
 fn key_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("key"))
 }
@@ -270,16 +297,9 @@ pub async fn list_tokens(
     limit: Option<i64>,
     cursor: Option<String>,
 ) -> Result<ListResponse<TokenView>, ApiError> {
-    require(ctx, Permission::TenantAdmin)?;
-    let tenant = tenant_filter(ctx, tenant)?;
-    state.fresh().await?;
-    let page = keyledger_projections::admin_tokens::list_tokens(
-        &state.db,
-        tenant.as_deref(),
-        dto::limit(limit)?,
-        dto::cursor(cursor.as_deref())?,
-    )
-    .await?;
+    let l = listing(state, ctx, Permission::TenantAdmin, tenant, limit, cursor).await?;
+    let page =
+        keyledger_projections::admin_tokens::list_tokens(&state.db, l.tenant.as_deref(), l.limit, l.cursor).await?;
     let now = state.clock.now();
     Ok(ListResponse {
         data: page.data.into_iter().map(|t| TokenView::from_row(t, now)).collect(),

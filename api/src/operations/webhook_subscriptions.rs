@@ -1,9 +1,9 @@
 //! Webhook subscriptions: create (the signing secret shown once), read, change, pause, resume,
 //! enable, rotate the secret, delete.
 
-use super::{require, tenant_filter};
+use super::require;
 use crate::error::{ApiError, ErrorCode};
-use crate::rest::dto::{self, ListResponse};
+use crate::rest::dto::ListResponse;
 use crate::rest::webhook_dto::*;
 use crate::state::AppState;
 use async_graphql::MaybeUndefined;
@@ -156,17 +156,12 @@ pub async fn list_webhooks(
     limit: Option<i64>,
     cursor: Option<String>,
 ) -> Result<ListResponse<WebhookView>, ApiError> {
-    require(ctx, Permission::ApiManagementRead)?;
-    let tenant = tenant_filter(ctx, tenant)?;
-    state.fresh().await?;
-    let page = subscriptions::list_subscriptions(
-        &state.db,
-        tenant.as_deref(),
-        dto::limit(limit)?,
-        dto::cursor(cursor.as_deref())?,
+    let l = super::listing(state, ctx, Permission::ApiManagementRead, tenant, limit, cursor).await?;
+    Ok(
+        subscriptions::list_subscriptions(&state.db, l.tenant.as_deref(), l.limit, l.cursor)
+            .await?
+            .into(),
     )
-    .await?;
-    Ok(page.into())
 }
 
 pub async fn get_webhook(state: &AppState, ctx: &CommandContext, id: &str) -> Result<WebhookView, ApiError> {

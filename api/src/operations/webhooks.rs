@@ -1,6 +1,6 @@
 //! Webhook templates: create, read, change, delete, and render a sample event.
 
-use super::{require, tenant_filter};
+use super::require;
 use crate::error::{ApiError, ErrorCode};
 use crate::rest::dto::{self, ListResponse};
 use crate::rest::webhook_dto::*;
@@ -97,17 +97,12 @@ pub async fn list_templates(
     limit: Option<i64>,
     cursor: Option<String>,
 ) -> Result<ListResponse<TemplateView>, ApiError> {
-    require(ctx, Permission::ApiManagementRead)?;
-    let tenant = tenant_filter(ctx, tenant)?;
-    state.fresh().await?;
-    let page = webhooks::list_templates(
-        &state.db,
-        tenant.as_deref(),
-        dto::limit(limit)?,
-        dto::cursor(cursor.as_deref())?,
+    let l = super::listing(state, ctx, Permission::ApiManagementRead, tenant, limit, cursor).await?;
+    Ok(
+        webhooks::list_templates(&state.db, l.tenant.as_deref(), l.limit, l.cursor)
+            .await?
+            .into(),
     )
-    .await?;
-    Ok(page.into())
 }
 
 pub async fn get_template(state: &AppState, ctx: &CommandContext, id: &str) -> Result<TemplateView, ApiError> {
