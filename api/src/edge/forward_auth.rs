@@ -57,7 +57,7 @@ pub(super) async fn forward_auth(
     );
     if seen.method.is_none() {
         let d = deny(Code::EndpointNotFound, format!("unsupported method {method_text}"));
-        edge.refused(&seen, &d);
+        edge.refused(&seen, &d).await;
         return denied_response(d);
     };
     match check::decide(&edge, &seen, Ask::request(presented_key(headers))).await {
@@ -69,11 +69,12 @@ pub(super) async fn forward_auth(
             headers.reserve(DECISION_HEADERS + IDENTITY_HEADERS);
             identity_headers(headers, &key);
             decision_headers(headers, Some(rate), endpoint.as_deref());
-            edge.record(&seen, StatusCode::NO_CONTENT, Code::Valid, Some(key), endpoint);
+            edge.record(&seen, StatusCode::NO_CONTENT, Code::Valid, Some(key), endpoint)
+                .await;
             response
         }
         Err(d) => {
-            edge.refused(&seen, &d);
+            edge.refused(&seen, &d).await;
             denied_response(d)
         }
     }

@@ -8,6 +8,7 @@ mod forward_auth;
 pub(crate) mod headers;
 pub mod limits;
 mod proxy;
+pub use proxy::{streamed_back, HOP_BY_HOP};
 mod verify;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -111,8 +112,9 @@ impl Edge {
     }
 
     /// Records a refusal: its code, status, and the key and endpoint it was about.
-    fn refused(&self, seen: &Seen<'_>, d: &Denied) {
-        self.record(seen, d.status(), d.code, d.key.clone(), d.endpoint.clone());
+    async fn refused(&self, seen: &Seen<'_>, d: &Denied) {
+        self.record(seen, d.status(), d.code, d.key.clone(), d.endpoint.clone())
+            .await;
     }
 
     /// Takes the entries rather than counting another reference: the counts are shared by
@@ -122,7 +124,7 @@ impl Edge {
     /// one counter per code, incremented here on every request from both cores, cost more than
     /// the record itself. Latency per decision is in the usage records; a histogram here would
     /// cost a lock per request.
-    fn record(
+    async fn record(
         &self,
         seen: &Seen<'_>,
         status: StatusCode,
@@ -139,17 +141,19 @@ impl Edge {
             latency_us = latency.as_micros() as u64,
             "edge decision"
         );
-        self.usage.record(UsageRecord {
-            at: seen.at,
-            key,
-            endpoint,
-            method: seen.method_name.clone(),
-            path: stored_path(seen.path),
-            status: status.as_u16(),
-            code: code.recorded(),
-            latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
-            client_ip: seen.ip,
-        });
+        self.usage
+            .record(UsageRecord {
+                at: seen.at,
+                key,
+                endpoint,
+                method: seen.method_name.clone(),
+                path: stored_path(seen.path),
+                status: status.as_u16(),
+                code: code.recorded(),
+                latency_us: latency.as_micros().min(i64::MAX as u128) as i64,
+                client_ip: seen.ip,
+            })
+            .await;
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Connection-scoped headers (RFC 9110 §7.6.1) are never forwarded.
-const HOP_BY_HOP: &[&str] = &[
+pub const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -45,13 +45,13 @@ pub async fn forward(
     let seen = Seen::new(&edge, started, parts.method.as_str(), &path, Some(ip));
     if seen.method.is_none() {
         let d = check::deny(Code::EndpointNotFound, format!("unsupported method {}", parts.method));
-        edge.refused(&seen, &d);
+        edge.refused(&seen, &d).await;
         return denied_response(d);
     };
     let allowed = match check::decide(&edge, &seen, Ask::request(presented_key(&parts.headers))).await {
         Ok(allowed) => allowed,
         Err(d) => {
-            edge.refused(&seen, &d);
+            edge.refused(&seen, &d).await;
             return denied_response(d);
         }
     };
@@ -97,7 +97,7 @@ pub async fn forward(
                     "the service behind this endpoint did not answer",
                 )
             };
-            edge.refused(&seen, &d);
+            edge.refused(&seen, &d).await;
             return denied_response(d);
         }
     };
@@ -108,8 +108,15 @@ pub async fn forward(
         Code::Valid,
         Some(allowed.key.clone()),
         allowed.endpoint.clone(),
-    );
-    let mut response = Response::builder().status(status);
+    )
+    .await;
+    streamed_back(upstream, |h| decision_headers(h, Some(allowed.rate), Some(endpoint)))
+}
+
+/// An upstream's answer streamed back to the client, without its hop-by-hop headers; `add` puts
+/// the edge's own headers on it.
+pub fn streamed_back(upstream: reqwest::Response, add: impl FnOnce(&mut HeaderMap)) -> Response {
+    let mut response = Response::builder().status(upstream.status());
     if let Some(h) = response.headers_mut() {
         for (name, value) in upstream
             .headers()
@@ -118,7 +125,7 @@ pub async fn forward(
         {
             h.append(name.clone(), value.clone());
         }
-        decision_headers(h, Some(allowed.rate), Some(endpoint));
+        add(h);
     }
     let stream = upstream.bytes_stream().map_err(std::io::Error::other);
     response

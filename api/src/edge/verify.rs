@@ -71,7 +71,8 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
     };
     let verdict = match check::decide(&edge, &seen, ask).await {
         Ok(Allowed { key, endpoint, rate }) if caller.may_access_named(&key.tenant) => {
-            edge.record(&seen, StatusCode::OK, Code::Valid, Some(key.clone()), endpoint);
+            edge.record(&seen, StatusCode::OK, Code::Valid, Some(key.clone()), endpoint)
+                .await;
             json!({
                 "valid": true,
                 "code": Code::Valid.verdict(),
@@ -85,7 +86,7 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
         // Another tenant's key is, to this caller, an unknown key.
         Ok(_) => json!({ "valid": false, "code": Code::InvalidKey.verdict() }),
         Err(d) => {
-            edge.refused(&seen, &d);
+            edge.refused(&seen, &d).await;
             let visible = d.key.as_ref().filter(|k| caller.may_access_named(&k.tenant));
             let mut v = json!({ "valid": false, "code": d.code.verdict(), "message": d.message });
             if let Some(k) = visible {

@@ -85,11 +85,11 @@ pub struct UsageRecorder {
 pub const DECISIONS: &str = "keyledger_edge_decisions_total";
 
 impl UsageRecorder {
-    pub fn record(&self, record: UsageRecord) {
-        if !self.try_record(&record) {
-            metrics::counter!("keyledger_usage_records_dropped_total").increment(1);
-            metrics::counter!(DECISIONS, "code" => record.code).increment(1);
-        }
+    /// Spools a decision with the others of this turn, returning once it is written (or
+    /// dropped and counted, when the spool is full or its disk failing): the answer that
+    /// follows is never ahead of its record.
+    pub async fn record(&self, record: UsageRecord) {
+        self.spool.append_grouped(&record).await
     }
 
     /// Appends a record unless the spool is full (or its disk failing); for callers that would

@@ -5,8 +5,9 @@
 //! it has stored in the batch's own transaction (`usage_spool_checkpoints`), so a restarted node
 //! stores the rest exactly once.
 //!
-//! It is one `pwrite` a decision (0.5 µs measured here), under a lock that only orders appends:
-//! a memory map would save the system call but needs `unsafe`, which this workspace forbids.
+//! The edge's decisions are written in groups, one `pwrite` per turn of the scheduler
+//! (`group.rs`), under a lock that only orders appends: a memory map would save the system call
+//! but needs `unsafe`, which this workspace forbids.
 //! The spool survives the process, not the machine: nothing is synced, so a power cut can lose
 //! the records of the last flush (100 ms) that the kernel had not written back.
 //!
@@ -14,6 +15,7 @@
 //! position is a segment's number and an offset in it. Segments the writer has stored are
 //! deleted; at the size limit the edge drops records (counted) rather than fill the disk.
 
+mod group;
 mod reader;
 mod record;
 #[cfg(test)]
@@ -89,6 +91,12 @@ struct Shared {
     appender: Mutex<Appender>,
     /// The segments not yet deleted, oldest first; the last is the appender's.
     segments: Mutex<Vec<Arc<Segment>>>,
+    group: group::Group,
+}
+
+thread_local! {
+    // A record's frame, built before a lock is taken.
+    static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(256));
 }
 
 /// A node's spool directory, opened for appending. Clones share it.
@@ -204,6 +212,7 @@ impl Claimed {
                 failing: false,
             }),
             segments: Mutex::new(segments),
+            group: Default::default(),
         }));
         let from = stored.max(Position::start_of(first));
         Ok((spool.clone(), Reader::new(spool, from, self.lock)))
@@ -255,23 +264,45 @@ impl Spool {
         &self.0.id
     }
 
-    /// Appends `record`; `false` when it could not be (the spool is full or its disk failing),
-    /// which the caller counts as dropped.
+    /// Appends `record` on its own; `false` when it could not be (the spool is full or its disk
+    /// failing), which the caller counts as dropped.
     pub fn append(&self, record: &UsageRecord) -> bool {
-        thread_local! {
-            // A record's frame, built before the lock is taken and written with one call.
-            static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(256));
-        }
         FRAME.with_borrow_mut(|frame| {
             record::frame(record, frame);
-            self.write(frame)
+            self.write_frames(frame, std::iter::once(frame.len() as u32)) == 1
         })
     }
 
-    fn write(&self, frame: &[u8]) -> bool {
+    /// Writes whole frames (their lengths in order) from `bytes`, starting a segment where the
+    /// next frame would cross the current one's limit. Returns how many were written: after a
+    /// failure (the spool full, its disk failing) the rest are not.
+    fn write_frames(&self, bytes: &[u8], lengths: impl Iterator<Item = u32>) -> usize {
         let mut guard = self.0.appender.lock().unwrap_or_else(|e| e.into_inner());
         let appender = &mut *guard;
-        let len = frame.len() as u64;
+        let (mut written, mut start, mut run, mut frames) = (0, 0, 0u64, 0);
+        for len in lengths.map(u64::from) {
+            let room = self
+                .0
+                .segment_bytes
+                .saturating_sub(appender.segment.frontier.load(Ordering::Relaxed));
+            if run > 0 && run + len > room {
+                if !self.write_run(appender, &bytes[start..start + run as usize]) {
+                    return written;
+                }
+                (written, start, run, frames) = (written + frames, start + run as usize, 0, 0);
+            }
+            run += len;
+            frames += 1;
+        }
+        if run > 0 && self.write_run(appender, &bytes[start..start + run as usize]) {
+            written += frames;
+        }
+        written
+    }
+
+    /// Writes frames that fit one segment, after a rotation if they do not fit the current one.
+    fn write_run(&self, appender: &mut Appender, run: &[u8]) -> bool {
+        let len = run.len() as u64;
         let at = appender.segment.frontier.load(Ordering::Relaxed);
         let must_rotate = at + len > self.0.segment_bytes || appender.failing;
         if must_rotate && (len + MAGIC.len() as u64 > self.0.segment_bytes || !self.rotate(appender)) {
@@ -279,7 +310,7 @@ impl Spool {
         }
         let segment = &appender.segment;
         let at = segment.frontier.load(Ordering::Relaxed);
-        match segment.file.write_all_at(frame, at) {
+        match segment.file.write_all_at(run, at) {
             Ok(()) => {
                 // Release: the writer reads up to the frontier, and must see these bytes.
                 segment.frontier.store(at + len, Ordering::Release);

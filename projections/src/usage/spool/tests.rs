@@ -159,3 +159,71 @@ fn a_second_process_cannot_take_a_spool_in_use() {
     let again = Claimed::claim(dir.path()).unwrap();
     assert_eq!(again.id(), id, "the spool keeps its name");
 }
+
+/// What the spool's segment files hold, whole records or not, in segment order.
+fn spooled_bytes(dir: &Path) -> Vec<u8> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_records_are_in_the_file_before_their_requests_go_on_and_keep_their_order_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    // Segments of 2 KiB: a group of many records crosses several.
+    let (spool, mut reader) = Claimed::claim(dir.path())
+        .unwrap()
+        .open_sized(START, 1 << 20, 2048)
+        .unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (spool, dir) = (spool.clone(), dir.path().to_owned());
+            tokio::spawn(async move {
+                let path = format!("/r/{i:03}/");
+                spool.append_grouped(&record(&path)).await;
+                // The answer would go out now: its record must already be in the file.
+                let bytes = spooled_bytes(&dir);
+                assert!(
+                    bytes.windows(path.len()).any(|w| w == path.as_bytes()),
+                    "{path} is in the spool when its request goes on"
+                );
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let chunk = reader.take(1000, Vec::new()).unwrap();
+    let mut taken = paths(&chunk);
+    assert_eq!(taken.len(), 200, "every record once");
+    taken.sort();
+    let expected: Vec<String> = (0..200).map(|i| format!("/r/{i:03}/")).collect();
+    assert_eq!(taken, expected);
+    assert!(chunk.end.segment > 1, "the records crossed segments: {:?}", chunk.end);
+}
+
+#[tokio::test]
+async fn a_request_abandoned_while_it_leads_a_group_still_writes_it_and_the_next_is_not_held_up() {
+    use futures::FutureExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Claimed::claim(dir.path()).unwrap().open(START, 1 << 30).unwrap();
+    let first = record("/abandoned");
+    let mut leading = Box::pin(spool.append_grouped(&first));
+    assert!(
+        (&mut leading).now_or_never().is_none(),
+        "the leader lets the turn's other requests stage first"
+    );
+    // The client went away: the server drops the request's future.
+    drop(leading);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        spool.append_grouped(&record("/next")),
+    )
+    .await
+    .expect("the next record is written, not left waiting for the abandoned leader");
+    assert_eq!(paths(&reader.take(100, Vec::new()).unwrap()), ["/abandoned", "/next"]);
+}
