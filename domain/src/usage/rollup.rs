@@ -6,6 +6,7 @@
 use super::{Grain, Outcome, Period, RollupCell, SketchError, UsageEntry};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a rollup row is about: absent parts (and parts its grain does not keep) are empty, so
 /// that a row has one key.
@@ -36,6 +37,35 @@ impl RollupKey {
     }
 }
 
+/// A record's detail minute as `add` counts it, its texts shared with the records.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Minute {
+    bucket: DateTime<Utc>,
+    tenant: Option<Arc<str>>,
+    key_id: Option<Arc<str>>,
+    endpoint_id: Option<Arc<str>>,
+    plugin: Option<Arc<str>>,
+    outcome: Outcome,
+    status: u16,
+}
+
+impl Minute {
+    fn key(&self) -> RollupKey {
+        let part = |p: &Option<Arc<str>>| p.as_deref().unwrap_or_default().to_owned();
+        RollupKey {
+            grain: Grain::Detail,
+            period: Period::Minute,
+            bucket: self.bucket,
+            tenant: part(&self.tenant),
+            key_id: part(&self.key_id),
+            endpoint_id: part(&self.endpoint_id),
+            plugin: part(&self.plugin),
+            outcome: self.outcome,
+            status: self.status,
+        }
+    }
+}
+
 /// Rollups being built from a run of records, every period at once.
 ///
 /// A record is first counted in the cell of its minute at the finest grain (`add`); `settle`
@@ -45,7 +75,7 @@ impl RollupKey {
 pub struct Rollups {
     cells: HashMap<RollupKey, RollupCell>,
     /// Records added since the last `settle`, by their detail minute.
-    minutes: HashMap<RollupKey, RollupCell>,
+    minutes: HashMap<Minute, RollupCell>,
     /// Records before this get no minute cells: minute rollups are kept a day (retention), and
     /// records folded late (a backlog, a rebuild) would otherwise write rows only to be swept.
     minutes_from: Option<DateTime<Utc>>,
@@ -60,17 +90,15 @@ impl Rollups {
         }
     }
 
-    /// Counts a record; it is in the cells once they are settled.
+    /// Counts a record; it is in the cells once they are settled. The record's texts are
+    /// shared, not copied: a step adds thousands of records about a few subjects.
     pub fn add(&mut self, fact: &UsageEntry) {
-        let part = |p: &Option<String>| p.clone().unwrap_or_default();
-        let minute = RollupKey {
-            grain: Grain::Detail,
-            period: Period::Minute,
+        let minute = Minute {
             bucket: Period::Minute.bucket(fact.at),
-            tenant: part(&fact.tenant),
-            key_id: part(&fact.key_id),
-            endpoint_id: part(&fact.endpoint_id),
-            plugin: part(&fact.plugin),
+            tenant: fact.tenant.clone(),
+            key_id: fact.key_id.clone(),
+            endpoint_id: fact.endpoint_id.clone(),
+            plugin: fact.plugin.clone(),
             outcome: fact.outcome,
             status: fact.status,
         };
@@ -80,6 +108,7 @@ impl Rollups {
     /// Spreads the records added since the last call over every period and grain.
     pub fn settle(&mut self) -> Result<(), SketchError> {
         for (minute, cell) in std::mem::take(&mut self.minutes) {
+            let minute = minute.key();
             // Periods are whole minutes: a minute bucket is before `minutes_from` exactly when
             // its records are.
             let periods = Period::KEPT

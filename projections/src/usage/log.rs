@@ -8,6 +8,7 @@ use keyledger_commands::Database;
 use keyledger_domain::usage::{Outcome, UsageEntry, UsageId};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The newest batch's id (0 while there is none).
 pub async fn last_batch(db: &Database) -> Result<i64, ProjectionError> {
@@ -48,11 +49,41 @@ type Stored = (
     Option<String>,
 );
 
+/// A stored record whose texts are borrowed from the batch's JSON (none needs unescaping).
+#[derive(serde::Deserialize)]
+struct Borrowed<'a>(
+    i64,
+    Option<i64>,
+    Option<&'a str>,
+    Option<&'a str>,
+    i64,
+    &'a str,
+    i64,
+    Option<&'a str>,
+);
+
+impl Borrowed<'_> {
+    fn owned(self) -> Stored {
+        let Borrowed(offset, subject, method, path, status, code, latency_us, client_ip) = self;
+        let own = |text: Option<&str>| text.map(str::to_owned);
+        (
+            offset,
+            subject,
+            own(method),
+            own(path),
+            status,
+            code.to_owned(),
+            latency_us,
+            own(client_ip),
+        )
+    }
+}
+
 /// The tenant, key, endpoint and plugin of each subject in `ids` ('' read as none).
 async fn subjects(
     conn: &mut AnyConnection,
     ids: &std::collections::BTreeSet<i64>,
-) -> Result<HashMap<i64, [Option<String>; 4]>, ProjectionError> {
+) -> Result<HashMap<i64, [Option<Arc<str>>; 4]>, ProjectionError> {
     let ids: Vec<i64> = ids.iter().copied().collect();
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
@@ -66,9 +97,9 @@ async fn subjects(
             query = query.bind(*id);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let part = |column: &str| -> Result<Option<String>, ProjectionError> {
+            let part = |column: &str| -> Result<Option<Arc<str>>, ProjectionError> {
                 let value: String = row.try_get(column)?;
-                Ok((!value.is_empty()).then_some(value))
+                Ok((!value.is_empty()).then(|| value.into()))
             };
             found.insert(
                 row.try_get::<i64, _>("id")?,
@@ -100,19 +131,29 @@ pub async fn entries(
             .bind(upto)
             .fetch_all(&mut *conn)
             .await?;
-    let mut decoded = Vec::with_capacity(batches.len());
+    let mut decoded = Vec::new();
     let mut ids = std::collections::BTreeSet::new();
     let mut read = 0;
     for (batch, base_ms, rows) in &batches {
-        let records: Vec<&serde_json::value::RawValue> = match serde_json::from_str(rows) {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::warn!(batch, error = %e, "a usage batch that does not read is left out");
-                continue;
-            }
+        // Texts borrowed from the batch in one pass: a batch whose texts need unescaping (or
+        // that does not read) is taken a record at a time instead.
+        let records = match serde_json::from_str::<Vec<Borrowed<'_>>>(rows) {
+            Ok(records) => records.into_iter().map(Borrowed::owned).map(Ok).collect(),
+            Err(_) => match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(rows) {
+                Ok(raw) => raw
+                    .into_iter()
+                    .map(|r| serde_json::from_str::<Stored>(r.get()))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(batch, error = %e, "a usage batch that does not read is left out");
+                    continue;
+                }
+            },
         };
+        let records: Vec<Result<Stored, serde_json::Error>> = records;
         read += records.len();
-        for (seq, raw) in records.into_iter().enumerate() {
+        decoded.reserve(records.len());
+        for (seq, record) in records.into_iter().enumerate() {
             let Some(id) = UsageId::new(*batch, seq as i64) else {
                 tracing::warn!(batch, seq, "a usage record past its batch's size is left out");
                 continue;
@@ -120,7 +161,7 @@ pub async fn entries(
             if id <= after {
                 continue;
             }
-            match serde_json::from_str::<Stored>(raw.get()) {
+            match record {
                 Ok(record) => {
                     ids.extend(record.1);
                     decoded.push((id, *base_ms, record));

@@ -135,7 +135,8 @@ enum Flushed {
 /// reaches.
 async fn flush(db: &Database, subjects: &mut Subjects, spool: &str, chunk: Chunk, buffer: Vec<u8>) -> Flushed {
     let plan = {
-        let records: Vec<Spooled<'_>> = chunk.records().collect();
+        let mut records: Vec<Spooled<'_>> = Vec::with_capacity(chunk.records);
+        records.extend(chunk.records());
         subjects.plan(&records)
     };
     let mut plan = match plan {
@@ -149,7 +150,8 @@ async fn flush(db: &Database, subjects: &mut Subjects, spool: &str, chunk: Chunk
     // the writer do not wait for it.
     let encoded = tokio::task::spawn_blocking(move || {
         let encoded = {
-            let records: Vec<Spooled<'_>> = chunk.records().collect();
+            let mut records: Vec<Spooled<'_>> = Vec::with_capacity(chunk.records);
+            records.extend(chunk.records());
             Encoded::of(&records, plan, buffer)
         };
         (chunk, encoded)

@@ -211,7 +211,7 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     for entry in &entries {
         fresh.add(entry);
     }
-    errors::keep(&mut tx, &entries).await?;
+    errors::keep(&mut tx, db.backend(), &entries).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;
     for chunk in cells.chunks_mut(cells_per_statement(db.backend())) {
         merge_stored(&mut tx, chunk).await?;

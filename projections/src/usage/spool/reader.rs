@@ -22,13 +22,11 @@ impl Chunk {
     /// Its records, in the order they were appended.
     pub(in crate::usage) fn records(&self) -> impl Iterator<Item = Spooled<'_>> {
         let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || match record::read(rest) {
-            Read::Record(r, used) => {
-                rest = &rest[used..];
-                Some(r)
-            }
-            // `take` kept only whole records.
-            Read::Incomplete | Read::Invalid => None,
+        // `take` kept only whole records, each checked.
+        std::iter::from_fn(move || {
+            let (record, used) = record::read_checked(rest)?;
+            rest = &rest[used..];
+            Some(record)
         })
     }
 

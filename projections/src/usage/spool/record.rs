@@ -85,6 +85,16 @@ pub(super) fn read(bytes: &[u8]) -> Read<'_> {
     }
 }
 
+/// Reads a record that [`read`] has already checked, as `Reader::take` does for every record of
+/// a chunk: the writer goes over a chunk's records several times, and the checksum once is
+/// enough.
+pub(super) fn read_checked(bytes: &[u8]) -> Option<(Spooled<'_>, usize)> {
+    let head = bytes.get(..FRAME)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let body = bytes.get(FRAME..FRAME + len)?;
+    parse(body).map(|record| (record, FRAME + len))
+}
+
 /// The body's fields; `None` when they do not fit it (a checksum that matched by chance, or a
 /// frame from another version).
 fn parse(body: &[u8]) -> Option<Spooled<'_>> {
