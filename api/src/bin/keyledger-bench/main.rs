@@ -7,6 +7,8 @@
 //!    match) against the bare 204 `/_keyledger/ping` on the same server, sent the same request:
 //!    requests/s, p99 and server CPU per request, alternating over `--pairs`; then both paced
 //!    to one request rate, for the latency the checks add at equal load.
+//!    Then proxy mode: `GET /files/1` through the edge's reverse proxy against a bare axum proxy
+//!    to the same upstream, alternated the same way.
 //! 2. Invalid keys (well-formed, real or unknown lookup ids, wrong secrets): alone, for their CPU
 //!    cost per request, then at a fixed rate (`--flood-rate`) beside the valid traffic of run 1.
 //! 3. A restart with all seeded keys: time to serve, throughput right away over every key, and
@@ -16,6 +18,7 @@ mod in_process;
 mod ingest;
 mod pin;
 mod propagation;
+mod proxy;
 mod setup;
 mod usage_query;
 mod webhooks;
@@ -24,6 +27,7 @@ mod wrk;
 use in_process::*;
 use ingest::*;
 use propagation::*;
+use proxy::*;
 use setup::*;
 use usage_query::*;
 use webhooks::*;
@@ -81,7 +85,8 @@ async fn main() -> anyhow::Result<()> {
 
     // The platform: one endpoint with a required scope; keys with scopes, IP rules and limits.
     let ctx = CommandContext::system();
-    let upstream = "http://127.0.0.1:9".to_owned();
+    let upstream_addr = upstream().await?;
+    let upstream = format!("http://{upstream_addr}");
     let create = state
         .bus
         .endpoint_command(
@@ -193,6 +198,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let ratio = median(pairs.iter().map(|p| p.auth.rps / p.ping.rps));
     let p99_added = median(pairs.iter().map(|p| p.auth.p99_ms - p.ping.p99_ms));
+
+    // 1b. Proxy mode: the same key through the edge's reverse proxy and through a bare proxy.
+    let bare = bare_proxy(upstream_addr).await?;
+    let key_header = [("Authorization", format!("Bearer {key}"))];
+    let key_header: Vec<(&str, &str)> = key_header.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let proxied = proxy_pairs(
+        &a,
+        &format!("http://{bare}/files/1"),
+        &format!("{base}/files/1"),
+        &key_header,
+    );
 
     // Latency at equal load: both paced to the same request rate, well below what either
     // sustains, so that p99 shows what the checks add to a request rather than queueing.
@@ -316,6 +332,7 @@ async fn main() -> anyhow::Result<()> {
         &auth,
         Some(auth_cpu),
     );
+    report_proxy(&proxied);
     row(
         &format!("bare 204, paced ({paced_connections} connections, {delay_ms} ms apart)"),
         &paced_ping,
@@ -354,6 +371,7 @@ async fn main() -> anyhow::Result<()> {
         "server CPU per request, bare ÷ /auth: {:.2} (the ratio when the server alone is the bottleneck)",
         ping_cpu / auth_cpu
     );
+    proxy_ratio_line(&proxied);
     println!("p99 added by the checks at saturation: {p99_added:.3} ms, median of the pairs (target ≤ 0.5 ms)");
     println!(
         "p99 added by the checks at equal load ({:.0} and {:.0} requests/s): {:.3} ms (target ≤ 0.5 ms)",
