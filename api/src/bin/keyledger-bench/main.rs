@@ -237,24 +237,7 @@ async fn main() -> anyhow::Result<()> {
     // (right checksum) with real lookup ids and wrong secrets, and unknown lookup ids. First alone,
     // to measure what one invalid request costs the server; then at a fixed rate beside the valid
     // traffic of run 1.
-    let flood_keys: Vec<String> = keys
-        .iter()
-        .skip(1)
-        .take(500)
-        .enumerate()
-        .map(|(i, key)| {
-            let real = PlaintextKey::parse(key).expect("a seeded key");
-            let lookup = if i % 2 == 0 {
-                real.lookup_id().clone()
-            } else {
-                LookupId::try_from(format!("{:0>12}", i)).expect("a base62 lookup id")
-            };
-            PlaintextKey::compose(Environment::Live, lookup, &"x".repeat(24))
-                .expect("a well-formed key")
-                .expose()
-                .to_owned()
-        })
-        .collect();
+    let flood_keys = flood_keys(&keys);
     let cpu = cpu_time();
     let flood_alone = wrk(
         &format!("{base}/auth"),

@@ -103,3 +103,25 @@ pub(crate) fn spool_dir() -> std::path::PathBuf {
         .join("keyledger-bench-spool")
         .join(uuid::Uuid::new_v4().to_string())
 }
+
+/// The flood: 500 keys a naive edge would spend PBKDF2 on, all well-formed (right checksum),
+/// half with the lookup ids of real keys and wrong secrets, half with unknown lookup ids.
+pub(crate) fn flood_keys(keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .skip(1)
+        .take(500)
+        .enumerate()
+        .map(|(i, key)| {
+            let real = PlaintextKey::parse(key).expect("a seeded key");
+            let lookup = if i % 2 == 0 {
+                real.lookup_id().clone()
+            } else {
+                LookupId::try_from(format!("{:0>12}", i)).expect("a base62 lookup id")
+            };
+            PlaintextKey::compose(Environment::Live, lookup, &"x".repeat(24))
+                .expect("a well-formed key")
+                .expose()
+                .to_owned()
+        })
+        .collect()
+}
