@@ -121,9 +121,10 @@ impl Denied {
 /// The verifier `key_verifiers` holds for this secret and pepper, remembered either way. `None`
 /// also when the database cannot answer: PBKDF2 then decides, and the next request asks again.
 async fn stored_verifier(edge: &Edge, entry: &KeyEntry) -> Option<VerifierDigest> {
-    match verifiers::find(edge.cache.db(), &entry.lookup_id, edge.pepper.id()).await {
+    let lookup_id = entry.lookup_id.as_str();
+    match verifiers::find(edge.cache.db(), lookup_id, edge.pepper.id()).await {
         Ok(found) => {
-            let learnt = Verifier::stored(&entry.lookup_id, found.as_deref());
+            let learnt = Verifier::stored(lookup_id, found.as_deref());
             edge.cache.set_verifier(&entry.lookup_id, learnt.clone());
             learnt.known().cloned()
         }
@@ -162,14 +163,25 @@ async fn check_secret(edge: &Edge, entry: &KeyEntry, presented: &str, ip: Option
     let Ok(_permit) = edge.pbkdf2.clone().acquire_owned().await else {
         return Err(invalid());
     };
+    // The hash is not kept in memory (a million keys would hold 100 bytes each for this rare
+    // path): read from the key's stream, within the permit, so that this too is bounded.
+    let hash = match edge.cache.secret_hash(entry).await {
+        Ok(Some(hash)) => hash,
+        // Rotated away twice since this entry was made: the secret is no longer accepted.
+        Ok(None) => return Err(invalid()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a key's hash to check it; refused");
+            return Err(invalid());
+        }
+    };
     metrics::counter!("keyledger_edge_pbkdf2_total").increment(1);
-    if !SecretHasher::verify_off_runtime(&entry.secret_hash, presented).await {
+    if !SecretHasher::verify_off_runtime(&hash, presented).await {
         return Err(invalid());
     }
     let verifier = edge.pepper.digest(presented);
     // Stored for restarts and other nodes with this pepper; this path is rare, so it may wait.
     // PBKDF2 has just proved the key, so what it stores replaces a damaged verifier.
-    let stored = verifiers::store(edge.cache.db(), &entry.lookup_id, edge.pepper.id(), &verifier).await;
+    let stored = verifiers::store(edge.cache.db(), entry.lookup_id.as_str(), edge.pepper.id(), &verifier).await;
     edge.cache.set_verifier(&entry.lookup_id, Verifier::Known(verifier));
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not store a key verifier");
@@ -215,7 +227,7 @@ pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowe
         return Err(deny(Code::KeyExpired, "this secret was rotated and its grace period is over").with_key(&entry));
     }
     if let Some(ip) = seen.ip {
-        if !entry.ip_rules.permits(ip) {
+        if !entry.profile.ip_rules.permits(ip) {
             return Err(deny(
                 Code::IpForbidden,
                 format!("requests from {ip} are not allowed for this key"),
@@ -235,8 +247,9 @@ pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowe
             .chain(endpoint.iter().flat_map(|e| e.required_scopes.iter()))
     };
     // The list of what is missing is built only for a refusal.
-    if !required().all(|s| entry.scopes.contains(s)) {
-        let missing: Vec<&String> = required().filter(|s| !entry.scopes.contains(*s)).collect();
+    let scopes = &entry.profile.scopes;
+    if !required().all(|s| scopes.contains(s)) {
+        let missing: Vec<&String> = required().filter(|s| !scopes.contains(s)).collect();
         let mut d = deny(Code::InsufficientScope, format!("the API key lacks {missing:?}")).with_key(&entry);
         d.endpoint = endpoint;
         return Err(d);
@@ -248,7 +261,10 @@ pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowe
             return Err(d);
         }
     }
-    match edge.limits.decide(&entry.key_id, &entry.rate_limits, ask.spend) {
+    match edge
+        .limits
+        .decide(entry.key_id.as_str(), &entry.profile.rate_limits, ask.spend)
+    {
         Ok(rate) => Ok(Allowed {
             key: entry,
             endpoint,

@@ -78,7 +78,7 @@ pub(super) async fn verify(State(edge): State<Arc<Edge>>, headers: HeaderMap, bo
                 "code": Code::Valid.verdict(),
                 "key_id": key.key_id,
                 "tenant": key.tenant,
-                "scopes": key.scopes,
+                "scopes": key.profile.scopes,
                 "expires_at": key.expires_at,
                 "ratelimit": { "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset },
             })

@@ -281,7 +281,7 @@ pub async fn try_endpoint(
     if client_ip.is_none()
         && key
             .as_ref()
-            .is_some_and(|k| !k.ip_rules.allow().is_empty() || !k.ip_rules.block().is_empty())
+            .is_some_and(|k| !k.profile.ip_rules.allow().is_empty() || !k.profile.ip_rules.block().is_empty())
     {
         warnings.push("the key has IP rules, not judged: give client_ip".to_owned());
     }

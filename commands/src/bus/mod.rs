@@ -99,6 +99,26 @@ fn corrupt<A: Aggregate>(id: &str, sequence: usize) -> impl Fn(serde_json::Error
     move |e| StoreError::Corrupt(format!("{} {id} event {sequence}: {e}", A::TYPE))
 }
 
+/// One aggregate's events, oldest first, decoded with their metadata: what the history shows,
+/// and what the edge folds again for a key whose state it no longer keeps.
+pub async fn stream<A: Aggregate>(db: &Database, id: &str) -> Result<Vec<StoredEvent<A::Event>>, StoreError> {
+    let serialized = db.events().get_events::<A>(id).await?;
+    serialized
+        .into_iter()
+        .map(|s| {
+            let corrupt = corrupt::<A>(id, s.sequence);
+            let event = serde_json::from_value(s.payload).map_err(corrupt)?;
+            let metadata = log::metadata_from_value(s.metadata).map_err(corrupt)?;
+            Ok(StoredEvent {
+                sequence: s.sequence,
+                event_type: s.event_type,
+                event,
+                metadata,
+            })
+        })
+        .collect()
+}
+
 /// An aggregate folded from its stream, and the version an append after it expects.
 struct Loaded<A> {
     state: A,
@@ -200,26 +220,7 @@ impl CommandBus {
 
     /// One aggregate's events, oldest first, decoded with their metadata.
     async fn stream<A: Aggregate>(&self, id: &str) -> Result<Vec<StoredEvent<A::Event>>, CommandError> {
-        let serialized = self
-            .db
-            .events()
-            .get_events::<A>(id)
-            .await
-            .map_err(|e| CommandError::Store(e.into()))?;
-        serialized
-            .into_iter()
-            .map(|s| {
-                let corrupt = corrupt::<A>(id, s.sequence);
-                let event = serde_json::from_value(s.payload).map_err(corrupt)?;
-                let metadata = log::metadata_from_value(s.metadata).map_err(corrupt)?;
-                Ok(StoredEvent {
-                    sequence: s.sequence,
-                    event_type: s.event_type,
-                    event,
-                    metadata,
-                })
-            })
-            .collect()
+        Ok(stream::<A>(&self.db, id).await?)
     }
 
     /// The aggregate as its events leave it (the one fold the domain defines): from this node's

@@ -7,65 +7,36 @@
 //! projection, and a restarted node serves known keys at once.
 
 mod entries;
+mod keys;
+mod load;
+mod profile;
+mod stored;
+#[cfg(test)]
+mod tests;
 mod tokens;
-pub use entries::{EndpointEntry, IdentityHeaders, KeyEntry, Verifier};
+pub use entries::{EndpointEntry, KeyEntry, KeyIdText, LookupKey, TenantName, Verifier};
+pub use profile::{KeyProfile, ProfileHeaders, Scopes};
 
 use crate::catalogue::{RouteTable, RouteTarget};
 use crate::read_models::{admin_tokens, decode, key_secrets, Decoded};
-use crate::{ProjectionError, ReadModel};
+use crate::ProjectionError;
 use cqrs_es::Aggregate;
 use futures::future::BoxFuture;
 use keyledger_commands::auth::{TokenDirectory, TokenEntry};
 use keyledger_commands::log::{self, LoggedEvent};
-use keyledger_commands::verifiers;
 use keyledger_commands::wake::LogWatch;
-use keyledger_commands::{Backend, Database, StoreError};
+use keyledger_commands::{Database, StoreError};
 use keyledger_domain::endpoint::RegisteredEndpoint;
+use keyledger_domain::key_format::SecretHash;
 use keyledger_domain::route::HttpMethod;
 use keyledger_domain::{ApiKey, ApiKeyEvent, EndpointEvent};
-use sqlx::Row;
+use keys::{secrets_of, Keys, States, STATES_KEPT};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
-
-#[derive(Default)]
-struct Keys {
-    // Arc: a request takes its entry with a reference count, not a deep copy.
-    by_lookup: HashMap<String, Arc<KeyEntry>>,
-    /// Each key's state, folded by the domain's fold, and the lookup ids of its entries.
-    by_key: HashMap<String, (ApiKey, Vec<String>)>,
-}
-
-impl Keys {
-    /// Derives `key_id`'s entries from its state again, keeping what is known of verifiers.
-    /// `stored`: every verifier `key_verifiers` holds for this node's pepper, when just read.
-    fn refresh(&mut self, key_id: &str, stored: Option<&HashMap<String, String>>) {
-        let Some((state, lookups)) = self.by_key.get_mut(key_id) else {
-            return;
-        };
-        let mut previous: HashMap<String, Arc<KeyEntry>> = lookups
-            .drain(..)
-            .filter_map(|l| self.by_lookup.remove(&l).map(|e| (l, e)))
-            .collect();
-        let Some(key) = state.issued() else { return };
-        for (lookup_id, hash, valid_until) in key_secrets(key) {
-            let lookup_id = lookup_id.as_str();
-            let verifier = match previous.remove(lookup_id) {
-                Some(entry) => entry.verifier.clone(),
-                // With the snapshot, a missing verifier is known to be missing.
-                None => match stored {
-                    Some(all) => Verifier::stored(lookup_id, all.get(lookup_id).map(String::as_str)),
-                    None => Verifier::Unknown,
-                },
-            };
-            let entry = KeyEntry::of(key, lookup_id, hash, valid_until, verifier);
-            lookups.push(lookup_id.to_owned());
-            self.by_lookup.insert(lookup_id.to_owned(), Arc::new(entry));
-        }
-    }
-}
+use uuid::Uuid;
 
 #[derive(Default)]
 struct Endpoints {
@@ -79,6 +50,8 @@ pub struct EdgeCache {
     db: Database,
     pepper_id: String,
     keys: RwLock<Keys>,
+    /// Touched only by the task applying the log.
+    states: Mutex<States>,
     endpoints: RwLock<Endpoints>,
     tokens: RwLock<tokens::Tokens>,
     position: watch::Sender<i64>,
@@ -99,61 +72,22 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ProjectionError {
 impl EdgeCache {
     /// Loads the snapshot; call [`EdgeCache::spawn_tail`] to keep it current.
     pub async fn load(db: Database, pepper_id: &str) -> Result<Arc<Self>, ProjectionError> {
-        let mut tx = db.pool().begin().await?;
-        if db.backend() == Backend::Postgres {
-            // Rows and checkpoints must come from one snapshot.
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let snapshot = Snapshot {
-            keys: checkpoint(&mut tx, ReadModel::KeyLookup).await?,
-            endpoints: checkpoint(&mut tx, ReadModel::Endpoints).await?,
-            tokens: checkpoint(&mut tx, ReadModel::AdminTokens).await?,
-        };
-        let live_tokens = admin_tokens::live_tokens(&mut tx).await?;
-        // A rotated key has a row per secret, each with the key's state: the current secret's
-        // row (no deadline) stands for the key.
-        let key_rows = sqlx::query("SELECT key_id, state FROM key_lookup WHERE valid_until_ms IS NULL")
-            .fetch_all(&mut *tx)
-            .await?;
-        let endpoint_rows = sqlx::query("SELECT endpoint_id, state FROM endpoints")
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.rollback().await?;
-        let verifiers = verifiers::all_for(&db, pepper_id).await?;
+        Self::load_keeping(db, pepper_id, STATES_KEPT).await
+    }
 
-        let mut keys = Keys::default();
-        for r in &key_rows {
-            let key_id: String = r.try_get("key_id")?;
-            let state: ApiKey = serde_json::from_str(&r.try_get::<String, _>("state")?)
-                .map_err(|e| corrupt(&format!("key {key_id} state"), e))?;
-            keys.by_key.insert(key_id.clone(), (state, Vec::new()));
-            keys.refresh(&key_id, Some(&verifiers));
-        }
-        let mut endpoints = Endpoints::default();
-        for r in &endpoint_rows {
-            let id: String = r.try_get("endpoint_id")?;
-            let state: Option<RegisteredEndpoint> = serde_json::from_str(&r.try_get::<String, _>("state")?)
-                .map_err(|e| corrupt(&format!("endpoint {id} state"), e))?;
-            if let Some(state) = state {
-                endpoints.by_id.insert(id.clone(), Arc::new(EndpointEntry::of(&state)));
-                endpoints.states.insert(id, state);
-            }
-        }
-        endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
-        let mut tokens = tokens::Tokens::default();
-        for (fingerprint, entry) in live_tokens {
-            tokens.insert(fingerprint, entry);
-        }
+    /// [`EdgeCache::load`], keeping at most `kept` folded key states (tests keep one).
+    async fn load_keeping(db: Database, pepper_id: &str, kept: usize) -> Result<Arc<Self>, ProjectionError> {
+        let loaded = load::snapshot(&db, pepper_id).await?;
+        let snapshot = loaded.snapshot;
         let start = snapshot.keys.min(snapshot.endpoints).min(snapshot.tokens);
         let (position, _) = watch::channel(start);
         let cache = Arc::new(EdgeCache {
             db,
             pepper_id: pepper_id.to_owned(),
-            keys: RwLock::new(keys),
-            endpoints: RwLock::new(endpoints),
-            tokens: RwLock::new(tokens),
+            keys: RwLock::new(loaded.keys),
+            states: Mutex::new(States::new(kept)),
+            endpoints: RwLock::new(loaded.endpoints),
+            tokens: RwLock::new(loaded.tokens),
             position,
         });
         // Events between the checkpoints belong to some of the tables only.
@@ -178,37 +112,61 @@ impl EdgeCache {
         self.position.subscribe()
     }
 
+    /// The entry of the secret with this lookup id: looked up by the presented text, copied
+    /// into a key of fixed size without an allocation.
     pub fn key(&self, lookup_id: &str) -> Option<Arc<KeyEntry>> {
-        self.keys.read().ok()?.by_lookup.get(lookup_id).cloned()
+        let lookup = LookupKey::new(lookup_id)?;
+        self.keys.read().ok()?.by_lookup.get(&lookup).cloned()
     }
 
     /// The entry of the key's current secret (not a rotated one in its grace period), for acting
     /// as the key without presenting it.
     pub fn key_by_id(&self, key_id: &str) -> Option<Arc<KeyEntry>> {
+        let id = Uuid::parse_str(key_id).ok()?;
         let keys = self.keys.read().ok()?;
-        let (_, lookups) = keys.by_key.get(key_id)?;
-        let entries = lookups.iter().filter_map(|l| keys.by_lookup.get(l));
-        let mut fallback = None;
-        for entry in entries {
-            if entry.valid_until.is_none() {
-                return Some(entry.clone());
-            }
-            fallback.get_or_insert(entry);
-        }
-        fallback.cloned()
+        keys.by_lookup.get(keys.by_id.get(&id)?).cloned()
     }
 
+    /// Presentable secrets (a rotated key has two for a while).
     pub fn key_count(&self) -> usize {
         self.keys.read().map(|k| k.by_lookup.len()).unwrap_or(0)
     }
 
+    /// Distinct key settings the entries share.
+    pub fn profile_count(&self) -> usize {
+        self.keys.read().map(|k| k.profiles.len()).unwrap_or(0)
+    }
+
     /// Remembers what the edge learnt of a secret's verifier (from the database or PBKDF2).
-    pub fn set_verifier(&self, lookup_id: &str, verifier: Verifier) {
+    pub fn set_verifier(&self, lookup_id: &LookupKey, verifier: Verifier) {
         if let Ok(mut keys) = self.keys.write() {
-            if let Some(entry) = keys.by_lookup.get_mut(lookup_id) {
-                Arc::make_mut(entry).verifier = verifier;
-            }
+            keys.set_verifier(lookup_id, verifier);
         }
+    }
+
+    /// The PBKDF2 hash of the entry's secret, which the edge does not keep: read from the key's
+    /// stream, which is never behind this cache (the shared `key_lookup` table may be). Only a
+    /// key whose verifier is unknown to this node's pepper needs it, a rare and bounded path.
+    /// `None` when the key no longer accepts that secret.
+    pub async fn secret_hash(&self, entry: &KeyEntry) -> Result<Option<SecretHash>, ProjectionError> {
+        let state = self.replay(entry.key_id.as_str(), i64::MAX).await?;
+        let hash = state.issued().and_then(|key| {
+            key_secrets(key)
+                .find(|(lookup_id, _, _)| lookup_id.as_str() == entry.lookup_id.as_str())
+                .map(|(_, hash, _)| hash.clone())
+        });
+        Ok(hash)
+    }
+
+    /// A key's state folded from its stream, up to and including event `through`: by the
+    /// domain's fold, from the events the history reads.
+    async fn replay(&self, key_id: &str, through: i64) -> Result<ApiKey, ProjectionError> {
+        let events = keyledger_commands::bus::stream::<ApiKey>(&self.db, key_id).await?;
+        let mut state = ApiKey::default();
+        for e in events.into_iter().take_while(|e| e.sequence as i64 <= through) {
+            state.apply(e.event);
+        }
+        Ok(state)
     }
 
     /// The endpoint serving `method` on `path`: the edge's question, under one read of the
@@ -239,7 +197,7 @@ impl EdgeCache {
             let mut routes_changed = false;
             for event in &events {
                 match decode(event)? {
-                    Decoded::Key(e) if event.position > skip.keys => self.apply_key(event, &e),
+                    Decoded::Key(e) if event.position > skip.keys => self.apply_key(event, e).await?,
                     Decoded::Token(e) if event.position > skip.tokens => {
                         if let Ok(mut tokens) = self.tokens.write() {
                             tokens.apply(&e);
@@ -261,13 +219,36 @@ impl EdgeCache {
         }
     }
 
-    fn apply_key(&self, logged: &LoggedEvent, event: &ApiKeyEvent) {
-        let Ok(mut keys) = self.keys.write() else { return };
-        let key_id = logged.aggregate_id.as_str();
-        let (state, _) = keys.by_key.entry(key_id.to_owned()).or_default();
-        state.apply(event.clone());
-        // Secrets new to this node: their verifier is looked for on first use.
-        keys.refresh(key_id, None);
+    /// Folds a key's event into its state (kept, or folded again from its stream up to the event
+    /// before) and puts the entries of the state it leaves in place of the old ones.
+    async fn apply_key(&self, logged: &LoggedEvent, event: ApiKeyEvent) -> Result<(), ProjectionError> {
+        let key_id = Uuid::parse_str(&logged.aggregate_id)
+            .map_err(|e| corrupt(&format!("key id {}", logged.aggregate_id), e))?;
+        let kept = self.states.lock().ok().and_then(|mut s| s.take(&key_id));
+        let mut state = match kept {
+            // Applied already: a batch that failed half-way is read again.
+            Some((state, folded)) if folded >= logged.sequence => {
+                self.keep(key_id, state, folded);
+                return Ok(());
+            }
+            Some((state, _)) => state,
+            // A stream's first event starts from nothing.
+            None if logged.sequence <= 1 => ApiKey::default(),
+            None => self.replay(&logged.aggregate_id, logged.sequence - 1).await?,
+        };
+        let before = secrets_of(&state);
+        state.apply(event);
+        if let Ok(mut keys) = self.keys.write() {
+            keys.put(key_id, &before, &state);
+        }
+        self.keep(key_id, state, logged.sequence);
+        Ok(())
+    }
+
+    fn keep(&self, key_id: Uuid, state: ApiKey, sequence: i64) {
+        if let Ok(mut states) = self.states.lock() {
+            states.keep(key_id, state, sequence);
+        }
     }
 
     fn apply_endpoint(&self, event: &EndpointEvent) {
@@ -329,18 +310,6 @@ impl TokenDirectory for EdgeCache {
             }
         })
     }
-}
-
-/// A read model's checkpoint, as the snapshot's transaction sees it.
-async fn checkpoint(tx: &mut sqlx::AnyConnection, model: ReadModel) -> Result<i64, ProjectionError> {
-    let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1")
-        .bind(model.name())
-        .fetch_optional(tx)
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get("position")?,
-        None => 0,
-    })
 }
 
 fn build_routes(endpoints: &HashMap<String, Arc<EndpointEntry>>) -> RouteTable {

@@ -16,6 +16,9 @@
 
 mod in_process;
 mod ingest;
+mod million;
+mod million_node;
+mod million_seed;
 mod pin;
 mod propagation;
 mod proxy;
@@ -62,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(records) = a.usage_query {
         return usage_query(&a, records).await;
+    }
+    if let Some(keys) = a.million {
+        return million::million(&a, keys).await;
     }
     let dir = tempfile::tempdir()?;
     let url = a

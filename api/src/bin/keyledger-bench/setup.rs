@@ -62,6 +62,22 @@ pub(crate) struct Args {
     /// Deliveries per second in --webhooks' steady run.
     #[arg(long, default_value_t = 2_000)]
     pub(crate) webhook_rate: usize,
+    /// Run the million-key benchmark instead with this many keys (README: "A million keys"):
+    /// restart time, memory per key, PBKDF2 checks and `/auth` throughput against 1 000 keys.
+    #[arg(long)]
+    pub(crate) million: Option<usize>,
+    /// Where --million keeps its seeded key sets (seeded once, reused by later runs).
+    #[arg(long)]
+    pub(crate) million_dir: Option<std::path::PathBuf>,
+    /// --million with every key on settings of its own (a rate limit each) instead of one plan.
+    #[arg(long)]
+    pub(crate) million_unique: bool,
+    /// Keys of the large set cycled in --million's third run.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) million_distinct: usize,
+    /// Keys issued at once while --million seeds.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) million_seeders: usize,
 }
 
 pub(crate) fn config(url: &str) -> Config {

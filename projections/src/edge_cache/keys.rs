@@ -1,0 +1,117 @@
+//! The edge's keys: an entry per presentable secret by lookup id, each key's current secret by
+//! key id, and the profiles the entries share. No key's folded state is kept here: see
+//! [`States`] for the few that are.
+
+use super::entries::{KeyEntry, KeyFacts, LookupKey, Verifier};
+use super::profile::{Profiles, Settings};
+use crate::read_models::key_secrets;
+use chrono::{DateTime, Utc};
+use keyledger_domain::ApiKey;
+use lru::LruCache;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Default)]
+pub(super) struct Keys {
+    /// Arc: a request takes its entry with a reference count, not a copy.
+    pub(super) by_lookup: HashMap<LookupKey, Arc<KeyEntry>>,
+    /// Each key's current secret, for acting as a key by its id (the explorer's Test).
+    pub(super) by_id: HashMap<Uuid, LookupKey>,
+    pub(super) profiles: Profiles,
+}
+
+/// The lookup ids of the secrets a state accepts.
+pub(super) fn secrets_of(state: &ApiKey) -> Vec<LookupKey> {
+    state
+        .issued()
+        .into_iter()
+        .flat_map(key_secrets)
+        .filter_map(|(lookup_id, _, _)| LookupKey::new(lookup_id.as_str()))
+        .collect()
+}
+
+impl Keys {
+    /// Puts the entries of `state` (the key `key_id`) in place of those of the secrets it had,
+    /// `before`, keeping what is known of the verifier of a secret it still has. A secret new to
+    /// this node starts [`Verifier::Unknown`]: its verifier is looked for on first use.
+    pub(super) fn put(&mut self, key_id: Uuid, before: &[LookupKey], state: &ApiKey) {
+        let previous: Vec<Arc<KeyEntry>> = before.iter().filter_map(|l| self.by_lookup.remove(l)).collect();
+        let Some(key) = state.issued() else {
+            self.by_id.remove(&key_id);
+            return;
+        };
+        let facts = KeyFacts::of(key, self.profiles.of(&Settings::of(key)));
+        let secrets = key_secrets(key)
+            // Parsed lookup ids always have the length.
+            .filter_map(|(lookup_id, _, valid_until)| Some((LookupKey::new(lookup_id.as_str())?, valid_until)));
+        self.insert(&facts, secrets, &previous);
+    }
+
+    /// Puts an entry for each of a key's secrets (with the retired one's deadline), taking the
+    /// verifier known of it from `previous`, and remembers the current one by key id.
+    pub(super) fn insert(
+        &mut self,
+        facts: &KeyFacts,
+        secrets: impl IntoIterator<Item = (LookupKey, Option<DateTime<Utc>>)>,
+        previous: &[Arc<KeyEntry>],
+    ) {
+        let mut current = None;
+        for (lookup, valid_until) in secrets {
+            let verifier = previous
+                .iter()
+                .find(|e| e.lookup_id == lookup)
+                .map_or(Verifier::Unknown, |e| e.verifier.clone());
+            if valid_until.is_none() {
+                current = Some(lookup);
+            }
+            self.by_lookup
+                .insert(lookup, Arc::new(facts.entry(lookup, valid_until, verifier)));
+        }
+        match current {
+            Some(lookup) => self.by_id.insert(facts.id, lookup),
+            None => self.by_id.remove(&facts.id),
+        };
+    }
+
+    /// Remembers what is known of a secret's verifier.
+    pub(super) fn set_verifier(&mut self, lookup: &LookupKey, verifier: Verifier) {
+        if let Some(entry) = self.by_lookup.get_mut(lookup) {
+            Arc::make_mut(entry).verifier = verifier;
+        }
+    }
+
+    /// After a snapshot's verifiers are set: a secret still [`Verifier::Unknown`] has none.
+    pub(super) fn unknown_not_stored(&mut self) {
+        for entry in self.by_lookup.values_mut() {
+            if entry.verifier == Verifier::Unknown {
+                Arc::make_mut(entry).verifier = Verifier::NotStored;
+            }
+        }
+    }
+}
+
+/// Folded key states, by key id, with the sequence of the last event folded into each: all a
+/// key's next event needs to be folded. Only the most recently folded are kept (a key's state
+/// is ten times its entry); one not kept is folded again from the key's stream when its next
+/// event comes, which a million keys make rare, not slow.
+pub(super) struct States(LruCache<Uuid, (ApiKey, i64)>);
+
+/// States kept by default: the keys changed most recently, as the bus keeps aggregates.
+pub(super) const STATES_KEPT: usize = 10_000;
+
+impl States {
+    pub(super) fn new(kept: usize) -> Self {
+        States(LruCache::new(NonZeroUsize::new(kept).unwrap_or(NonZeroUsize::MIN)))
+    }
+
+    /// The state of `key_id` and the sequence it is folded to, if kept (taken out).
+    pub(super) fn take(&mut self, key_id: &Uuid) -> Option<(ApiKey, i64)> {
+        self.0.pop(key_id)
+    }
+
+    pub(super) fn keep(&mut self, key_id: Uuid, state: ApiKey, sequence: i64) {
+        self.0.put(key_id, (state, sequence));
+    }
+}
