@@ -2,27 +2,18 @@
 //! records answered 4xx or 5xx, kept by the rollups in the transaction that folds them, so that
 //! analytics list the latest errors without reading the raw log.
 
-use crate::sql::Sql;
+use crate::sql::{placeholders, Sql};
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
-use keyledger_commands::{Backend, Database};
+use keyledger_commands::Database;
 use keyledger_domain::usage::{Outcome, StatusClass, UsageEntry, UsageFilter, UsageId, SEQ_SPAN};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 /// Errors kept a tenant.
 pub const KEPT: usize = 1_000;
-/// Rows per INSERT, 13 parameters each. SQLite finds each numbered parameter by walking the
-/// statement's list of them, so binding costs the square of their number: at 100 rows (1 300
-/// parameters) a flood of refused keys, each an error kept here, spent milliseconds a statement
-/// binding, long enough to show in the edge's p99 (the rollups' `cells_per_statement` is the
-/// same rule). PostgreSQL has no such cost and saves round trips with more.
-fn rows_per_insert(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 16,
-        Backend::Postgres => 100,
-    }
-}
+/// Rows per INSERT, 13 parameters each (anonymous on SQLite: `sql::placeholders`).
+const ROWS_PER_INSERT: usize = 100;
 
 fn is_error(e: &UsageEntry) -> bool {
     StatusClass::of(e.status).is_some_and(StatusClass::is_error)
@@ -30,11 +21,7 @@ fn is_error(e: &UsageEntry) -> bool {
 
 /// Keeps the errors among `entries` (newest of the log so far), then trims each tenant they
 /// touched to its newest [`KEPT`].
-pub(crate) async fn keep(
-    tx: &mut AnyConnection,
-    backend: Backend,
-    entries: &[UsageEntry],
-) -> Result<(), ProjectionError> {
+pub(crate) async fn keep(tx: &mut AnyConnection, entries: &[UsageEntry]) -> Result<(), ProjectionError> {
     let mut by_tenant: HashMap<&str, Vec<&UsageEntry>> = HashMap::new();
     // Newest first, so that only each tenant's newest are written from a flood.
     for e in entries.iter().rev().filter(|e| is_error(e)) {
@@ -44,7 +31,7 @@ pub(crate) async fn keep(
         }
     }
     for (tenant, errors) in &by_tenant {
-        for chunk in errors.chunks(rows_per_insert(backend)) {
+        for chunk in errors.chunks(ROWS_PER_INSERT) {
             let mut sql = String::from(
                 "INSERT INTO usage_errors (batch_id, seq, at_ms, tenant, key_id, endpoint_id, plugin, method, path, \
                  status, outcome, latency_us, client_ip) VALUES ",
@@ -54,8 +41,7 @@ pub(crate) async fn keep(
                 if i > 0 {
                     sql.push(',');
                 }
-                let row: Vec<String> = (1..=13).map(|n| format!("${}", p + n)).collect();
-                sql.push_str(&format!("({})", row.join(", ")));
+                sql.push_str(&format!("({})", placeholders(tx, p + 1, 13)));
             }
             sql.push_str(" ON CONFLICT (batch_id, seq) DO NOTHING");
             let mut query = sqlx::query(&sql);

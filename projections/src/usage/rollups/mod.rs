@@ -10,6 +10,7 @@ pub mod window;
 
 use super::errors;
 use super::log;
+use crate::sql::placeholders;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
@@ -46,29 +47,22 @@ pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::
     )
 }
 
-/// Cells read or written a statement: 9 and 12 parameters a cell. SQLite finds a numbered
-/// parameter's name by walking the statement's list of them, so binding costs the square of
-/// their number: at 100 cells (1 200 parameters) that walk was half of SQLite's CPU
-/// at the edge's peak. PostgreSQL has no such cost and saves round trips with more.
-fn cells_per_statement(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 16,
-        Backend::Postgres => 100,
-    }
-}
+/// Cells read or written a statement, 9 and 12 parameters each (anonymous on SQLite:
+/// `sql::placeholders`).
+const CELLS_PER_STATEMENT: usize = 100;
 
-/// `(…), (…)` of `rows` tuples of `width` placeholders from `$1`, those at `bigints` (1-based
-/// within a tuple) cast, since PostgreSQL types a VALUES list's parameters as text.
-fn tuples(rows: usize, width: usize, bigints: &[usize]) -> String {
+/// `(…), (…)` of `rows` tuples of `width` placeholders from the first, those at `bigints`
+/// (1-based within a tuple) cast, since PostgreSQL types a VALUES list's parameters as text.
+fn tuples(conn: &sqlx::AnyConnection, rows: usize, width: usize, bigints: &[usize]) -> String {
     (0..rows)
         .map(|r| {
             let row: Vec<String> = (1..=width)
                 .map(|c| {
-                    let n = r * width + c;
+                    let p = placeholders(conn, r * width + c, 1);
                     if bigints.contains(&c) {
-                        format!("CAST(${n} AS BIGINT)")
+                        format!("CAST({p} AS BIGINT)")
                     } else {
-                        format!("${n}")
+                        p
                     }
                 })
                 .collect();
@@ -122,7 +116,7 @@ async fn merge_stored(
 ) -> Result<(), ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS}, requests, latency_sum_us, latency_sketch FROM usage_rollups WHERE ({COLUMNS}) IN (VALUES {})",
-        tuples(cells.len(), 9, &BIGINTS)
+        tuples(tx, cells.len(), 9, &BIGINTS)
     );
     let mut query = sqlx::query(&sql);
     for (key, _) in cells.iter() {
@@ -148,7 +142,7 @@ async fn upsert(tx: &mut sqlx::AnyConnection, cells: &[(RollupKey, RollupCell)])
         "INSERT INTO usage_rollups ({COLUMNS}, requests, latency_sum_us, latency_sketch) VALUES {} \
          ON CONFLICT ({COLUMNS}) DO UPDATE SET requests = excluded.requests, \
          latency_sum_us = excluded.latency_sum_us, latency_sketch = excluded.latency_sketch",
-        tuples(cells.len(), 12, &[])
+        tuples(tx, cells.len(), 12, &[])
     );
     let sketches: Vec<String> = cells.iter().map(|(_, cell)| cell.sketch_text()).collect();
     let mut query = sqlx::query(&sql);
@@ -201,7 +195,7 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     ))
     .fetch_one(&mut *tx)
     .await?;
-    sum_grains(&mut tx, db.backend()).await?;
+    sum_grains(&mut tx).await?;
     let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP).await? else {
         tx.commit().await?;
         return Ok(0);
@@ -211,9 +205,9 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
     for entry in &entries {
         fresh.add(entry);
     }
-    errors::keep(&mut tx, db.backend(), &entries).await?;
+    errors::keep(&mut tx, &entries).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;
-    for chunk in cells.chunks_mut(cells_per_statement(db.backend())) {
+    for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
         merge_stored(&mut tx, chunk).await?;
         upsert(&mut tx, chunk).await?;
     }
@@ -229,7 +223,7 @@ pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, Projection
 /// Rows folded before the grains (migration 0013) are detailed rows only, and no weeks: sums them
 /// into the coarser grains and their days into weeks once, in the step's transaction (which holds the checkpoint, so no fold runs
 /// meanwhile and no node does it twice).
-async fn sum_grains(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), ProjectionError> {
+async fn sum_grains(tx: &mut sqlx::AnyConnection) -> Result<(), ProjectionError> {
     let summed: i64 =
         sqlx::query_scalar("SELECT CAST(grains_summed AS BIGINT) FROM usage_rollup_checkpoint WHERE id = 1")
             .fetch_one(&mut *tx)
@@ -273,7 +267,7 @@ async fn sum_grains(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<()
             }
         }
         let mut cells = coarse.into_sorted().map_err(corrupt)?;
-        for chunk in cells.chunks_mut(cells_per_statement(backend)) {
+        for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
             merge_stored(tx, chunk).await?;
             upsert(tx, chunk).await?;
         }
