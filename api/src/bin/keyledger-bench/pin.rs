@@ -38,6 +38,11 @@ pub(crate) fn move_to_load_core() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The load generator's core, when pinned.
+pub(crate) fn load_core() -> Option<usize> {
+    LOAD_CORE.get().copied().flatten()
+}
+
 /// The command that runs wrk: on its own core when pinned.
 pub(crate) fn wrk_command() -> Command {
     match LOAD_CORE.get().copied().flatten() {
