@@ -61,6 +61,52 @@ fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
+/// Appends `(…), (…)`: `rows` tuples of `width` placeholders numbered on from `$1`, those at
+/// `bigints` (1-based within a tuple) cast, since PostgreSQL types a VALUES list's parameters as
+/// text.
+fn push_tuples(sql: &mut String, sqlite: bool, rows: usize, width: usize, bigints: &[usize]) {
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=width {
+            n += 1;
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            if bigints.contains(&c) {
+                sql.push_str("CAST(");
+                placeholder(sql, sqlite, n);
+                sql.push_str(" AS BIGINT)");
+            } else {
+                placeholder(sql, sqlite, n);
+            }
+        }
+        sql.push(')');
+    }
+}
+
+/// [`push_tuples`] for a statement of the caller's own (a `VALUES` list or an `IN` list of
+/// tuples), whose every argument is bound in order.
+pub(crate) fn tuples(conn: &AnyConnection, rows: usize, width: usize, bigints: &[usize]) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    push_tuples(&mut sql, is_sqlite(conn), rows, width, bigints);
+    sql
+}
+
+/// `count` placeholders from `$1`, joined by `, `: an `IN (…)` list of integers, which
+/// [`where_in`]'s JSON list of texts cannot compare on PostgreSQL.
+pub(crate) fn list(conn: &AnyConnection, count: usize) -> String {
+    let sqlite = is_sqlite(conn);
+    let mut sql = String::with_capacity(count * 4);
+    for n in 1..=count {
+        if n > 1 {
+            sql.push_str(", ");
+        }
+        placeholder(&mut sql, sqlite, n);
+    }
+    sql
+}
+
 /// `INSERT INTO <into> VALUES (…), (…) <tail>` for every row, as few statements as fit.
 /// `into` names the table and its columns; `tail` is an `ON CONFLICT` clause or empty. Every
 /// row must have as many cells as `into` has columns.
@@ -82,18 +128,7 @@ pub(crate) async fn insert(
         sql.push_str("INSERT INTO ");
         sql.push_str(into);
         sql.push_str(" VALUES ");
-        let mut n = 0;
-        for (i, _) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for c in 0..width {
-                n += 1;
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                placeholder(&mut sql, sqlite, n);
-            }
-            sql.push(')');
-        }
+        push_tuples(&mut sql, sqlite, chunk.len(), width, &[]);
         sql.push(' ');
         sql.push_str(tail);
         // A full chunk's text is the same every time: prepared once per connection, the database

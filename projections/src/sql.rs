@@ -77,28 +77,6 @@ impl Sql {
     }
 }
 
-/// Placeholders `from..from + count` (1-based) of a statement whose placeholders each appear
-/// once, in the order of its arguments, joined by `, `: anonymous (`?`) on SQLite, numbered on
-/// PostgreSQL. SQLite finds a numbered parameter's name by walking the statement's list of them,
-/// once for each parameter bound, so binding n numbered parameters costs n²: with 200 a
-/// statement, that walk was 5 % of the server's core beside a flood of refused keys (`perf`).
-pub(crate) fn placeholders(conn: &sqlx::AnyConnection, from: usize, count: usize) -> String {
-    let sqlite = conn.backend_name().eq_ignore_ascii_case("sqlite");
-    let mut out = String::with_capacity(count * 4);
-    for n in from..from + count {
-        if n > from {
-            out.push_str(", ");
-        }
-        if sqlite {
-            out.push('?');
-        } else {
-            out.push('$');
-            out.push_str(itoa::Buffer::new().format(n));
-        }
-    }
-    out
-}
-
 pub(crate) fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }

@@ -2,7 +2,8 @@
 //! records answered 4xx or 5xx, kept by the rollups in the transaction that folds them, so that
 //! analytics list the latest errors without reading the raw log.
 
-use crate::sql::{placeholders, Sql};
+use crate::rows::{self, Cell};
+use crate::sql::Sql;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
@@ -12,8 +13,8 @@ use std::collections::HashMap;
 
 /// Errors kept a tenant.
 pub const KEPT: usize = 1_000;
-/// Rows per INSERT, 13 parameters each (anonymous on SQLite: `sql::placeholders`).
-const ROWS_PER_INSERT: usize = 100;
+const INTO: &str = "usage_errors (batch_id, seq, at_ms, tenant, key_id, endpoint_id, plugin, method, path, \
+                    status, outcome, latency_us, client_ip)";
 
 fn is_error(e: &UsageEntry) -> bool {
     StatusClass::of(e.status).is_some_and(StatusClass::is_error)
@@ -30,39 +31,30 @@ pub(crate) async fn keep(tx: &mut AnyConnection, entries: &[UsageEntry]) -> Resu
             kept.push(e);
         }
     }
-    for (tenant, errors) in &by_tenant {
-        for chunk in errors.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO usage_errors (batch_id, seq, at_ms, tenant, key_id, endpoint_id, plugin, method, path, \
-                 status, outcome, latency_us, client_ip) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let p = i * 13;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("({})", placeholders(tx, p + 1, 13)));
-            }
-            sql.push_str(" ON CONFLICT (batch_id, seq) DO NOTHING");
-            let mut query = sqlx::query(&sql);
-            for e in chunk {
-                query = query
-                    .bind(e.id.batch)
-                    .bind(e.id.seq)
-                    .bind(e.at.timestamp_millis())
-                    .bind(*tenant)
-                    .bind(e.key_id.as_deref())
-                    .bind(e.endpoint_id.as_deref())
-                    .bind(e.plugin.as_deref())
-                    .bind(e.method.as_str())
-                    .bind(e.path.as_str())
-                    .bind(i64::from(e.status))
-                    .bind(e.outcome.recorded())
-                    .bind(e.latency_us)
-                    .bind(e.client_ip.as_deref());
-            }
-            query.execute(&mut *tx).await?;
-        }
+    let text = |t: Option<&str>| Cell::from(t.map(str::to_owned));
+    let rows: Vec<Vec<Cell>> = by_tenant
+        .iter()
+        .flat_map(|(tenant, errors)| errors.iter().map(move |e| (*tenant, *e)))
+        .map(|(tenant, e)| {
+            vec![
+                e.id.batch.into(),
+                e.id.seq.into(),
+                e.at.timestamp_millis().into(),
+                tenant.into(),
+                text(e.key_id.as_deref()),
+                text(e.endpoint_id.as_deref()),
+                text(e.plugin.as_deref()),
+                e.method.as_str().into(),
+                e.path.as_str().into(),
+                i64::from(e.status).into(),
+                e.outcome.recorded().into(),
+                e.latency_us.into(),
+                text(e.client_ip.as_deref()),
+            ]
+        })
+        .collect();
+    rows::insert(tx, INTO, "ON CONFLICT (batch_id, seq) DO NOTHING", rows).await?;
+    for tenant in by_tenant.keys() {
         sqlx::query(&format!(
             "DELETE FROM usage_errors WHERE tenant = $1 AND batch_id * {SEQ_SPAN} + seq < \
              (SELECT batch_id * {SEQ_SPAN} + seq FROM usage_errors WHERE tenant = $1 \

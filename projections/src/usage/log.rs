@@ -87,7 +87,7 @@ async fn subjects(
     let ids: Vec<i64> = ids.iter().copied().collect();
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let list = crate::sql::placeholders(conn, 1, chunk.len());
+        let list = crate::rows::list(conn, chunk.len());
         let sql = format!("SELECT id, tenant, key_id, endpoint_id, plugin FROM usage_subjects WHERE id IN ({list})");
         let mut query = sqlx::query(&sql);
         for id in chunk {

@@ -21,28 +21,29 @@ pub(crate) fn beside(
     seconds: u64,
 ) -> std::thread::JoinHandle<std::io::Result<Wrk>> {
     let (headers, keys) = (headers.to_vec(), keys.to_vec());
-    std::thread::spawn(move || paced(addr, "/auth", &headers, &keys, rate, seconds, super::pin::load_core()))
+    std::thread::spawn(move || {
+        if let Some(core) = super::pin::load_core() {
+            pin_this_thread(core);
+        }
+        paced(addr, &headers, &keys, rate, seconds)
+    })
 }
 
-/// Sends `GET path` with `headers` and the next of `keys` (`Authorization: Bearer`) at `rate`
-/// requests a second for `seconds`, from core `core` when given; returns what it measured in
-/// wrk's terms (requests/s reached, latency p50 and p99, answers other than 2xx).
-pub(crate) fn paced(
+/// Sends `GET /auth` with `headers` and the next of `keys` (`Authorization: Bearer`) at `rate`
+/// requests a second for `seconds`; returns what it measured in wrk's terms (requests/s reached,
+/// latency p50 and p99, answers other than 2xx). A round's answers are read in turn, so each
+/// latency counts from its round's start.
+fn paced(
     addr: SocketAddr,
-    path: &str,
     headers: &[(&str, &str)],
     keys: &[String],
     rate: usize,
     seconds: u64,
-    core: Option<usize>,
 ) -> std::io::Result<Wrk> {
-    if let Some(core) = core {
-        pin_this_thread(core);
-    }
     let requests: Vec<Vec<u8>> = keys
         .iter()
         .map(|key| {
-            let mut r = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n");
+            let mut r = format!("GET /auth HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n");
             for (k, v) in headers {
                 r.push_str(&format!("{k}: {v}\r\n"));
             }

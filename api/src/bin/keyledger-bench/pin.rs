@@ -29,7 +29,7 @@ pub(crate) fn pin() {
 /// Moves this process (every thread) to the load generator's core, leaving core 0 to a server
 /// it started there; says whether it could.
 pub(crate) fn move_to_load_core() -> bool {
-    let Some(core) = LOAD_CORE.get().copied().flatten() else {
+    let Some(core) = load_core() else {
         return false;
     };
     Command::new("taskset")
@@ -45,7 +45,7 @@ pub(crate) fn load_core() -> Option<usize> {
 
 /// The command that runs wrk: on its own core when pinned.
 pub(crate) fn wrk_command() -> Command {
-    match LOAD_CORE.get().copied().flatten() {
+    match load_core() {
         Some(core) => {
             let mut cmd = Command::new("taskset");
             cmd.args(["-c", &core.to_string(), "wrk"]);

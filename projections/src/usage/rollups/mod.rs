@@ -10,7 +10,7 @@ pub mod window;
 
 use super::errors;
 use super::log;
-use crate::sql::placeholders;
+use crate::rows::tuples;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
@@ -48,29 +48,8 @@ pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::
 }
 
 /// Cells read or written a statement, 9 and 12 parameters each (anonymous on SQLite:
-/// `sql::placeholders`).
+/// `rows::tuples`).
 const CELLS_PER_STATEMENT: usize = 100;
-
-/// `(…), (…)` of `rows` tuples of `width` placeholders from the first, those at `bigints`
-/// (1-based within a tuple) cast, since PostgreSQL types a VALUES list's parameters as text.
-fn tuples(conn: &sqlx::AnyConnection, rows: usize, width: usize, bigints: &[usize]) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=width)
-                .map(|c| {
-                    let p = placeholders(conn, r * width + c, 1);
-                    if bigints.contains(&c) {
-                        format!("CAST({p} AS BIGINT)")
-                    } else {
-                        p
-                    }
-                })
-                .collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn bind_key<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
