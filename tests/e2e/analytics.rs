@@ -641,6 +641,38 @@ async fn rollups_folded_before_the_grains_are_summed_into_them_once() {
     }
 }
 
+/// Forgetting all usage (what the million-key benchmark does to a reused key set) leaves no
+/// record, rollup or kept error, and the next records are folded from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_all_usage_leaves_none_and_folds_the_next_records_afresh() {
+    use keyledger_projections::usage::{retention, rollups};
+    for (test_db, db) in bare_databases().await {
+        let now = chrono::Utc::now();
+        write_records(&db, 3, now).await;
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 3);
+        write_records(&db, 2, now).await;
+        retention::forget_all(&db).await.unwrap();
+        let count = |table: &'static str| {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"))
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        for table in ["usage_batches", "usage_rollups", "usage_errors"] {
+            assert_eq!(count(table).await, 0, "{table} on {:?}", test_db.backend);
+        }
+        assert_eq!(rollups::checkpoint(&db).await.unwrap(), 0);
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 0, "nothing left to fold");
+        write_records(&db, 4, now).await;
+        assert_eq!(rollups::step(&db, now).await.unwrap(), 4, "only the new records");
+        db.close().await;
+        test_db.drop_database().await;
+    }
+}
+
 /// A sum over a long range reads whole weeks from the week rows, and only the days around them
 /// from day rows: without the days of a week inside the range, the sum is unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

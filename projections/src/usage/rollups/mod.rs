@@ -310,17 +310,23 @@ pub fn minutes_from(now: DateTime<Utc>) -> DateTime<Utc> {
     Period::Minute.bucket(now) - super::retention::MINUTE_ROLLUPS
 }
 
+/// Empties the rollups and the kept errors, and moves the checkpoint back to the first batch.
+pub(super) async fn clear(tx: &mut sqlx::AnyConnection) -> Result<(), ProjectionError> {
+    sqlx::query("DELETE FROM usage_rollups").execute(&mut *tx).await?;
+    errors::clear(&mut *tx).await?;
+    sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0, grains_summed = 1 WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Empties the rollups and folds every stored batch again, as at `now`; returns the records
 /// read. `progress` is told the batch reached and the last batch id after each step.
 pub async fn rebuild(db: &Database, now: DateTime<Utc>, progress: impl Fn(i64, i64)) -> Result<u64, ProjectionError> {
     {
         let _turn = db.write_turn().await;
         let mut tx = db.pool().begin().await?;
-        sqlx::query("DELETE FROM usage_rollups").execute(&mut *tx).await?;
-        errors::clear(&mut tx).await?;
-        sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0, grains_summed = 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        clear(&mut tx).await?;
         tx.commit().await?;
     }
     let last = log::last_batch(db).await?;
