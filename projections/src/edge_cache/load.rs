@@ -57,7 +57,7 @@ pub(super) async fn snapshot(db: &Database, pepper_id: &str) -> Result<Loaded, P
     }
     endpoints.routes = Arc::new(build_routes(&endpoints.by_id));
 
-    let mut keys = Keys::default();
+    let mut keys = Keys::with_capacity(key_count_estimate(&mut tx, db.backend()).await?);
     let mut reader = stored::Reader::default();
     current_states(&mut tx, db.backend(), |text| reader.add(&mut keys, text)).await?;
     tx.rollback().await?;
@@ -128,6 +128,21 @@ async fn current_states(
             each(state)?;
         }
     }
+}
+
+/// About how many keys `key_lookup` holds, from what the database knows without reading the
+/// table: SQLite's largest row id (rows are appended), PostgreSQL's row estimate. Capped, so
+/// that a strange answer cannot make a start reserve gigabytes.
+async fn key_count_estimate(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<usize, ProjectionError> {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT CAST(COALESCE(MAX(rowid), 0) AS BIGINT) FROM key_lookup",
+        Backend::Postgres => {
+            "SELECT CAST(GREATEST(COALESCE(MAX(reltuples), 0), 0) AS BIGINT) FROM pg_class \
+             WHERE oid = to_regclass('key_lookup')"
+        }
+    };
+    let rows: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
+    Ok(usize::try_from(rows).unwrap_or(0).min(50_000_000))
 }
 
 /// A read model's checkpoint, as the snapshot's transaction sees it.
