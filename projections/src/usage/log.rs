@@ -36,10 +36,6 @@ pub async fn page_end(
     .await?)
 }
 
-/// Records handled between two yields to the runtime, where a loop over a step's records would
-/// otherwise hold its worker for milliseconds.
-pub(crate) const YIELD_EVERY: usize = 2_048;
-
 /// One record as a batch stores it (see `encode`): [at_ms - base_ms, subject, method, path,
 /// status, code, latency_us, client_ip].
 type Stored = (
@@ -170,18 +166,10 @@ pub async fn entries(
                 Err(e) => tracing::warn!(batch, seq, error = %e, "a usage record that does not read is left out"),
             }
         }
-        // A node pinned to one core runs one worker: decoding a step's batches in one go held
-        // the edge's answers behind it (their p99 at equal load).
-        tokio::task::yield_now().await;
     }
     let subjects = subjects(conn, &ids).await?;
     let mut entries = Vec::with_capacity(decoded.len());
-    for (i, (id, base_ms, (offset, subject, method, path, status, code, latency_us, client_ip))) in
-        decoded.into_iter().enumerate()
-    {
-        if i % YIELD_EVERY == YIELD_EVERY - 1 {
-            tokio::task::yield_now().await;
-        }
+    for (id, base_ms, (offset, subject, method, path, status, code, latency_us, client_ip)) in decoded {
         let at_ms = base_ms + offset;
         let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) else {
             tracing::warn!(

@@ -222,11 +222,8 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
     let more = log::page_end(&mut tx, upto, i64::MAX, 1).await?.is_some();
     let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
     let mut fresh = Rollups::with_minutes_from(minutes_from(now));
-    for chunk in entries.chunks(log::YIELD_EVERY) {
-        for entry in chunk {
-            fresh.add(entry);
-        }
-        tokio::task::yield_now().await;
+    for entry in &entries {
+        fresh.add(entry);
     }
     errors::keep(&mut tx, &entries).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;
