@@ -145,7 +145,7 @@ pub(crate) async fn edge(a: &Args) -> anyhow::Result<()> {
     let key_header = [("Authorization", format!("Bearer {key}"))];
     let key_header: Vec<(&str, &str)> = key_header.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let proxied = proxy_pairs(
-        &a,
+        a,
         &format!("http://{bare}/files/1"),
         &format!("{base}/files/1"),
         &key_header,
