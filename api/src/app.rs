@@ -64,8 +64,6 @@ impl Application {
             tasks.push(watch.spawn_postgres_listener(pg.clone()));
         }
         tasks.push(ProjectionRunner::new(db.clone(), watch.clone()).spawn());
-        // Usage is summed from the stored usage log, whichever node's edge recorded it.
-        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone(), clock.clone()));
 
         let pepper = Arc::new(match &config.serve.edge_pepper {
             Some(secret) => Pepper::from_secret(secret)?,
@@ -123,6 +121,10 @@ impl Application {
         // same events again on the same core while they do.
         let cache = EdgeCache::load(db.clone(), pepper.id()).await?;
         tasks.push(cache.spawn_tail(watch.clone()));
+        // Usage is summed from the stored usage log, whichever node's edge recorded it. Started
+        // after the edge's copy is loaded: a backlog of records left by the last run would
+        // otherwise compete with that load for the same cores and delay the first answer.
+        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone(), clock.clone()));
         let auth = Authenticator::new(db.clone(), clock.clone(), cache.clone());
         let key_usage = keyledger_projections::usage::KeyUsageReader::spawn(db.clone());
         let (usage_feed, feed_task) = keyledger_projections::usage::feed::UsageFeed::start(db.clone()).await?;
