@@ -237,6 +237,12 @@ async fn retry_after(app: TestApp) -> TestApp {
     subscribe(&app, &receiver, json!(["key.created"])).await;
     app.create_key(json!({ "name": "asked to wait" })).await;
     receiver.wait_for(1).await;
+    // The receiver has answered, but the dispatcher may not have recorded it yet: a clock moved
+    // before that would move the retry it schedules too.
+    eventually("the first attempt recorded", || async {
+        app.get("/v1/webhooks/deliveries?status=pending").await.body["data"][0]["attempts"] == 1
+    })
+    .await;
     // The schedule would try again after 5 s; the receiver asked for 10 minutes.
     app.clock.advance(chrono::Duration::seconds(30));
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
