@@ -123,7 +123,8 @@ impl Database {
             // So their commits need not sync the WAL (synchronous=NORMAL keeps the database
             // consistent); the next command's FULL commit syncs the WAL file, frames before it
             // included. Under load that halves the fsyncs in SQLite's one writer queue.
-            let derived = sqlite_any_pool(&any_url, 2, "NORMAL").await?;
+            // Three: the projection runner, the webhook queue and the usage rollups.
+            let derived = sqlite_any_pool(&any_url, 3, "NORMAL").await?;
             Ok(Database {
                 backend: Backend::Sqlite,
                 any,

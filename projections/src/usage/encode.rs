@@ -150,7 +150,7 @@ pub(super) async fn write(
     let mut tx = db.pool().begin().await?;
     if db.backend() == Backend::Postgres {
         // Batch ids then follow commit order across nodes, which the rollups' tail relies on:
-        // no id below one already read can still commit. One insert a node every 100 ms.
+        // no id below one already read can still commit. One insert a node every 25 ms.
         sqlx::query("SELECT pg_advisory_xact_lock(7202611)")
             .execute(&mut *tx)
             .await?;

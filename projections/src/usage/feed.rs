@@ -1,5 +1,5 @@
 //! Live usage: each node tails the stored usage log (every node's batches, in commit order) and
-//! hands each new record to the subscribers whose filter wants it, within the writer's 100 ms
+//! hands each new record to the subscribers whose filter wants it, within the writer's 25 ms
 //! and this tail's wake-up: at once for this node's batches, within [`POLL`] for other nodes'.
 //!
 //! A subscriber has a queue of its own, offered to without waiting: one that does not keep up
@@ -163,7 +163,7 @@ impl UsageFeed {
             return Ok(false);
         }
         let mut conn = db.pool().acquire().await?;
-        let Some(upto) = log::page_end(&mut conn, from, last, BATCHES_PER_READ).await? else {
+        let Some(upto) = log::page_end(&mut conn, from, last, BATCHES_PER_READ, i64::MAX).await? else {
             self.state().position = last;
             return Ok(false);
         };
@@ -257,7 +257,7 @@ async fn stored(
     } else {
         after.batch - 1
     };
-    let Some(end) = log::page_end(&mut conn, from, upto, BATCHES_PER_READ).await? else {
+    let Some(end) = log::page_end(&mut conn, from, upto, BATCHES_PER_READ, i64::MAX).await? else {
         return Ok((
             Vec::new(),
             Replay::Done {

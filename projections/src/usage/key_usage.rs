@@ -4,7 +4,7 @@
 //! per command beside the append. Answers that want them at the same time (the appender answers
 //! a whole group at once) are served by one query, like the appends themselves: a reader task
 //! takes every request waiting when it is free, with no timer. The figures lag the edge anyway
-//! (the usage writer flushes every 100 ms), so what was read is reused for a while: until this
+//! (the usage writer flushes every 25 ms), so what was read is reused for a while: until this
 //! node writes usage again, and for at most [`REUSE_FOR`] (other nodes' writes).
 
 use crate::ProjectionError;

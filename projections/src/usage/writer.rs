@@ -10,7 +10,7 @@ pub struct SpoolConfig {
 }
 
 /// Opens the node's spool (stored records are passed by, segments an earlier process left are
-/// read first) and starts the writer. Every 100 ms it takes what the edge has spooled and stores
+/// read first) and starts the writer. Every 25 ms it takes what the edge has spooled and stores
 /// it in one transaction, with the spool position it reached; told to finish, it stores what is
 /// left and ends. What the database refuses stays in the spool and is tried again.
 ///

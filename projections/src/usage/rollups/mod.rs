@@ -19,14 +19,20 @@ use sqlx::Row;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Batches folded in one transaction: a writer flushes one batch a node every 100 ms, so a step
+/// Batches folded in one transaction: a writer flushes one batch a node every 25 ms, so a step
 /// of this many catches up over a second of backlog at once, and a step at the edge's peak is
-/// short enough that the records behind it wait little (64 had SQLite's lag p99 at 0.68 s at
-/// 70 000 requests/s, 16 at 0.46 s).
-const BATCHES_PER_STEP: i64 = 16;
+/// short enough that the records behind it wait little (with 100 ms batches, 64 had SQLite's lag
+/// p99 at 0.68 s at 70 000 requests/s, 16 at 0.46 s: this is the same 1.6 s of records).
+const BATCHES_PER_STEP: i64 = 64;
+/// Records a step folds at most, whatever its batches hold: a writer storing a backlog (a
+/// restart, an outage) writes batches of up to 50 000 records, and a step's cells are held in
+/// memory until it commits.
+const RECORDS_PER_STEP: i64 = 100_000;
 /// How often an idle worker looks for new batches: records are in the rollups within this, plus
-/// the writer's 100 ms.
-const POLL: Duration = Duration::from_millis(100);
+/// the writer's 25 ms. Short, so that a step while caught up folds one small batch: on a node
+/// pinned to one core, a step of 100 ms of records held the edge's answers behind it for 2 ms
+/// and more (README: Edge performance, fifth step).
+const POLL: Duration = Duration::from_millis(25);
 
 /// While caught up, the next step waits [`PACE`] times as long as the last one took, at least
 /// [`POLL`] and at most [`PACE_MAX`]. A step's cost grows with the distinct cells it writes (a
@@ -184,7 +190,7 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         more: false,
     };
     // Asked outside a transaction and without the write turn, which commands wait for on SQLite:
-    // an idle worker asks four times a second.
+    // an idle worker asks every [`POLL`].
     let behind: i64 = sqlx::query_scalar(
         "SELECT CAST(CASE WHEN grains_summed = 0 OR EXISTS (SELECT 1 FROM usage_batches b WHERE b.id > c.batch_id) \
          THEN 1 ELSE 0 END AS BIGINT) FROM usage_rollup_checkpoint c WHERE c.id = 1",
@@ -195,7 +201,9 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         return Ok(none);
     }
     let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    // Derived from the usage log and committed with its checkpoint, like a read model: a commit
+    // a power cut takes back is folded again, so it need not wait for the WAL's sync.
+    let mut tx = db.derived_pool().begin().await?;
     let lock = match db.backend() {
         Backend::Postgres => {
             // A plan made once for any values (PostgreSQL's generic plan, after five runs of a
@@ -215,15 +223,18 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
     .fetch_one(&mut *tx)
     .await?;
     sum_grains(&mut tx).await?;
-    let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP).await? else {
+    let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP, RECORDS_PER_STEP).await? else {
         tx.commit().await?;
         return Ok(none);
     };
-    let more = log::page_end(&mut tx, upto, i64::MAX, 1).await?.is_some();
+    let more = log::page_end(&mut tx, upto, i64::MAX, 1, 1).await?.is_some();
     let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
     let mut fresh = Rollups::with_minutes_from(minutes_from(now));
-    for entry in &entries {
-        fresh.add(entry);
+    for chunk in entries.chunks(log::YIELD_EVERY) {
+        for entry in chunk {
+            fresh.add(entry);
+        }
+        log::yield_turn().await;
     }
     errors::keep(&mut tx, &entries).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;

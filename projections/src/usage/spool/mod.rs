@@ -9,7 +9,7 @@
 //! (`group.rs`), under a lock that only orders appends: a memory map would save the system call
 //! but needs `unsafe`, which this workspace forbids.
 //! The spool survives the process, not the machine: nothing is synced, so a power cut can lose
-//! the records of the last flush (100 ms) that the kernel had not written back.
+//! the records of the last flushes that the kernel had not written back.
 //!
 //! The spool is a series of segment files (`00000000000000000042.spool`, 64 MiB at most); a
 //! position is a segment's number and an offset in it. Segments the writer has stored are
