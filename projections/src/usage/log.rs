@@ -45,11 +45,6 @@ pub async fn page_end(
 /// over its records would otherwise hold the edge's answers behind them.
 pub(crate) const YIELD_EVERY: usize = 256;
 
-/// Gives the worker back to the tasks waiting for it (the edge's answers) within a long loop.
-pub(crate) async fn yield_turn() {
-    tokio::task::yield_now().await
-}
-
 /// One record as a batch stores it (see `encode`): [at_ms - base_ms, subject, method, path,
 /// status, code, latency_us, client_ip].
 type Stored = (
@@ -180,7 +175,7 @@ pub async fn entries(
                 Err(e) => tracing::warn!(batch, seq, error = %e, "a usage record that does not read is left out"),
             }
         }
-        yield_turn().await;
+        tokio::task::yield_now().await;
     }
     let subjects = subjects(conn, &ids).await?;
     let mut entries = Vec::with_capacity(decoded.len());
@@ -188,7 +183,7 @@ pub async fn entries(
         decoded.into_iter().enumerate()
     {
         if i % YIELD_EVERY == YIELD_EVERY - 1 {
-            yield_turn().await;
+            tokio::task::yield_now().await;
         }
         let at_ms = base_ms + offset;
         let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) else {

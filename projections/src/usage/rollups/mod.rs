@@ -33,6 +33,9 @@ const RECORDS_PER_STEP: i64 = 100_000;
 /// pinned to one core, a step of 100 ms of records held the edge's answers behind it for 2 ms
 /// and more (README: Edge performance, fifth step).
 const POLL: Duration = Duration::from_millis(25);
+/// How long a worker waits after a step the database refused: not the poll, or an outage
+/// would log a warning forty times a second.
+const RETRY: Duration = Duration::from_millis(400);
 
 /// While caught up, the next step waits [`PACE`] times as long as the last one took, at least
 /// [`POLL`] and at most [`PACE_MAX`]. A step's cost grows with the distinct cells it writes (a
@@ -70,7 +73,7 @@ pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "usage rollups did not advance; retrying");
-                        tokio::time::sleep(POLL * 4).await;
+                        tokio::time::sleep(RETRY).await;
                     }
                 }
             }
@@ -234,7 +237,7 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         for entry in chunk {
             fresh.add(entry);
         }
-        log::yield_turn().await;
+        tokio::task::yield_now().await;
     }
     errors::keep(&mut tx, &entries).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;
