@@ -5,10 +5,7 @@ use super::*;
 
 pub(crate) async fn edge(a: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = a
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let url = database_url(a, dir.path(), "bench.db");
     println!(
         "# Keyledger edge benchmark: {} keys, {} s per run, {} connections, {}",
         a.keys,

@@ -184,10 +184,7 @@ async fn settled(db: &Database) -> anyhow::Result<()> {
 
 pub(crate) async fn usage_ingest(a: &Args, seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = a
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ingest.db").display()));
+    let url = database_url(a, dir.path(), "ingest.db");
     println!(
         "# Keyledger ingestion benchmark: `keyledger serve` on core 0, wrk ({} connections, {seconds} s a run) on core 1, {}",
         a.connections,

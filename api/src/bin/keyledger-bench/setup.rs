@@ -80,6 +80,14 @@ pub(crate) struct Args {
     pub(crate) million_seeders: usize,
 }
 
+/// The database a run uses: `--database-url`, else a SQLite file `file` in `dir` (a temporary
+/// directory the run removes).
+pub(crate) fn database_url(a: &Args, dir: &std::path::Path, file: &str) -> String {
+    a.database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join(file).display()))
+}
+
 pub(crate) fn config(url: &str) -> Config {
     Config {
         db: DbArgs {

@@ -22,10 +22,7 @@ impl Draw {
 
 pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = a
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let url = database_url(a, dir.path(), "bench.db");
     let (keys, endpoints, days) = (a.usage_keys, a.usage_endpoints, 90i64);
     println!(
         "# Keyledger usage benchmark: {records} records over {days} days, {keys} keys, {endpoints} endpoints, {}",

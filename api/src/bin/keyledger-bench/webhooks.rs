@@ -136,10 +136,7 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 
 pub(crate) async fn webhooks(a: &Args, deliveries: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = a
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("webhooks.db").display()));
+    let url = database_url(a, dir.path(), "webhooks.db");
     let subscriptions = a.webhook_subscriptions.max(1);
     let events = deliveries.div_ceil(subscriptions);
     let deliveries = events * subscriptions;
