@@ -18,9 +18,44 @@ pub async fn last_batch(db: &Database) -> Result<i64, ProjectionError> {
     Ok(last.unwrap_or(0))
 }
 
-/// The id of the last of at most `batches` batches after `after` and up to `upto` (inclusive),
-/// stopping at the batch that reaches `records` records (the first batch is always taken):
-/// where a read of that much ends. `None` when there are none.
+/// Where a read of at most `batches` batches after `after` and up to `upto` (inclusive) ends,
+/// stopping at the batch that reaches `records` records (the first batch is always taken), and
+/// whether batches are left after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub end: i64,
+    pub more: bool,
+}
+
+/// The [`Page`] after `after`, `None` when there are no batches. One query: the batch past the
+/// page's end is looked at with it.
+pub async fn page(
+    conn: &mut AnyConnection,
+    after: i64,
+    upto: i64,
+    batches: i64,
+    records: i64,
+) -> Result<Option<Page>, ProjectionError> {
+    let row = sqlx::query(
+        "SELECT MAX(CASE WHEN n <= $3 AND before < $4 THEN id END) AS page_end, MAX(id) AS seen FROM \
+         (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n, \
+          SUM(records) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) - records AS before \
+          FROM usage_batches WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3 + 1) page",
+    )
+    .bind(after)
+    .bind(upto)
+    .bind(batches)
+    .bind(records)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (end, seen): (Option<i64>, Option<i64>) = (row.try_get("page_end")?, row.try_get("seen")?);
+    Ok(end.map(|end| Page {
+        end,
+        more: seen.is_some_and(|seen| seen > end),
+    }))
+}
+
+/// The end of that [`Page`] alone.
 pub async fn page_end(
     conn: &mut AnyConnection,
     after: i64,
@@ -28,16 +63,7 @@ pub async fn page_end(
     batches: i64,
     records: i64,
 ) -> Result<Option<i64>, ProjectionError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MAX(id) FROM (SELECT id, SUM(records) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) - records AS before \
-         FROM usage_batches WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) page WHERE before < $4",
-    )
-    .bind(after)
-    .bind(upto)
-    .bind(batches)
-    .bind(records)
-    .fetch_one(&mut *conn)
-    .await?)
+    Ok(page(conn, after, upto, batches, records).await?.map(|p| p.end))
 }
 
 /// Records decoded or folded between two turns given back to the runtime (about a quarter of
@@ -249,5 +275,18 @@ mod tests {
         );
         assert_eq!(end(first + 3, 64, 100_000).await, Some(first + 5), "the rest");
         assert_eq!(end(first + 5, 64, 100_000).await, None, "nothing after the last");
+        let more = |end, more| Some(Page { end, more });
+        assert_eq!(
+            page(&mut conn, first, i64::MAX, 64, 100_000).await.unwrap(),
+            more(first + 3, true)
+        );
+        assert_eq!(
+            page(&mut conn, first + 3, i64::MAX, 2, 100_000).await.unwrap(),
+            more(first + 5, false)
+        );
+        assert_eq!(
+            page(&mut conn, first + 3, i64::MAX, 1, 100_000).await.unwrap(),
+            more(first + 4, true)
+        );
     }
 }

@@ -226,11 +226,12 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
     .fetch_one(&mut *tx)
     .await?;
     sum_grains(&mut tx).await?;
-    let Some(upto) = log::page_end(&mut tx, from, i64::MAX, BATCHES_PER_STEP, RECORDS_PER_STEP).await? else {
+    let Some(log::Page { end: upto, more }) =
+        log::page(&mut tx, from, i64::MAX, BATCHES_PER_STEP, RECORDS_PER_STEP).await?
+    else {
         tx.commit().await?;
         return Ok(none);
     };
-    let more = log::page_end(&mut tx, upto, i64::MAX, 1, 1).await?.is_some();
     let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
     let mut fresh = Rollups::with_minutes_from(minutes_from(now));
     for chunk in entries.chunks(log::YIELD_EVERY) {
