@@ -100,17 +100,28 @@ async fn rotation(app: TestApp) -> TestApp {
     app
 }
 
+/// Waits until the pending delivery has `n` attempts recorded. A receiver's answer comes before
+/// the dispatcher records it: a test clock moved in between moves the retry it schedules too.
+async fn attempts_recorded(app: &TestApp, n: i64) {
+    eventually("the attempt recorded", || async {
+        app.get("/v1/webhooks/deliveries?status=pending").await.body["data"][0]["attempts"] == n
+    })
+    .await;
+}
+
 both!(a_failed_delivery_is_retried_on_the_schedule_with_the_same_id, retried);
 async fn retried(app: TestApp) -> TestApp {
     let receiver = Receiver::start([Reply::Status(500), Reply::RetryAfter(503, "20")]).await;
     let (_, secret) = subscribe(&app, &receiver, json!(["key.created"])).await;
     app.create_key(json!({ "name": "retried" })).await;
     receiver.wait_for(1).await;
+    attempts_recorded(&app, 1).await;
     // The first retry is due 5 s (± 20 %) later: nothing comes before the clock gets there.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(receiver.received().len(), 1);
     app.clock.advance(chrono::Duration::seconds(6));
     receiver.wait_for(2).await;
+    attempts_recorded(&app, 2).await;
     // The receiver asked for 20 s, less than the schedule's next wait (300 s ± 20 %), which
     // holds.
     app.clock.advance(chrono::Duration::seconds(30));
@@ -237,12 +248,7 @@ async fn retry_after(app: TestApp) -> TestApp {
     subscribe(&app, &receiver, json!(["key.created"])).await;
     app.create_key(json!({ "name": "asked to wait" })).await;
     receiver.wait_for(1).await;
-    // The receiver has answered, but the dispatcher may not have recorded it yet: a clock moved
-    // before that would move the retry it schedules too.
-    eventually("the first attempt recorded", || async {
-        app.get("/v1/webhooks/deliveries?status=pending").await.body["data"][0]["attempts"] == 1
-    })
-    .await;
+    attempts_recorded(&app, 1).await;
     // The schedule would try again after 5 s; the receiver asked for 10 minutes.
     app.clock.advance(chrono::Duration::seconds(30));
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
