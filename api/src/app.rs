@@ -124,7 +124,12 @@ impl Application {
         // Usage is summed from the stored usage log, whichever node's edge recorded it. Started
         // after the edge's copy is loaded: a backlog of records left by the last run would
         // otherwise compete with that load for the same cores and delay the first answer.
-        tasks.push(keyledger_projections::usage::rollups::spawn(db.clone(), clock.clone()));
+        let rollups_wake = Arc::new(tokio::sync::Notify::new());
+        tasks.push(keyledger_projections::usage::rollups::spawn(
+            db.clone(),
+            clock.clone(),
+            rollups_wake.clone(),
+        ));
         let auth = Authenticator::new(db.clone(), clock.clone(), cache.clone());
         let key_usage = keyledger_projections::usage::KeyUsageReader::spawn(db.clone());
         let (usage_feed, feed_task) = keyledger_projections::usage::feed::UsageFeed::start(db.clone()).await?;
@@ -134,6 +139,7 @@ impl Application {
             move || {
                 key_usage.written();
                 usage_feed.written();
+                rollups_wake.notify_one();
             }
         };
         let (usage, usage_writer) =

@@ -7,6 +7,8 @@
 pub mod export;
 pub mod figures;
 pub mod window;
+mod worker;
+pub use worker::spawn;
 
 use super::errors;
 use super::log;
@@ -16,8 +18,6 @@ use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
 use keyledger_domain::usage::{Grain, Period, RollupCell, RollupKey, Rollups, UsageId};
 use sqlx::Row;
-use std::time::Duration;
-use tracing::Instrument;
 
 /// Batches folded in one transaction: a writer flushes one batch a node every 25 ms, so a step
 /// of this many catches up over a second of backlog at once, and a step at the edge's peak is
@@ -28,59 +28,6 @@ const BATCHES_PER_STEP: i64 = 64;
 /// restart, an outage) writes batches of up to 50 000 records, and a step's cells are held in
 /// memory until it commits.
 const RECORDS_PER_STEP: i64 = 100_000;
-/// How often an idle worker looks for new batches: records are in the rollups within this, plus
-/// the writer's 25 ms. Short, so that a step while caught up folds one small batch: on a node
-/// pinned to one core, a step of 100 ms of records held the edge's answers behind it for 2 ms
-/// and more (README: Edge performance, fifth step).
-const POLL: Duration = Duration::from_millis(25);
-/// How long a worker waits after a step the database refused: not the poll, or an outage
-/// would log a warning forty times a second.
-const RETRY: Duration = Duration::from_millis(400);
-
-/// While caught up, the next step waits [`PACE`] times as long as the last one took, at least
-/// [`POLL`] and at most [`PACE_MAX`]. A step's cost grows with the distinct cells it writes (a
-/// key, endpoint, outcome and status each, times sixteen periods and grains), not with its
-/// records: under traffic from thousands of keys, steps back to back every 100 ms wrote the same
-/// cells again each time and took 40 % of the edge's core (README: Edge performance, fourth
-/// step). Paced, a step folds more records into the same cells, the rollups take at most a fifth
-/// of a core while they keep up, and their lag stays within the ingestion target of 1 s. Behind
-/// (a restart, a backlog) the steps run back to back.
-const PACE: u32 = 4;
-const PACE_MAX: Duration = Duration::from_millis(400);
-
-/// How long a worker waits after a step that folded `records` in `took`, with `more` batches
-/// after it.
-fn pause(records: usize, more: bool, took: Duration) -> Duration {
-    match (records, more) {
-        (_, true) => Duration::ZERO,
-        (0, false) => POLL,
-        (_, false) => (took * PACE).clamp(POLL, PACE_MAX),
-    }
-}
-
-/// Keeps the rollups current until the task is aborted.
-pub fn spawn(db: Database, clock: std::sync::Arc<dyn keyledger_commands::clock::Clock>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(
-        async move {
-            loop {
-                let began = std::time::Instant::now();
-                match fold(&db, clock.now()).await {
-                    Ok(Folded { records, more }) => {
-                        let wait = pause(records, more, began.elapsed());
-                        if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "usage rollups did not advance; retrying");
-                        tokio::time::sleep(RETRY).await;
-                    }
-                }
-            }
-        }
-        .instrument(tracing::info_span!("usage_rollups")),
-    )
-}
 
 /// Cells read or written a statement, 9 and 12 parameters each (anonymous on SQLite:
 /// `rows::tuples`).
@@ -193,7 +140,7 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         more: false,
     };
     // Asked outside a transaction and without the write turn, which commands wait for on SQLite:
-    // an idle worker asks every [`POLL`].
+    // an idle worker asks at every write of this node and every [`worker::POLL`].
     let behind: i64 = sqlx::query_scalar(
         "SELECT CAST(CASE WHEN grains_summed = 0 OR EXISTS (SELECT 1 FROM usage_batches b WHERE b.id > c.batch_id) \
          THEN 1 ELSE 0 END AS BIGINT) FROM usage_rollup_checkpoint c WHERE c.id = 1",
@@ -382,19 +329,4 @@ pub async fn checkpoint(db: &Database) -> Result<i64, ProjectionError> {
             .fetch_one(db.pool())
             .await?,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_worker_paces_its_steps_only_while_it_keeps_up() {
-        let ms = Duration::from_millis;
-        assert_eq!(pause(0, false, ms(1)), POLL, "idle: it looks again after the poll");
-        assert_eq!(pause(500, true, ms(300)), Duration::ZERO, "behind: steps back to back");
-        assert_eq!(pause(500, false, ms(5)), POLL, "a short step waits the poll");
-        assert_eq!(pause(500, false, ms(50)), ms(200), "four times the step");
-        assert_eq!(pause(500, false, ms(300)), PACE_MAX, "never longer than the cap");
-    }
 }

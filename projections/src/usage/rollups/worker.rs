@@ -1,0 +1,90 @@
+//! The task that keeps the rollups current: woken by this node's usage writer after each write,
+//! and every [`POLL`] for the batches other nodes' writers store in the same database.
+
+use super::{fold, Folded};
+use keyledger_commands::clock::Clock;
+use keyledger_commands::Database;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+/// How often a worker looks for batches no write of this node announced: another node's, on a
+/// shared database. This node's records are in the rollups within the writer's 25 ms and one
+/// step. Asking every 25 ms, as the worker did, was 40 queries a second from every idle node.
+pub(super) const POLL: Duration = Duration::from_millis(250);
+/// How long a worker waits after a step the database refused: not at once, or an outage
+/// would log a warning at every write.
+const RETRY: Duration = Duration::from_millis(400);
+
+/// While caught up, the next step waits [`PACE`] times as long as the last one took, at most
+/// [`PACE_MAX`], and then for the next write. A step's cost grows with the distinct cells it
+/// writes (a key, endpoint, outcome and status each, times sixteen periods and grains), not with
+/// its records: under traffic from thousands of keys, steps back to back every 100 ms wrote the
+/// same cells again each time and took 40 % of the edge's core (README: Edge performance, fourth
+/// step). Paced, a step folds more records into the same cells, the rollups take at most a fifth
+/// of a core while they keep up, and their lag stays within the ingestion target of 1 s. Behind
+/// (a restart, a backlog) the steps run back to back. A short step waits for the writer's next
+/// flush (every 25 ms): each step folds one small batch, for on a node pinned to one core a step
+/// of 100 ms of records held the edge's answers behind it for 2 ms and more (README: Edge
+/// performance, fifth step).
+const PACE: u32 = 4;
+const PACE_MAX: Duration = Duration::from_millis(400);
+
+/// What a worker does after a step that folded `records` in `took`, with `more` batches after
+/// it: step again at once (`None`), or wait the time given and then for a write or the poll.
+fn pause(records: usize, more: bool, took: Duration) -> Option<Duration> {
+    match (records, more) {
+        (_, true) => None,
+        (0, false) => Some(Duration::ZERO),
+        (_, false) => Some((took * PACE).min(PACE_MAX)),
+    }
+}
+
+/// Keeps the rollups current until the task is aborted; `written` is notified by this node's
+/// usage writer after each write.
+pub fn spawn(db: Database, clock: Arc<dyn Clock>, written: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(
+        async move {
+            loop {
+                let began = std::time::Instant::now();
+                match fold(&db, clock.now()).await {
+                    Ok(Folded { records, more }) => {
+                        let Some(wait) = pause(records, more, began.elapsed()) else {
+                            continue;
+                        };
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                        // A write during the step or the wait left its permit: no batch is
+                        // missed between two steps.
+                        let _ = tokio::time::timeout(POLL, written.notified()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "usage rollups did not advance; retrying");
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }
+        }
+        .instrument(tracing::info_span!("usage_rollups")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_paces_its_steps_only_while_it_keeps_up() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            pause(0, false, ms(1)),
+            Some(ms(0)),
+            "idle: it waits for a write or the poll"
+        );
+        assert_eq!(pause(500, true, ms(300)), None, "behind: steps back to back");
+        assert_eq!(pause(500, false, ms(50)), Some(ms(200)), "four times the step");
+        assert_eq!(pause(500, false, ms(300)), Some(PACE_MAX), "never longer than the cap");
+    }
+}
