@@ -155,6 +155,7 @@ async fn chosen_key<'a>(
                 .edge
                 .cache
                 .key_by_id(id)
+                .await?
                 .filter(|e| ctx.actor.may_access_named(&e.tenant))
                 .ok_or_else(|| ApiError::not_found("key"))?;
             Ok((Some(entry.clone()), Credential::Chosen(entry)))

@@ -1,6 +1,7 @@
-//! The edge's keys: an entry per presentable secret by lookup id, each key's current secret by
-//! key id, and the profiles the entries share. No key's folded state is kept here: see
-//! [`States`] for the few that are.
+//! The edge's keys: an entry per presentable secret by lookup id, and the profiles the entries
+//! share. No key's folded state is kept here: see [`States`] for the few that are. Nor is a
+//! table by key id: the edge never asks by key id, and the admin's rare question (the
+//! explorer's Test) reads the key's secrets from its stream (`EdgeCache::key_by_id`).
 
 use super::entries::{KeyEntry, KeyFacts, LookupKey, Verifier};
 use super::profile::{Profiles, Settings};
@@ -23,8 +24,6 @@ type Tables<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(super) struct Keys {
     /// Arc: a request takes its entry with a reference count, not a copy.
     pub(super) by_lookup: Tables<LookupKey, Arc<KeyEntry>>,
-    /// Each key's current secret, for acting as a key by its id (the explorer's Test).
-    pub(super) by_id: Tables<Uuid, LookupKey>,
     pub(super) profiles: Profiles,
 }
 
@@ -44,20 +43,16 @@ impl Keys {
     pub(super) fn with_capacity(keys: usize) -> Self {
         Keys {
             by_lookup: Tables::with_capacity_and_hasher(keys, Default::default()),
-            by_id: Tables::with_capacity_and_hasher(keys, Default::default()),
             profiles: Profiles::default(),
         }
     }
 
-    /// Puts the entries of `state` (the key `key_id`) in place of those of the secrets it had,
+    /// Puts the entries of `state` in place of those of the secrets the key had,
     /// `before`, keeping what is known of the verifier of a secret it still has. A secret new to
     /// this node starts [`Verifier::Unknown`]: its verifier is looked for on first use.
-    pub(super) fn put(&mut self, key_id: Uuid, before: &[LookupKey], state: &ApiKey) {
+    pub(super) fn put(&mut self, before: &[LookupKey], state: &ApiKey) {
         let previous: Vec<Arc<KeyEntry>> = before.iter().filter_map(|l| self.by_lookup.remove(l)).collect();
-        let Some(key) = state.issued() else {
-            self.by_id.remove(&key_id);
-            return;
-        };
+        let Some(key) = state.issued() else { return };
         let facts = KeyFacts::of(key, self.profiles.of(&Settings::of(key)));
         let secrets = key_secrets(key)
             // Parsed lookup ids always have the length.
@@ -66,40 +61,41 @@ impl Keys {
     }
 
     /// Puts an entry for each of a key's secrets (with the retired one's deadline), taking the
-    /// verifier known of it from `previous`, and remembers the current one by key id.
+    /// verifier known of it from `previous`.
     pub(super) fn insert(
         &mut self,
         facts: &KeyFacts,
         secrets: impl IntoIterator<Item = (LookupKey, Option<DateTime<Utc>>)>,
         previous: &[Arc<KeyEntry>],
     ) {
-        let mut current = None;
         for (lookup, valid_until) in secrets {
             let verifier = previous
                 .iter()
                 .find(|e| e.lookup_id == lookup)
                 .map_or(Verifier::Unknown, |e| e.verifier.clone());
-            if valid_until.is_none() {
-                current = Some(lookup);
-            }
             self.by_lookup
                 .insert(lookup, Arc::new(facts.entry(lookup, valid_until, verifier)));
         }
-        match current {
-            Some(lookup) => self.by_id.insert(facts.id, lookup),
-            None => self.by_id.remove(&facts.id),
-        };
     }
 
-    /// Remembers what is known of a secret's verifier.
-    pub(super) fn set_verifier(&mut self, lookup: &LookupKey, verifier: Verifier) {
-        if let Some(entry) = self.by_lookup.get_mut(lookup) {
-            Arc::make_mut(entry).verifier = verifier;
+    /// Remembers what is known of a secret's verifier; false when no entry has that lookup id.
+    pub(super) fn set_verifier(&mut self, lookup: &LookupKey, verifier: Verifier) -> bool {
+        match self.by_lookup.get_mut(lookup) {
+            Some(entry) => {
+                Arc::make_mut(entry).verifier = verifier;
+                true
+            }
+            None => false,
         }
     }
 
-    /// After a snapshot's verifiers are set: a secret still [`Verifier::Unknown`] has none.
-    pub(super) fn unknown_not_stored(&mut self) {
+    /// After a snapshot's verifiers are set, `set` of them on an entry: a secret still
+    /// [`Verifier::Unknown`] has none. Looked for only when some entry was not set: a pass over
+    /// a million entries, each in a cache line of its own, was a twentieth of a restart.
+    pub(super) fn unknown_not_stored(&mut self, set: usize) {
+        if set >= self.by_lookup.len() {
+            return;
+        }
         for entry in self.by_lookup.values_mut() {
             if entry.verifier == Verifier::Unknown {
                 Arc::make_mut(entry).verifier = Verifier::NotStored;

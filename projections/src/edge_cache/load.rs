@@ -64,15 +64,16 @@ pub(super) async fn snapshot(db: &Database, pepper_id: &str) -> Result<Loaded, P
     let read = began.elapsed();
     // Read after the rows: a key in them has its verifier stored by now, unless issuance
     // failed to store it (then PBKDF2 decides once, and stores it).
+    let mut set = 0;
     let stored = verifiers::for_each(db, pepper_id, |lookup_id, text| {
         if let Some(lookup) = LookupKey::new(lookup_id) {
-            keys.set_verifier(&lookup, Verifier::stored(lookup_id, Some(text)));
+            set += usize::from(keys.set_verifier(&lookup, Verifier::stored(lookup_id, Some(text))));
         }
     })
     .await?;
-    keys.unknown_not_stored();
+    keys.unknown_not_stored(set);
     tracing::info!(
-        keys = keys.by_id.len(),
+        keys = reader.keys(),
         secrets = keys.by_lookup.len(),
         profiles = keys.profiles.len(),
         verifiers = stored,

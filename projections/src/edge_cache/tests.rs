@@ -53,6 +53,16 @@ impl Node {
             IssueOutcome::Replayed(_) => unreachable!("no idempotency key"),
         }
     }
+
+    /// Rotates the key, its old secret accepted for an hour more; the new secret.
+    async fn rotate(&self, id: Uuid) -> PlaintextKey {
+        let rotated = self
+            .bus
+            .rotate_key(&self.ctx, id, chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        rotated.value.1
+    }
 }
 
 fn lookup(key: &PlaintextKey) -> &str {
@@ -101,7 +111,10 @@ async fn a_revocation_of_a_key_whose_state_was_forgotten_reaches_the_edge() {
         Verifier::NotStored,
         "what was learnt of the verifier stays"
     );
-    assert_eq!(cache.key_by_id(&b.to_string()).unwrap().status, KeyStatus::Active);
+    assert_eq!(
+        cache.key_by_id(&b.to_string()).await.unwrap().unwrap().status,
+        KeyStatus::Active
+    );
 }
 
 #[tokio::test]
@@ -117,12 +130,7 @@ async fn a_rotation_and_a_change_of_a_forgotten_key_keep_both_secrets_and_share_
         "two keys on the same settings share a profile"
     );
 
-    let rotated = node
-        .bus
-        .rotate_key(&node.ctx, a, chrono::Duration::hours(1))
-        .await
-        .unwrap();
-    let new_key = rotated.value.1;
+    let new_key = node.rotate(a).await;
     // b's next event forgets a's state again.
     let change = ChangeKeyRequest {
         scopes: Some(["FILES_READ".parse().unwrap(), "FILES_WRITE".parse().unwrap()].into()),
@@ -149,11 +157,17 @@ async fn a_rotation_and_a_change_of_a_forgotten_key_keep_both_secrets_and_share_
     assert!(old.valid_until.is_some() && new.valid_until.is_none());
     assert_eq!(old.key_id.uuid(), a);
     assert_eq!(
-        cache.key_by_id(&a.to_string()).unwrap().lookup_id.as_str(),
+        cache
+            .key_by_id(&a.to_string())
+            .await
+            .unwrap()
+            .unwrap()
+            .lookup_id
+            .as_str(),
         lookup(&new_key)
     );
     assert!(Arc::ptr_eq(&old.profile, &new.profile));
-    let b_entry = cache.key_by_id(&b.to_string()).unwrap();
+    let b_entry = cache.key_by_id(&b.to_string()).await.unwrap().unwrap();
     assert!(b_entry.profile.scopes.contains("FILES_WRITE") && !new.profile.scopes.contains("FILES_WRITE"));
     assert_eq!(b_entry.profile.headers.scopes, "FILES_READ,FILES_WRITE");
     assert_eq!(cache.key_count(), 3);
@@ -185,8 +199,42 @@ async fn a_restarted_cache_loads_every_key_with_what_is_stored_of_its_verifier()
     let cache = cache_keeping_one(&node).await;
 
     assert_eq!(cache.key(lookup(&a_key)).unwrap().verifier, Verifier::Known(digest));
-    let revoked = cache.key_by_id(&b.to_string()).unwrap();
+    let revoked = cache.key_by_id(&b.to_string()).await.unwrap().unwrap();
     assert_eq!(revoked.status, KeyStatus::Revoked);
     assert_eq!(revoked.verifier, Verifier::NotStored);
-    assert_eq!(cache.key_by_id(&a.to_string()).unwrap().tenant.as_str(), "default");
+    assert_eq!(
+        cache.key_by_id(&a.to_string()).await.unwrap().unwrap().tenant.as_str(),
+        "default"
+    );
+}
+
+#[tokio::test]
+async fn a_key_by_id_is_the_secret_this_cache_holds_as_current() {
+    let node = node().await;
+    let cache = cache_keeping_one(&node).await;
+    let (a, old_key) = node.issue("a").await;
+    applied(&cache).await;
+    let by_id = |id: String| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .key_by_id(&id)
+                .await
+                .unwrap()
+                .map(|e| e.lookup_id.as_str().to_owned())
+        }
+    };
+    assert_eq!(by_id(a.to_string()).await.as_deref(), Some(lookup(&old_key)));
+
+    let new_key = node.rotate(a).await;
+    assert_eq!(
+        by_id(a.to_string()).await.as_deref(),
+        Some(lookup(&old_key)),
+        "the stream is ahead: the secret the edge still accepts as current answers"
+    );
+    applied(&cache).await;
+    assert_eq!(by_id(a.to_string()).await.as_deref(), Some(lookup(&new_key)));
+
+    assert_eq!(by_id(Uuid::new_v4().to_string()).await, None, "a key never issued");
+    assert_eq!(by_id("not a key id".to_owned()).await, None);
 }

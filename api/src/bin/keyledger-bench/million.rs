@@ -85,6 +85,12 @@ pub(crate) async fn million(a: &Args, n: usize) -> anyhow::Result<()> {
         for (node, script) in targets.iter().zip(&scripts) {
             round.push(run(node, script, a).await);
         }
+        // As it goes: the pass at the end takes minutes, and a run stopped before it still
+        // shows its throughput.
+        println!(
+            "/auth, {SAME_KEYS} keys cycled: {:.0} req/s ({:.1} µs CPU) at {SAME_KEYS} keys, {:.0} req/s ({:.1} µs) at {n}; {distinct} distinct: {:.0} req/s ({:.1} µs)",
+            round[0].wrk.rps, round[0].cpu_us, round[1].wrk.rps, round[1].cpu_us, round[2].wrk.rps, round[2].cpu_us
+        );
         rounds.push([round[0], round[1], round[2]]);
     }
     // A restart proper: the large node stopped and started again, the operating system's cache

@@ -80,6 +80,7 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
             .edge
             .cache
             .key_by_id(&id)
+            .await?
             .ok_or_else(|| anyhow::anyhow!("the edge knows the key"))?;
         key_entries.push(entry);
     }
