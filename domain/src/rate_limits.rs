@@ -28,7 +28,7 @@ pub struct RateLimitsInput {
 }
 
 /// Validated limits: every configured window is in 1..=MAX_LIMIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RateLimitsWire", into = "RateLimitsWire")]
 pub struct RateLimits {
     per_second: Option<u32>,

@@ -261,10 +261,7 @@ pub async fn decide(edge: &Edge, seen: &Seen<'_>, ask: Ask<'_>) -> Result<Allowe
             return Err(d);
         }
     }
-    match edge
-        .limits
-        .decide(entry.key_id.as_str(), &entry.profile.rate_limits, ask.spend)
-    {
+    match edge.limits.decide(entry.key_id, &entry.profile.rate_limits, ask.spend) {
         Ok(rate) => Ok(Allowed {
             key: entry,
             endpoint,

@@ -1,73 +1,34 @@
-//! Per-key rate limits: one GCRA bucket (governor) per key and configured window.
+//! Per-key rate limits: GCRA (governor) per key and configured window.
 //!
 //! A window's bucket holds its whole quota (60 per minute may arrive at once) and refills evenly
 //! (one per second). The per-second window's capacity is `burst` when that is larger. Buckets
 //! live in this node's memory: limits are exact per node; nodes behind a load balancer each
 //! enforce the full quota.
 //!
-//! Each window's state is shared by two limiters over the same quota: one takes from the
-//! bucket (the edge), one only looks (the explorer's Test, which must say what the edge would
-//! answer without spending the key's quota). governor has no peek of its own.
+//! What a key keeps is its GCRA state alone, a number a window (`store::Tats`). The limiters, their
+//! quotas and the RateLimit-Policy header are a [`Plan`]'s, shared by every key on the same
+//! limits: built per key, they were about a kilobyte of every key that had made a request
+//! (README: "A million keys").
+//!
+//! Each window of a plan has two limiters over the same states: one takes from the bucket (the
+//! edge), one only looks (the explorer's Test, which must say what the edge would answer
+//! without spending the key's quota). governor has no peek of its own.
 
 use axum::http::HeaderValue;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::nanos::Nanos;
-use governor::state::{NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 use keyledger_domain::rate_limits::RateLimits;
-use std::num::{NonZeroU32, NonZeroU64};
-use std::sync::atomic::{AtomicU64, Ordering};
+use keyledger_projections::edge_cache::KeyIdText;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A window's GCRA state (governor's theoretical arrival time; 0 before the first request), as
-/// governor's own in-memory state keeps it, but shareable.
-#[derive(Default, Clone)]
-struct Taking(Arc<AtomicU64>);
+mod store;
+use store::{Looking, Slot, Taking};
 
-/// The same state, read and never written.
-struct Looking(Arc<AtomicU64>);
-
-fn arrival(state: &AtomicU64) -> Option<Nanos> {
-    NonZeroU64::new(state.load(Ordering::Acquire)).map(|n| n.get().into())
-}
-
-impl StateStore for Taking {
-    type Key = NotKeyed;
-
-    fn measure_and_replace<T, F, E>(&self, _key: &NotKeyed, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        // Compare-and-swap until no other request changed the state in between.
-        let mut prev = self.0.load(Ordering::Acquire);
-        loop {
-            let (result, next) = f(NonZeroU64::new(prev).map(|n| n.get().into()))?;
-            match self
-                .0
-                .compare_exchange_weak(prev, next.into(), Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok(result),
-                Err(now) => prev = now,
-            }
-        }
-    }
-}
-
-impl StateStore for Looking {
-    type Key = NotKeyed;
-
-    fn measure_and_replace<T, F, E>(&self, _key: &NotKeyed, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        f(arrival(&self.0)).map(|(result, _)| result)
-    }
-}
-
-type Bucket<S> = RateLimiter<NotKeyed, S, DefaultClock, StateInformationMiddleware>;
+type Bucket<S> = RateLimiter<Slot, S, DefaultClock, StateInformationMiddleware>;
 
 /// Whether a decision spends the key's quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,26 +108,25 @@ struct WindowBucket {
     preview: Bucket<Looking>,
 }
 
-/// A key's buckets, built once per set of limits.
-struct KeyBuckets {
-    limits: RateLimits,
+/// The limiters of one set of limits, shared by every key on it.
+struct Plan {
     windows: Vec<WindowBucket>,
     policy: HeaderValue,
 }
 
-impl KeyBuckets {
+impl Plan {
     fn new(limits: &RateLimits) -> Self {
         let windows: Vec<WindowBucket> = windows(limits)
             .into_iter()
-            .map(|(window, limit, capacity)| {
+            .enumerate()
+            .map(|(at, (window, limit, capacity))| {
                 let period = Duration::from_secs(window.seconds()) / limit.max(1);
                 let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
                     .expect("a positive period")
                     .allow_burst(NonZeroU32::new(capacity.max(1)).expect("positive"));
-                let state = Taking::default();
                 let clock = DefaultClock::default();
-                let preview: Bucket<Looking> = RateLimiter::new(quota, Looking(state.0.clone()), clock.clone());
-                let bucket: Bucket<Taking> = RateLimiter::new(quota, state, clock);
+                let preview: Bucket<Looking> = RateLimiter::new(quota, Looking(at), clock.clone());
+                let bucket: Bucket<Taking> = RateLimiter::new(quota, Taking(at), clock);
                 WindowBucket {
                     window,
                     limit,
@@ -182,8 +142,7 @@ impl KeyBuckets {
             .map(|w| format!("\"{}\";q={};w={}", w.window.name(), w.limit, w.window.seconds()))
             .collect::<Vec<_>>()
             .join(", ");
-        KeyBuckets {
-            limits: *limits,
+        Plan {
             windows,
             // Window names and numbers only: always a valid header value.
             policy: HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("")),
@@ -191,9 +150,20 @@ impl KeyBuckets {
     }
 }
 
+/// A key's states and the plan they count in.
+struct KeyRate {
+    limits: RateLimits,
+    plan: Arc<Plan>,
+    tats: Slot,
+}
+
+/// Key ids are drawn by the issuer, never chosen by a client: foldhash rather than SipHash.
+type Hashed = foldhash::fast::RandomState;
+
 #[derive(Default)]
 pub struct RateLimiters {
-    keys: DashMap<String, Arc<KeyBuckets>>,
+    keys: DashMap<KeyIdText, KeyRate, Hashed>,
+    plans: DashMap<RateLimits, Arc<Plan>, Hashed>,
     clock: DefaultClock,
 }
 
@@ -219,49 +189,57 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl RateLimiters {
-    /// This key's buckets, built on first use and again when its limits change (a new quota
-    /// starts afresh).
-    fn buckets(&self, key_id: &str, limits: &RateLimits) -> Arc<KeyBuckets> {
-        let mut entry = self
-            .keys
-            .entry(key_id.to_owned())
-            .or_insert_with(|| Arc::new(KeyBuckets::new(limits)));
-        if entry.limits != *limits {
-            *entry = Arc::new(KeyBuckets::new(limits));
-        }
-        entry.clone()
+    fn plan(&self, limits: &RateLimits) -> Arc<Plan> {
+        self.plans
+            .entry(*limits)
+            .or_insert_with(|| Arc::new(Plan::new(limits)))
+            .clone()
     }
 
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
     #[cfg(test)]
-    pub fn check(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
+    pub fn check(&self, key_id: KeyIdText, limits: &RateLimits) -> Result<RateState, RateState> {
         self.decide(key_id, limits, Spend::Take)
     }
 
     /// What [`Self::check`] would answer now, taking nothing.
     #[cfg(test)]
-    pub fn peek(&self, key_id: &str, limits: &RateLimits) -> Result<RateState, RateState> {
+    pub fn peek(&self, key_id: KeyIdText, limits: &RateLimits) -> Result<RateState, RateState> {
         self.decide(key_id, limits, Spend::Look)
     }
 
     /// Takes one request from every window of the key ([`Spend::Take`]), or answers what that
-    /// would give without taking ([`Spend::Look`]); `Err` carries the headers of a refusal.
-    pub fn decide(&self, key_id: &str, limits: &RateLimits, spend: Spend) -> Result<RateState, RateState> {
+    /// would give without taking ([`Spend::Look`]); `Err` carries the headers of a refusal. A
+    /// key's states are made on its first request, and again when its limits change (a new
+    /// quota starts afresh).
+    pub fn decide(&self, key_id: KeyIdText, limits: &RateLimits, spend: Spend) -> Result<RateState, RateState> {
         // The common path reads the map and takes from the buckets in place: a reference count
         // taken here would be one more counter that every request for this key, on every core,
         // writes.
-        if let Some(known) = self.keys.get(key_id).filter(|b| b.limits == *limits) {
+        if let Some(known) = self.keys.get(&key_id).filter(|k| k.limits == *limits) {
             return self.take(&known, spend);
         }
-        self.take(&self.buckets(key_id, limits), spend)
+        let mut entry = self.keys.entry(key_id).or_insert_with(|| KeyRate {
+            limits: *limits,
+            plan: self.plan(limits),
+            tats: Slot::default(),
+        });
+        if entry.limits != *limits {
+            *entry = KeyRate {
+                limits: *limits,
+                plan: self.plan(limits),
+                tats: Slot::default(),
+            };
+        }
+        self.take(&entry.downgrade(), spend)
     }
 
-    fn take(&self, key: &KeyBuckets, spend: Spend) -> Result<RateState, RateState> {
+    fn take(&self, key: &KeyRate, spend: Spend) -> Result<RateState, RateState> {
         let mut tightest: Option<(&WindowBucket, u32, u64)> = None;
-        for w in &key.windows {
+        for w in &key.plan.windows {
             let checked = match spend {
-                Spend::Take => w.bucket.check(),
-                Spend::Look => w.preview.check(),
+                Spend::Take => w.bucket.check_key(&key.tats),
+                Spend::Look => w.preview.check_key(&key.tats),
             };
             match checked {
                 Ok(snapshot) => {
@@ -278,7 +256,7 @@ impl RateLimiters {
                         limit: w.limit,
                         remaining: 0,
                         reset: wait,
-                        policy: key.policy.clone(),
+                        policy: key.plan.policy.clone(),
                         retry_after: Some(wait),
                     });
                 }
@@ -290,7 +268,7 @@ impl RateLimiters {
                 limit: w.limit,
                 remaining,
                 reset,
-                policy: key.policy.clone(),
+                policy: key.plan.policy.clone(),
                 retry_after: None,
             },
             None => RateState {
@@ -298,7 +276,7 @@ impl RateLimiters {
                 limit: 0,
                 remaining: 0,
                 reset: 0,
-                policy: key.policy.clone(),
+                policy: key.plan.policy.clone(),
                 retry_after: None,
             },
         })
@@ -309,6 +287,10 @@ impl RateLimiters {
 mod tests {
     use super::*;
     use keyledger_domain::rate_limits::RateLimitsInput;
+
+    fn key(n: u128) -> KeyIdText {
+        KeyIdText::of(uuid::Uuid::from_u128(n))
+    }
 
     fn limits(per_minute: u64) -> RateLimits {
         RateLimits::try_from(RateLimitsInput {
@@ -324,10 +306,10 @@ mod tests {
         let limiters = RateLimiters::default();
         let l = limits(5);
         for expected_remaining in (0..5).rev() {
-            let state = limiters.check("k", &l).unwrap();
+            let state = limiters.check(key(1), &l).unwrap();
             assert_eq!((state.limit, state.remaining), (5, expected_remaining));
         }
-        let refused = limiters.check("k", &l).unwrap_err();
+        let refused = limiters.check(key(1), &l).unwrap_err();
         assert_eq!((refused.limit, refused.remaining), (5, 0));
         // 5 per minute refills one every 12 seconds.
         assert!((11..=12).contains(&refused.retry_after.unwrap()), "{refused:?}");
@@ -336,30 +318,61 @@ mod tests {
             refused.current().unwrap(),
             format!("\"minute\";r=0;t={}", refused.reset)
         );
-        assert!(limiters.check("other", &l).is_ok(), "keys have their own buckets");
+        assert!(limiters.check(key(2), &l).is_ok(), "keys have their own buckets");
+        assert_eq!(limiters.plans.len(), 1, "and share the limiters of their limits");
+    }
+
+    /// The edge's own promise: however many requests race for a key's quota, exactly the quota
+    /// passes.
+    #[test]
+    fn racing_requests_take_exactly_the_quota() {
+        let limiters = RateLimiters::default();
+        // A day's quota: nothing refills while the test runs, however slow the machine.
+        let l = RateLimits::try_from(RateLimitsInput {
+            per_minute: Some(1_000_000),
+            per_hour: Some(1_000_000),
+            per_day: Some(1_000),
+            ..Default::default()
+        })
+        .unwrap();
+        let passed: usize = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..400).filter(|_| limiters.check(key(1), &l).is_ok()).count()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 1_000);
     }
 
     #[test]
     fn changed_limits_start_a_fresh_bucket() {
         let limiters = RateLimiters::default();
         for _ in 0..2 {
-            limiters.check("k", &limits(2)).unwrap();
+            limiters.check(key(1), &limits(2)).unwrap();
         }
-        assert!(limiters.check("k", &limits(2)).is_err());
-        assert!(limiters.check("k", &limits(3)).is_ok());
+        assert!(limiters.check(key(1), &limits(2)).is_err());
+        assert!(limiters.check(key(1), &limits(3)).is_ok());
     }
 
     #[test]
     fn a_peek_answers_what_a_check_would_and_takes_nothing() {
         let limiters = RateLimiters::default();
         let l = limits(2);
-        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 1, "as if it were the first");
-        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 1, "and still nothing taken");
-        assert_eq!(limiters.check("k", &l).unwrap().remaining, 1);
-        assert_eq!(limiters.peek("k", &l).unwrap().remaining, 0);
-        assert_eq!(limiters.check("k", &l).unwrap().remaining, 0);
-        let peeked = limiters.peek("k", &l).unwrap_err();
-        let refused = limiters.check("k", &l).unwrap_err();
+        assert_eq!(
+            limiters.peek(key(1), &l).unwrap().remaining,
+            1,
+            "as if it were the first"
+        );
+        assert_eq!(
+            limiters.peek(key(1), &l).unwrap().remaining,
+            1,
+            "and still nothing taken"
+        );
+        assert_eq!(limiters.check(key(1), &l).unwrap().remaining, 1);
+        assert_eq!(limiters.peek(key(1), &l).unwrap().remaining, 0);
+        assert_eq!(limiters.check(key(1), &l).unwrap().remaining, 0);
+        let peeked = limiters.peek(key(1), &l).unwrap_err();
+        let refused = limiters.check(key(1), &l).unwrap_err();
         assert_eq!((peeked.limit, peeked.window), (refused.limit, refused.window));
         assert!(peeked.retry_after.unwrap().abs_diff(refused.retry_after.unwrap()) <= 1);
     }
