@@ -110,6 +110,7 @@ struct WindowBucket {
 
 /// The limiters of one set of limits, shared by every key on it.
 struct Plan {
+    limits: RateLimits,
     windows: Vec<WindowBucket>,
     policy: HeaderValue,
 }
@@ -143,6 +144,7 @@ impl Plan {
             .collect::<Vec<_>>()
             .join(", ");
         Plan {
+            limits: *limits,
             windows,
             // Window names and numbers only: always a valid header value.
             policy: HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("")),
@@ -150,9 +152,8 @@ impl Plan {
     }
 }
 
-/// A key's states and the plan they count in.
+/// A key's states and the plan they count in (whose limits are the key's).
 struct KeyRate {
-    limits: RateLimits,
     plan: Arc<Plan>,
     tats: Slot,
 }
@@ -189,11 +190,17 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl RateLimiters {
-    fn plan(&self, limits: &RateLimits) -> Arc<Plan> {
-        self.plans
+    /// Fresh states (nothing taken yet) in the plan of `limits`.
+    fn fresh(&self, limits: &RateLimits) -> KeyRate {
+        let plan = self
+            .plans
             .entry(*limits)
             .or_insert_with(|| Arc::new(Plan::new(limits)))
-            .clone()
+            .clone();
+        KeyRate {
+            plan,
+            tats: Slot::default(),
+        }
     }
 
     /// Takes one request from every window of the key; `Err` carries the headers of a refusal.
@@ -216,20 +223,12 @@ impl RateLimiters {
         // The common path reads the map and takes from the buckets in place: a reference count
         // taken here would be one more counter that every request for this key, on every core,
         // writes.
-        if let Some(known) = self.keys.get(&key_id).filter(|k| k.limits == *limits) {
+        if let Some(known) = self.keys.get(&key_id).filter(|k| k.plan.limits == *limits) {
             return self.take(&known, spend);
         }
-        let mut entry = self.keys.entry(key_id).or_insert_with(|| KeyRate {
-            limits: *limits,
-            plan: self.plan(limits),
-            tats: Slot::default(),
-        });
-        if entry.limits != *limits {
-            *entry = KeyRate {
-                limits: *limits,
-                plan: self.plan(limits),
-                tats: Slot::default(),
-            };
+        let mut entry = self.keys.entry(key_id).or_insert_with(|| self.fresh(limits));
+        if entry.plan.limits != *limits {
+            *entry = self.fresh(limits);
         }
         self.take(&entry.downgrade(), spend)
     }
