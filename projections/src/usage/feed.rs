@@ -163,7 +163,7 @@ impl UsageFeed {
             return Ok(false);
         }
         let mut conn = db.pool().acquire().await?;
-        let Some(upto) = log::page_end(&mut conn, from, last, BATCHES_PER_READ, i64::MAX).await? else {
+        let Some(upto) = log::page_end(&mut conn, from, last, BATCHES_PER_READ).await? else {
             self.state().position = last;
             return Ok(false);
         };
@@ -257,7 +257,7 @@ async fn stored(
     } else {
         after.batch - 1
     };
-    let Some(end) = log::page_end(&mut conn, from, upto, BATCHES_PER_READ, i64::MAX).await? else {
+    let Some(end) = log::page_end(&mut conn, from, upto, BATCHES_PER_READ).await? else {
         return Ok((
             Vec::new(),
             Replay::Done {

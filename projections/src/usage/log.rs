@@ -55,15 +55,14 @@ pub async fn page(
     }))
 }
 
-/// The end of that [`Page`] alone.
+/// The end of that [`Page`] alone, however many records its batches hold.
 pub async fn page_end(
     conn: &mut AnyConnection,
     after: i64,
     upto: i64,
     batches: i64,
-    records: i64,
 ) -> Result<Option<i64>, ProjectionError> {
-    Ok(page(conn, after, upto, batches, records).await?.map(|p| p.end))
+    Ok(page(conn, after, upto, batches, i64::MAX).await?.map(|p| p.end))
 }
 
 /// Records decoded or folded between two turns given back to the runtime (about a quarter of
@@ -260,7 +259,10 @@ mod tests {
         }
         let mut conn = db.pool().acquire().await.unwrap();
         let mut end = async |after: i64, batches: i64, records: i64| {
-            page_end(&mut conn, after, i64::MAX, batches, records).await.unwrap()
+            page(&mut conn, after, i64::MAX, batches, records)
+                .await
+                .unwrap()
+                .map(|p| p.end)
         };
         assert_eq!(
             end(first, 64, 100_000).await,
