@@ -190,6 +190,17 @@ async fn agreement(app: TestApp) -> TestApp {
         .error_code(),
         "invalid_client_ip"
     );
+    // A key id no key has, or no key id at all, is a key the Test cannot act as.
+    for unknown in [uuid::Uuid::new_v4().to_string(), "not-a-key-id".to_owned()] {
+        let answer = app
+            .post(
+                &format!("/v1/endpoints/{files}/test"),
+                json!({ "path_params": { "id": "1" }, "key_id": unknown }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{unknown}: {:?}", answer.body);
+        assert_eq!(answer.error_code(), "not_found");
+    }
 
     // GraphQL's Test is the same operation.
     let graphql = app
