@@ -710,16 +710,17 @@ async fn sums_over_whole_weeks_read_the_week_rows() {
 }
 
 /// The log reader leaves out a record (or a batch) that does not read, and reads the rest: one
-/// damaged record must not stop the rollups or the streams.
+/// damaged record must not stop the rollups or the streams. Texts that need unescaping read as
+/// written; the rollups' reading keeps the texts of errors only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
     use keyledger_domain::usage::UsageId;
     use keyledger_projections::usage::log;
     for (test_db, db) in bare_databases().await {
         for rows in [
-            r#"[[1,null,"GET","/a",200,"VALID",5,null],[1,null,"GET"],[2,null,"GET","/b",401,"invalid_key",3,"::1"]]"#,
+            r#"[[1,null,"GET","/a",200,"VALID",5,null],[1,null,"GET"],[2,null,"GET","/b\u00e9",401,"invalid_key",3,"::1"]]"#,
             "not json",
-            r#"[[3,null,"GET","/c",404,"endpoint_not_found",4,null]]"#,
+            r#"[[3,null,"GET","/c\/d",404,"endpoint_not_found",4,null],[4,null,"POST","/e",204,"VALID",2,"10.0.0.1"]]"#,
         ] {
             sqlx::query("INSERT INTO usage_batches (written_at_ms, records, rows, base_ms) VALUES (0, 1, $1, 1000)")
                 .bind(rows)
@@ -728,18 +729,38 @@ async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
                 .unwrap();
         }
         let mut conn = db.pool().acquire().await.unwrap();
-        let (entries, read) = log::entries(&mut conn, UsageId::default(), i64::MAX).await.unwrap();
+        let (entries, read) = log::entries(&mut conn, UsageId::default(), i64::MAX, log::Texts::All)
+            .await
+            .unwrap();
         let paths: Vec<(&str, i64)> = entries
             .iter()
             .map(|e| (e.path.as_str(), e.at.timestamp_millis()))
             .collect();
         assert_eq!(
             paths,
-            [("/a", 1001), ("/b", 1002), ("/c", 1003)],
+            [("/a", 1001), ("/b\u{e9}", 1002), ("/c/d", 1003), ("/e", 1004)],
             "{:?}",
             test_db.backend
         );
-        assert_eq!(read, 4, "the damaged record is read, and left out");
+        assert_eq!(read, 5, "the damaged record is read, and left out");
+        let (of_errors, _) = log::entries(&mut conn, UsageId::default(), i64::MAX, log::Texts::OfErrors)
+            .await
+            .unwrap();
+        let texts: Vec<(&str, &str, Option<&str>, u16)> = of_errors
+            .iter()
+            .map(|e| (e.method.as_str(), e.path.as_str(), e.client_ip.as_deref(), e.status))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("", "", None, 200),
+                ("GET", "/b\u{e9}", Some("::1"), 401),
+                ("GET", "/c/d", None, 404),
+                ("", "", None, 204)
+            ],
+            "{:?}",
+            test_db.backend
+        );
         drop(conn);
         // A rebuild goes on past a whole step (16 batches) of batches that do not read.
         for _ in 0..32 {
@@ -765,7 +786,7 @@ async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
         .fetch_one(db.pool())
         .await
         .unwrap();
-        assert_eq!(folded, 4, "/a, /b, /c and /d: {:?}", test_db.backend);
+        assert_eq!(folded, 5, "/a, /b, /c/d, /e and /d: {:?}", test_db.backend);
         db.close().await;
         test_db.drop_database().await;
     }

@@ -9,32 +9,49 @@ use chrono::{DateTime, Utc};
 use keyledger_commands::Database;
 use keyledger_domain::usage::{Outcome, StatusClass, UsageEntry, UsageFilter, UsageId, SEQ_SPAN};
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Errors kept a tenant.
 pub const KEPT: usize = 1_000;
 const INTO: &str = "usage_errors (batch_id, seq, at_ms, tenant, key_id, endpoint_id, plugin, method, path, \
                     status, outcome, latency_us, client_ip)";
 
-fn is_error(e: &UsageEntry) -> bool {
-    StatusClass::of(e.status).is_some_and(StatusClass::is_error)
+/// Whether a record answered with `status` is an error these keep.
+pub(crate) fn kept(status: u16) -> bool {
+    StatusClass::of(status).is_some_and(StatusClass::is_error)
 }
 
-/// Keeps the errors among `entries` (newest of the log so far), then trims each tenant they
-/// touched to its newest [`KEPT`].
-pub(crate) async fn keep(tx: &mut AnyConnection, entries: &[UsageEntry]) -> Result<(), ProjectionError> {
-    let mut by_tenant: HashMap<&str, Vec<&UsageEntry>> = HashMap::new();
-    // Newest first, so that only each tenant's newest are written from a flood.
-    for e in entries.iter().rev().filter(|e| is_error(e)) {
-        let kept = by_tenant.entry(e.tenant.as_deref().unwrap_or("")).or_default();
-        if kept.len() < KEPT {
-            kept.push(e);
+/// A step's errors to keep, offered in log order: each tenant's newest [`KEPT`] of them. A
+/// flood's step holds a thousand a tenant, not all it read.
+#[derive(Default)]
+pub(crate) struct Kept(HashMap<Option<Arc<str>>, VecDeque<UsageEntry>>);
+
+impl Kept {
+    pub(crate) fn offer(&mut self, entry: UsageEntry) {
+        if !kept(entry.status) {
+            return;
         }
+        let newest = self.0.entry(entry.tenant.clone()).or_default();
+        if newest.len() == KEPT {
+            newest.pop_front();
+        }
+        newest.push_back(entry);
     }
+}
+
+/// Writes the errors `kept` holds (newest of the log so far), then trims each tenant they
+/// touched to its newest [`KEPT`].
+pub(crate) async fn keep(tx: &mut AnyConnection, kept: Kept) -> Result<(), ProjectionError> {
+    let by_tenant: Vec<(&str, &VecDeque<UsageEntry>)> = kept
+        .0
+        .iter()
+        .map(|(tenant, errors)| (tenant.as_deref().unwrap_or(""), errors))
+        .collect();
     let text = |t: Option<&str>| Cell::from(t.map(str::to_owned));
     let rows: Vec<Vec<Cell>> = by_tenant
         .iter()
-        .flat_map(|(tenant, errors)| errors.iter().map(move |e| (*tenant, *e)))
+        .flat_map(|(tenant, errors)| errors.iter().map(move |e| (*tenant, e)))
         .map(|(tenant, e)| {
             vec![
                 e.id.batch.into(),
@@ -54,7 +71,7 @@ pub(crate) async fn keep(tx: &mut AnyConnection, entries: &[UsageEntry]) -> Resu
         })
         .collect();
     rows::insert(tx, INTO, "ON CONFLICT (batch_id, seq) DO NOTHING", rows).await?;
-    for tenant in by_tenant.keys() {
+    for (tenant, _) in &by_tenant {
         sqlx::query(&format!(
             "DELETE FROM usage_errors WHERE tenant = $1 AND batch_id * {SEQ_SPAN} + seq < \
              (SELECT batch_id * {SEQ_SPAN} + seq FROM usage_errors WHERE tenant = $1 \
@@ -125,4 +142,57 @@ pub async fn recent(
         });
     }
     Ok(recent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(seq: i64, tenant: &str, status: u16) -> UsageEntry {
+        UsageEntry {
+            id: UsageId::new(1, seq).unwrap(),
+            at: DateTime::from_timestamp_millis(seq).unwrap(),
+            tenant: Some(tenant.into()),
+            key_id: None,
+            endpoint_id: None,
+            plugin: None,
+            method: "GET".into(),
+            path: "/".into(),
+            status,
+            outcome: if status < 400 {
+                Outcome::Valid
+            } else {
+                Outcome::InvalidKey
+            },
+            latency_us: 1,
+            client_ip: None,
+        }
+    }
+
+    #[test]
+    fn a_step_holds_each_tenants_newest_errors_and_no_successes() {
+        let mut kept = Kept::default();
+        for seq in 0..1_005 {
+            kept.offer(answered(seq, "a", 401));
+        }
+        for seq in 2_000..2_003 {
+            kept.offer(answered(seq, "b", 503));
+        }
+        kept.offer(answered(3_000, "a", 200));
+        kept.offer(answered(3_001, "c", 204));
+        let seqs = |tenant: &str| -> Vec<i64> {
+            let tenant: Option<Arc<str>> = Some(tenant.into());
+            kept.0
+                .get(&tenant)
+                .map_or_else(Vec::new, |e| e.iter().map(|e| e.id.seq).collect())
+        };
+        assert_eq!(
+            seqs("a"),
+            (5..1_005).collect::<Vec<_>>(),
+            "the newest thousand, in order"
+        );
+        assert_eq!(seqs("b"), [2_000, 2_001, 2_002]);
+        assert!(seqs("c").is_empty(), "a success is not held");
+        assert_eq!(kept.0.len(), 2);
+    }
 }

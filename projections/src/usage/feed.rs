@@ -167,7 +167,7 @@ impl UsageFeed {
             self.state().position = last;
             return Ok(false);
         };
-        let (entries, _) = log::entries(&mut conn, UsageId::after_batch(from), upto).await?;
+        let (entries, _) = log::entries(&mut conn, UsageId::after_batch(from), upto, log::Texts::All).await?;
         drop(conn);
         let mut state = self.state();
         for entry in entries {
@@ -265,7 +265,7 @@ async fn stored(
             },
         ));
     };
-    let (mut read, _) = log::entries(&mut conn, after, end).await?;
+    let (mut read, _) = log::entries(&mut conn, after, end, log::Texts::All).await?;
     read.retain(|e| filter.matches(e));
     let last = UsageId::after_batch(end);
     let next = if end >= upto {

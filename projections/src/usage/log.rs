@@ -2,11 +2,13 @@
 //! subjects from `usage_subjects`), in log order, as the `usage_log` view shows them to SQL. The
 //! rollups fold them, the feed hands them out, streams replay them.
 
+use super::errors;
 use crate::ProjectionError;
 use chrono::DateTime;
 use keyledger_commands::Database;
 use keyledger_domain::usage::{Outcome, UsageEntry, UsageId};
 use sqlx::{AnyConnection, Row};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -71,45 +73,38 @@ pub async fn page_end(
 pub(crate) const YIELD_EVERY: usize = 256;
 
 /// One record as a batch stores it (see `encode`): [at_ms - base_ms, subject, method, path,
-/// status, code, latency_us, client_ip].
-type Stored = (
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-    i64,
-    Option<String>,
-);
-
-/// A stored record whose texts are borrowed from the batch's JSON (none needs unescaping).
+/// status, code, latency_us, client_ip]. Its texts are borrowed from the batch's JSON unless
+/// they need unescaping.
 #[derive(serde::Deserialize)]
-struct Borrowed<'a>(
+struct Stored<'a>(
     i64,
     Option<i64>,
-    Option<&'a str>,
-    Option<&'a str>,
+    #[serde(borrow)] Option<Text<'a>>,
+    #[serde(borrow)] Option<Text<'a>>,
     i64,
-    &'a str,
+    #[serde(borrow)] Text<'a>,
     i64,
-    Option<&'a str>,
+    #[serde(borrow)] Option<Text<'a>>,
 );
 
-impl Borrowed<'_> {
-    fn owned(self) -> Stored {
-        let Borrowed(offset, subject, method, path, status, code, latency_us, client_ip) = self;
-        let own = |text: Option<&str>| text.map(str::to_owned);
-        (
-            offset,
-            subject,
-            own(method),
-            own(path),
-            status,
-            code.to_owned(),
-            latency_us,
-            own(client_ip),
-        )
+/// A text of a stored record. serde borrows a `Cow` only when it is a field's own type, not
+/// inside an `Option`.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Which of a record's own texts (method, path, client address) a reader needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Texts {
+    /// Every record's: the feed and streams hand them out.
+    All,
+    /// Only those of the errors the rollups keep ([`errors::kept`]): the rollups' cells have no
+    /// method, path or address, and copying them made four allocations of every success.
+    OfErrors,
+}
+
+impl Texts {
+    fn wanted(self, status: u16) -> bool {
+        self == Texts::All || errors::kept(status)
     }
 }
 
@@ -142,14 +137,31 @@ async fn subjects(
 }
 
 /// The records after `after` in the batches up to `upto`, in log order, and how many were read
-/// (those left out included). The batches are read whole and decoded here: a row a record
-/// through the `usage_log` view crossed SQLite's worker thread once each, and at the edge's
-/// peak that handing over was a third of a core.
+/// (those left out included); their method, path and client address as `texts` asks.
 pub async fn entries(
     conn: &mut AnyConnection,
     after: UsageId,
     upto: i64,
+    texts: Texts,
 ) -> Result<(Vec<UsageEntry>, usize), ProjectionError> {
+    let mut entries = Vec::new();
+    let read = each(conn, after, upto, texts, |entry| entries.push(entry)).await?;
+    Ok((entries, read))
+}
+
+/// Hands each record of [`entries`] to `visit` in log order, without collecting them, and
+/// returns how many were read. The batches are read whole and decoded here: a row a record
+/// through the `usage_log` view crossed SQLite's worker thread once each, and at the edge's peak
+/// that handing over was a third of a core. Each batch is decoded into one list borrowing its
+/// text, and each record made into an entry only as it is handed over: copying a step's records
+/// into a list of all of them, then into entries, cost more than their decoding.
+pub async fn each(
+    conn: &mut AnyConnection,
+    after: UsageId,
+    upto: i64,
+    texts: Texts,
+    mut visit: impl FnMut(UsageEntry),
+) -> Result<usize, ProjectionError> {
     // From `after`'s own batch, unless `after` ends it.
     let first = if after.is_last_of_batch() {
         after.batch + 1
@@ -162,80 +174,112 @@ pub async fn entries(
             .bind(upto)
             .fetch_all(&mut *conn)
             .await?;
-    let mut decoded = Vec::new();
+    let mut decoded: Vec<(i64, i64, Vec<Option<Stored<'_>>>)> = Vec::with_capacity(batches.len());
     let mut ids = std::collections::BTreeSet::new();
     let mut read = 0;
     for (batch, base_ms, rows) in &batches {
-        // Texts borrowed from the batch in one pass: a batch whose texts need unescaping (or
-        // that does not read) is taken a record at a time instead.
-        let records = match serde_json::from_str::<Vec<Borrowed<'_>>>(rows) {
-            Ok(records) => records.into_iter().map(Borrowed::owned).map(Ok).collect(),
-            Err(_) => match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(rows) {
-                Ok(raw) => raw
-                    .into_iter()
-                    .map(|r| serde_json::from_str::<Stored>(r.get()))
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(batch, error = %e, "a usage batch that does not read is left out");
-                    continue;
-                }
-            },
-        };
-        let records: Vec<Result<Stored, serde_json::Error>> = records;
+        let Some(records) = decode(*batch, rows) else { continue };
         read += records.len();
-        decoded.reserve(records.len());
+        // A batch's records come in runs of the same subject.
+        let mut last_subject = None;
+        for record in records.iter().flatten() {
+            if record.1 != last_subject {
+                last_subject = record.1;
+                ids.extend(record.1);
+            }
+        }
+        decoded.push((*batch, *base_ms, records));
+        tokio::task::yield_now().await;
+    }
+    let subjects = subjects(conn, &ids).await?;
+    let mut handed = 0usize;
+    for (batch, base_ms, records) in decoded {
         for (seq, record) in records.into_iter().enumerate() {
-            let Some(id) = UsageId::new(*batch, seq as i64) else {
+            let Some(record) = record else { continue };
+            let Some(id) = UsageId::new(batch, seq as i64) else {
                 tracing::warn!(batch, seq, "a usage record past its batch's size is left out");
                 continue;
             };
             if id <= after {
                 continue;
             }
-            match record {
-                Ok(record) => {
-                    ids.extend(record.1);
-                    decoded.push((id, *base_ms, record));
-                }
-                Err(e) => tracing::warn!(batch, seq, error = %e, "a usage record that does not read is left out"),
+            let Some(entry) = entry(id, base_ms, record, &subjects, texts) else {
+                continue;
+            };
+            visit(entry);
+            handed += 1;
+            if handed.is_multiple_of(YIELD_EVERY) {
+                tokio::task::yield_now().await;
             }
         }
-        tokio::task::yield_now().await;
     }
-    let subjects = subjects(conn, &ids).await?;
-    let mut entries = Vec::with_capacity(decoded.len());
-    for (i, (id, base_ms, (offset, subject, method, path, status, code, latency_us, client_ip))) in
-        decoded.into_iter().enumerate()
-    {
-        if i % YIELD_EVERY == YIELD_EVERY - 1 {
-            tokio::task::yield_now().await;
+    Ok(read)
+}
+
+/// A batch's records, `None` for each that does not read; `None` when the batch does not.
+fn decode(batch: i64, rows: &str) -> Option<Vec<Option<Stored<'_>>>> {
+    // The whole batch in one pass; a batch that does not read so is taken a record at a time, so
+    // that one damaged record leaves out only itself.
+    if let Ok(records) = serde_json::from_str::<Vec<Stored<'_>>>(rows) {
+        return Some(records.into_iter().map(Some).collect());
+    }
+    match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(rows) {
+        Ok(raw) => Some(
+            raw.into_iter()
+                .enumerate()
+                .map(|(seq, r)| {
+                    serde_json::from_str(r.get())
+                        .inspect_err(
+                            |e| tracing::warn!(batch, seq, error = %e, "a usage record that does not read is left out"),
+                        )
+                        .ok()
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(batch, error = %e, "a usage batch that does not read is left out");
+            None
         }
-        let at_ms = base_ms + offset;
-        let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code), DateTime::from_timestamp_millis(at_ms)) else {
-            tracing::warn!(
-                code,
-                at_ms,
-                "a usage record with an unknown outcome or time is left out"
-            );
-            continue;
-        };
-        let [tenant, key_id, endpoint_id, plugin] = subject.and_then(|s| subjects.get(&s).cloned()).unwrap_or_default();
-        entries.push(UsageEntry {
-            id,
-            at,
-            tenant,
-            key_id,
-            endpoint_id,
-            plugin,
-            method: method.unwrap_or_default(),
-            path: path.unwrap_or_default(),
-            status: u16::try_from(status).unwrap_or(0),
-            outcome,
-            latency_us,
-            client_ip,
-        });
     }
-    Ok((entries, read))
+}
+
+/// The entry of a stored record, with its subject's texts; `None` (and a warning) when its
+/// outcome or time does not read.
+fn entry(
+    id: UsageId,
+    base_ms: i64,
+    record: Stored<'_>,
+    subjects: &HashMap<i64, [Option<Arc<str>>; 4]>,
+    texts: Texts,
+) -> Option<UsageEntry> {
+    let Stored(offset, subject, method, path, status, code, latency_us, client_ip) = record;
+    let at_ms = base_ms + offset;
+    let (Ok(outcome), Some(at)) = (Outcome::from_recorded(&code.0), DateTime::from_timestamp_millis(at_ms)) else {
+        tracing::warn!(
+            code = %code.0,
+            at_ms,
+            "a usage record with an unknown outcome or time is left out"
+        );
+        return None;
+    };
+    let status = u16::try_from(status).unwrap_or(0);
+    let wanted = texts.wanted(status);
+    let own = |text: Option<Text<'_>>| text.filter(|_| wanted).map(|t| t.0.into_owned());
+    let [tenant, key_id, endpoint_id, plugin] = subject.and_then(|s| subjects.get(&s).cloned()).unwrap_or_default();
+    Some(UsageEntry {
+        id,
+        at,
+        tenant,
+        key_id,
+        endpoint_id,
+        plugin,
+        method: own(method).unwrap_or_default(),
+        path: own(path).unwrap_or_default(),
+        status,
+        outcome,
+        latency_us,
+        client_ip: own(client_ip),
+    })
 }
 
 #[cfg(test)]

@@ -179,15 +179,21 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         tx.commit().await?;
         return Ok(none);
     };
-    let (entries, read) = log::entries(&mut tx, UsageId::after_batch(from), upto).await?;
     let mut fresh = Rollups::with_minutes_from(minutes_from(now));
-    for chunk in entries.chunks(log::YIELD_EVERY) {
-        for entry in chunk {
-            fresh.add(entry);
-        }
-        tokio::task::yield_now().await;
-    }
-    errors::keep(&mut tx, &entries).await?;
+    // Folded as they are read; only the errors to keep are held.
+    let mut kept = errors::Kept::default();
+    let read = log::each(
+        &mut tx,
+        UsageId::after_batch(from),
+        upto,
+        log::Texts::OfErrors,
+        |entry| {
+            fresh.add(&entry);
+            kept.offer(entry);
+        },
+    )
+    .await?;
+    errors::keep(&mut tx, kept).await?;
     let mut cells = fresh.into_sorted().map_err(corrupt)?;
     for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
         merge_stored(&mut tx, chunk).await?;

@@ -17,18 +17,21 @@ pub(super) const POLL: Duration = Duration::from_millis(250);
 /// would log a warning at every write.
 const RETRY: Duration = Duration::from_millis(400);
 
-/// While caught up, the next step waits [`PACE`] times as long as the last one took, at most
-/// [`PACE_MAX`], and then for the next write. A step's cost grows with the distinct cells it
-/// writes (a key, endpoint, outcome and status each, times sixteen periods and grains), not with
-/// its records: under traffic from thousands of keys, steps back to back every 100 ms wrote the
-/// same cells again each time and took 40 % of the edge's core (README: Edge performance, fourth
-/// step). Paced, a step folds more records into the same cells, the rollups take at most a fifth
-/// of a core while they keep up, and their lag stays within the ingestion target of 1 s. Behind
-/// (a restart, a backlog) the steps run back to back. A short step waits for the writer's next
-/// flush (every 25 ms): each step folds one small batch, for on a node pinned to one core a step
-/// of 100 ms of records held the edge's answers behind it for 2 ms and more (README: Edge
-/// performance, fifth step).
-const PACE: u32 = 4;
+/// While caught up, the next step waits [`PACE`] times as long as the last one took, at least
+/// [`GAP`] and at most [`PACE_MAX`], and then for the next write. A step's cost grows with the
+/// distinct cells it writes (a key, endpoint, outcome and status each, times sixteen periods and
+/// grains) and the errors it keeps (up to 1 000 a tenant), not with its records: under traffic
+/// from thousands of keys, steps back to back every 100 ms wrote the same cells again each time
+/// and took 40 % of the edge's core (README: Edge performance, fourth step). Paced, a step folds
+/// more records into the same cells, the rollups take at most a ninth of a core while they keep
+/// up, and their lag stays within the ingestion target of 1 s. The gap bounds what a step's fixed
+/// work (its transaction, checkpoint and statements) costs a busy node: a step after every 25 ms
+/// write cost the edge's core about as much as decoding the records it folded (README: Edge
+/// performance, seventh step). Behind (a restart, a backlog) the steps run back to back; their
+/// loops yield every [`super::log::YIELD_EVERY`] records, so a longer step does not hold the
+/// edge's answers behind it.
+const PACE: u32 = 8;
+const GAP: Duration = Duration::from_millis(200);
 const PACE_MAX: Duration = Duration::from_millis(400);
 
 /// What a worker does after a step that folded `records` in `took`, with `more` batches after
@@ -37,7 +40,7 @@ fn pause(records: usize, more: bool, took: Duration) -> Option<Duration> {
     match (records, more) {
         (_, true) => None,
         (0, false) => Some(Duration::ZERO),
-        (_, false) => Some((took * PACE).min(PACE_MAX)),
+        (_, false) => Some((took * PACE).clamp(GAP, PACE_MAX)),
     }
 }
 
@@ -84,7 +87,8 @@ mod tests {
             "idle: it waits for a write or the poll"
         );
         assert_eq!(pause(500, true, ms(300)), None, "behind: steps back to back");
-        assert_eq!(pause(500, false, ms(50)), Some(ms(200)), "four times the step");
+        assert_eq!(pause(500, false, ms(2)), Some(GAP), "a short step: at least the gap");
+        assert_eq!(pause(500, false, ms(40)), Some(ms(320)), "eight times the step");
         assert_eq!(pause(500, false, ms(300)), Some(PACE_MAX), "never longer than the cap");
     }
 }
