@@ -5,6 +5,7 @@ mod entry;
 mod export;
 mod figures;
 mod grain;
+mod minute;
 mod outcome;
 mod period;
 mod report;

@@ -3,10 +3,10 @@
 //! key, the endpoint or both (the grains), so that a figure is read from the fewest rows that
 //! hold it.
 
+use super::minute::{Minute, Shared};
 use super::{Grain, Outcome, Period, RollupCell, SketchError, UsageEntry};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// What a rollup row is about: absent parts (and parts its grain does not keep) are empty, so
 /// that a row has one key.
@@ -37,35 +37,6 @@ impl RollupKey {
     }
 }
 
-/// A record's detail minute as `add` counts it, its texts shared with the records.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Minute {
-    bucket: DateTime<Utc>,
-    tenant: Option<Arc<str>>,
-    key_id: Option<Arc<str>>,
-    endpoint_id: Option<Arc<str>>,
-    plugin: Option<Arc<str>>,
-    outcome: Outcome,
-    status: u16,
-}
-
-impl Minute {
-    fn key(&self) -> RollupKey {
-        let part = |p: &Option<Arc<str>>| p.as_deref().unwrap_or_default().to_owned();
-        RollupKey {
-            grain: Grain::Detail,
-            period: Period::Minute,
-            bucket: self.bucket,
-            tenant: part(&self.tenant),
-            key_id: part(&self.key_id),
-            endpoint_id: part(&self.endpoint_id),
-            plugin: part(&self.plugin),
-            outcome: self.outcome,
-            status: self.status,
-        }
-    }
-}
-
 /// Rollups being built from a run of records, every period at once.
 ///
 /// A record is first counted in the cell of its minute at the finest grain (`add`); `settle`
@@ -74,8 +45,9 @@ impl Minute {
 #[derive(Debug, Default)]
 pub struct Rollups {
     cells: HashMap<RollupKey, RollupCell>,
-    /// Records added since the last `settle`, by their detail minute.
-    minutes: HashMap<Minute, RollupCell>,
+    /// Records added since the last `settle`, by their detail minute. Keyed by pointers, so a
+    /// fixed-seed hash serves: nothing a client sends chooses them.
+    minutes: HashMap<Minute, RollupCell, foldhash::fast::FixedState>,
     /// Records before this get no minute cells: minute rollups are kept a day (retention), and
     /// records folded late (a backlog, a rebuild) would otherwise write rows only to be swept.
     minutes_from: Option<DateTime<Utc>>,
@@ -95,10 +67,10 @@ impl Rollups {
     pub fn add(&mut self, fact: &UsageEntry) {
         let minute = Minute {
             bucket: Period::Minute.bucket(fact.at),
-            tenant: fact.tenant.clone(),
-            key_id: fact.key_id.clone(),
-            endpoint_id: fact.endpoint_id.clone(),
-            plugin: fact.plugin.clone(),
+            tenant: Shared(fact.tenant.clone()),
+            key_id: Shared(fact.key_id.clone()),
+            endpoint_id: Shared(fact.endpoint_id.clone()),
+            plugin: Shared(fact.plugin.clone()),
             outcome: fact.outcome,
             status: fact.status,
         };
@@ -307,6 +279,37 @@ mod tests {
         assert_eq!(once, runs);
         let hour = key(Period::Hour, 9, 0, "k1", Outcome::Valid, 200);
         assert!(once.contains(&(hour, 2, 300)), "two of k1's records in the 9:00 hour");
+    }
+
+    /// A reader hands one subject's records the same texts; records with equal texts that are
+    /// not shared (`fact` makes new ones each time, as the test above) count alike.
+    #[test]
+    fn records_sharing_their_texts_count_in_the_same_cells() {
+        let first = fact(9, 1, "k1", Outcome::Valid, 200, 100);
+        let shared = UsageEntry {
+            latency_us: 300,
+            ..first.clone()
+        };
+        let other_key = UsageEntry {
+            key_id: Some("k2".into()),
+            ..first.clone()
+        };
+        let mut rollups = Rollups::default();
+        for f in [&first, &shared, &fact(9, 1, "k1", Outcome::Valid, 200, 500), &other_key] {
+            rollups.add(f);
+        }
+        rollups.settle().unwrap();
+        let cell = |k: RollupKey| rollups.get(&k).map(|c| (c.requests, c.latency_sum_us));
+        assert_eq!(
+            cell(key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200)),
+            Some((3, 900))
+        );
+        assert_eq!(
+            cell(key(Period::Minute, 9, 1, "k2", Outcome::Valid, 200)),
+            Some((1, 100))
+        );
+        let tenant = key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200).at_grain(Grain::Tenant);
+        assert_eq!(cell(tenant), Some((4, 1000)));
     }
 
     #[test]
