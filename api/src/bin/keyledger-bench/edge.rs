@@ -82,6 +82,7 @@ pub(crate) async fn edge(a: &Args) -> anyhow::Result<()> {
     println!("seeded {} keys in {:.1} s", keys.len(), seeding.elapsed().as_secs_f64());
     let key = keys[0].clone();
     let usage = usage_writer(&state, &key, a.usage_records).await;
+    let rollups = rollups_alone(&state).await;
     let base = format!("http://{edge}");
     let auth_headers = [
         ("Authorization", format!("Bearer {key}")),
@@ -279,6 +280,10 @@ pub(crate) async fn edge(a: &Args) -> anyhow::Result<()> {
     println!(
         "| usage writer alone, {} records | {:.0} records/s | {:.2} µs CPU per record | |",
         a.usage_records, usage.0, usage.1
+    );
+    println!(
+        "| usage rollups alone, every one of the {} stored records folded again | {:.0} records/s | {:.2} µs CPU per record | |",
+        rollups.0, rollups.1, rollups.2
     );
     println!();
     println!(

@@ -92,3 +92,20 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
     );
     (n as f64 / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
 }
+
+/// The rollups alone: every stored record folded again from the start (`rollups::rebuild`), as
+/// records/s and CPU per record. The node's own rollups worker may take some of the steps; the
+/// figure counts every record of the log against all the CPU spent meanwhile.
+pub(crate) async fn rollups_alone(state: &keyledger_api::state::AppState) -> (usize, f64, f64) {
+    let records: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
+        .fetch_one(state.db.pool())
+        .await
+        .expect("the usage log can be read");
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    keyledger_projections::usage::rollups::rebuild(&state.db, chrono::Utc::now(), |_, _| {})
+        .await
+        .expect("the rollups rebuild");
+    let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
+    let n = records.max(1) as f64;
+    (records as usize, n / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n)
+}
