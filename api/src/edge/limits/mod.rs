@@ -226,6 +226,11 @@ impl RateLimiters {
         if let Some(known) = self.keys.get(&key_id).filter(|k| k.plan.limits == *limits) {
             return self.take(&known, spend);
         }
+        // A look at a key with no states on these limits answers as its first request would,
+        // and keeps nothing: the explorer's Test must not make or reset a key's states.
+        if spend == Spend::Look {
+            return self.take(&self.fresh(limits), spend);
+        }
         let mut entry = self.keys.entry(key_id).or_insert_with(|| self.fresh(limits));
         if entry.plan.limits != *limits {
             *entry = self.fresh(limits);
@@ -350,6 +355,12 @@ mod tests {
             limiters.check(key(1), &limits(2)).unwrap();
         }
         assert!(limiters.check(key(1), &limits(2)).is_err());
+        assert_eq!(
+            limiters.peek(key(1), &limits(3)).unwrap().remaining,
+            2,
+            "a look on the new limits answers as a fresh bucket"
+        );
+        assert!(limiters.check(key(1), &limits(2)).is_err(), "and resets nothing");
         assert!(limiters.check(key(1), &limits(3)).is_ok());
     }
 
@@ -362,6 +373,7 @@ mod tests {
             1,
             "as if it were the first"
         );
+        assert!(limiters.keys.is_empty(), "a look makes no states");
         assert_eq!(
             limiters.peek(key(1), &l).unwrap().remaining,
             1,
