@@ -43,15 +43,14 @@ impl Kept {
 /// Writes the errors `kept` holds (newest of the log so far), then trims each tenant they
 /// touched to its newest [`KEPT`].
 pub(crate) async fn keep(tx: &mut AnyConnection, kept: Kept) -> Result<(), ProjectionError> {
-    let by_tenant: Vec<(&str, &VecDeque<UsageEntry>)> = kept
+    fn tenant(t: &Option<Arc<str>>) -> &str {
+        t.as_deref().unwrap_or("")
+    }
+    let text = |t: Option<&str>| Cell::from(t.map(str::to_owned));
+    let rows: Vec<Vec<Cell>> = kept
         .0
         .iter()
-        .map(|(tenant, errors)| (tenant.as_deref().unwrap_or(""), errors))
-        .collect();
-    let text = |t: Option<&str>| Cell::from(t.map(str::to_owned));
-    let rows: Vec<Vec<Cell>> = by_tenant
-        .iter()
-        .flat_map(|(tenant, errors)| errors.iter().map(move |e| (*tenant, e)))
+        .flat_map(|(t, errors)| errors.iter().map(move |e| (tenant(t), e)))
         .map(|(tenant, e)| {
             vec![
                 e.id.batch.into(),
@@ -71,14 +70,14 @@ pub(crate) async fn keep(tx: &mut AnyConnection, kept: Kept) -> Result<(), Proje
         })
         .collect();
     rows::insert(tx, INTO, "ON CONFLICT (batch_id, seq) DO NOTHING", rows).await?;
-    for (tenant, _) in &by_tenant {
+    for tenant in kept.0.keys().map(tenant) {
         sqlx::query(&format!(
             "DELETE FROM usage_errors WHERE tenant = $1 AND batch_id * {SEQ_SPAN} + seq < \
              (SELECT batch_id * {SEQ_SPAN} + seq FROM usage_errors WHERE tenant = $1 \
               ORDER BY batch_id DESC, seq DESC LIMIT 1 OFFSET {})",
             KEPT - 1
         ))
-        .bind(*tenant)
+        .bind(tenant)
         .execute(&mut *tx)
         .await?;
     }
