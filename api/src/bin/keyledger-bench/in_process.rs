@@ -48,13 +48,7 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
         .to_owned();
     let entry = state.edge.cache.key(&lookup);
     let endpoint = state.edge.cache.endpoint_for("GET".parse().unwrap(), "/files/1");
-    let stored = || async {
-        sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
-            .fetch_one(state.db.pool())
-            .await
-            .expect("the usage log can be read")
-    };
-    let before = stored().await;
+    let before = stored(&state.db).await.expect("the usage log can be read");
     let (cpu, wall) = (cpu_time(), Instant::now());
     let key_usage = state.key_usage.clone();
     let spool = usage::SpoolConfig {
@@ -86,8 +80,8 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
     let (cpu, wall) = (cpu_time() - cpu, wall.elapsed());
     // A writer that drops what it cannot store would otherwise look fast.
     assert_eq!(
-        stored().await - before,
-        n as i64,
+        stored(&state.db).await.expect("the usage log can be read") - before,
+        n as u64,
         "the usage writer stored every record"
     );
     (n as f64 / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
@@ -98,10 +92,7 @@ pub(crate) async fn usage_writer(state: &keyledger_api::state::AppState, key: &s
 /// record of the log against the time all of them took. Pinned to one core, that time is the
 /// core's: /proc's CPU clock ticks every 10 ms, too coarse for a run of 30 ms.
 pub(crate) async fn rollups_alone(state: &keyledger_api::state::AppState) -> (usize, f64) {
-    let records: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
-        .fetch_one(state.db.pool())
-        .await
-        .expect("the usage log can be read");
+    let records = stored(&state.db).await.expect("the usage log can be read");
     let wall = Instant::now();
     keyledger_projections::usage::rollups::rebuild(&state.db, chrono::Utc::now(), |_, _| {})
         .await

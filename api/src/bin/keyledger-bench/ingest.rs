@@ -81,8 +81,8 @@ pub(crate) async fn start(
     }
 }
 
-/// Records stored so far.
-async fn stored(db: &Database) -> anyhow::Result<u64> {
+/// Records stored so far (the usage log's records, every run's).
+pub(crate) async fn stored(db: &Database) -> anyhow::Result<u64> {
     let n: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
         .fetch_one(db.pool())
         .await?;

@@ -120,12 +120,7 @@ pub(crate) async fn usage_query(a: &Args, records: usize) -> anyhow::Result<()> 
             println!("  {i} records queued ({:.0} s)", pushing.elapsed().as_secs_f64());
         }
     }
-    let stored = || async {
-        sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM usage_batches")
-            .fetch_one(state.db.pool())
-            .await
-    };
-    while (stored().await? as usize) < records {
+    while (stored(&state.db).await? as usize) < records {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let written = pushing.elapsed();
