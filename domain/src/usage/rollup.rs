@@ -176,19 +176,25 @@ mod tests {
         }
     }
 
+    /// Rollups of `facts`, added and settled.
+    fn settled(facts: &[UsageEntry]) -> Rollups {
+        let mut rollups = Rollups::default();
+        for f in facts {
+            rollups.add(f);
+        }
+        rollups.settle().unwrap();
+        rollups
+    }
+
     #[test]
     fn each_record_counts_once_in_its_minute_its_hour_and_its_day() {
-        let mut rollups = Rollups::default();
-        for f in [
+        let rollups = settled(&[
             fact(9, 1, "k1", Outcome::Valid, 200, 100),
             fact(9, 1, "k1", Outcome::Valid, 200, 300),
             fact(9, 2, "k1", Outcome::Valid, 200, 500),
             fact(10, 0, "k1", Outcome::RateLimited, 429, 20),
             fact(10, 0, "k2", Outcome::Valid, 200, 40),
-        ] {
-            rollups.add(&f);
-        }
-        rollups.settle().unwrap();
+        ]);
         let cell = |k: RollupKey| rollups.get(&k).map(|c| (c.requests, c.latency_sum_us));
         assert_eq!(
             cell(key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200)),
@@ -294,11 +300,7 @@ mod tests {
             key_id: Some("k2".into()),
             ..first.clone()
         };
-        let mut rollups = Rollups::default();
-        for f in [&first, &shared, &fact(9, 1, "k1", Outcome::Valid, 200, 500), &other_key] {
-            rollups.add(f);
-        }
-        rollups.settle().unwrap();
+        let rollups = settled(&[first, shared, fact(9, 1, "k1", Outcome::Valid, 200, 500), other_key]);
         let cell = |k: RollupKey| rollups.get(&k).map(|c| (c.requests, c.latency_sum_us));
         assert_eq!(
             cell(key(Period::Minute, 9, 1, "k1", Outcome::Valid, 200)),
