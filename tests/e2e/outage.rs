@@ -1,5 +1,6 @@
 //! A PostgreSQL outage, as a node sees it: commands answer 503 `database_unavailable` with
-//! `Retry-After` and change nothing, the edge keeps deciding from memory and loses no usage
+//! `Retry-After` and change nothing (so does the explorer's Test by key id, which reads the key's
+//! stream), the edge keeps deciding from memory and loses no usage
 //! record, and everything works again once the database is back. (SQLite is embedded: it has no outage of its own.)
 
 use keyledger_commands::clock::OffsetClock;
@@ -27,8 +28,9 @@ async fn during_a_database_outage_commands_answer_503_and_the_edge_still_serves(
     let app = start(via_proxy, OffsetClock::default()).await;
 
     let upstream = spawn_upstream().await;
-    app.register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "required_scopes": ["FILES_READ"], "upstream_url": format!("{upstream}/api") }))
+    let endpoint = app.register_endpoint(json!({ "methods": ["GET"], "path": "/files/{id}", "plugin": "Files", "required_scopes": ["FILES_READ"], "upstream_url": format!("{upstream}/api") }))
         .await;
+    let endpoint = endpoint["id"].as_str().expect("the endpoint's id").to_owned();
     let created = app
         .create_key(json!({ "name": "reader", "scopes": ["FILES_READ"] }))
         .await;
@@ -49,6 +51,15 @@ async fn during_a_database_outage_commands_answer_503_and_the_edge_still_serves(
             served.body
         );
     }
+    // The explorer's Test by key id reads the key's stream: it answers as commands do.
+    let tested = app
+        .post(
+            &format!("/v1/endpoints/{endpoint}/test"),
+            json!({ "path_params": { "id": "1" }, "key_id": id }),
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", tested.body);
+    assert_eq!(tested.error_code(), "database_unavailable");
     assert_eq!(app.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
 
     proxy.restore().await;
