@@ -577,7 +577,7 @@ async fn retention(app: TestApp) -> TestApp {
 }
 
 /// Stores `n` records at `at` (no key, 401) through the real usage writer, and waits until they are.
-async fn write_records(db: &keyledger_commands::Database, n: usize, at: chrono::DateTime<chrono::Utc>) {
+pub(crate) async fn write_records(db: &keyledger_commands::Database, n: usize, at: chrono::DateTime<chrono::Utc>) {
     use keyledger_projections::usage::UsageRecord;
     let spool = tempfile::tempdir().unwrap();
     let spool = keyledger_projections::usage::SpoolConfig {
@@ -794,7 +794,7 @@ async fn a_damaged_usage_record_is_left_out_and_the_rest_read() {
 
 /// A bare, migrated database of each backend, with no worker running (PostgreSQL only when
 /// reachable).
-async fn bare_databases() -> Vec<(keyledger_tests::TestDb, keyledger_commands::Database)> {
+pub(crate) async fn bare_databases() -> Vec<(keyledger_tests::TestDb, keyledger_commands::Database)> {
     let mut dbs = Vec::new();
     for backend in [keyledger_tests::Backend::Sqlite, keyledger_tests::Backend::Postgres] {
         if let Some(test_db) = keyledger_tests::fresh_database(backend).await {

@@ -22,6 +22,7 @@ mod nodes;
 mod outage;
 mod projections;
 mod restart;
+mod rollup_steps;
 mod sdks;
 mod tenancy;
 mod usage_stream;

@@ -6,6 +6,7 @@
 
 pub mod export;
 pub mod figures;
+mod held;
 pub mod window;
 mod worker;
 pub use worker::spawn;
@@ -125,7 +126,23 @@ fn corrupt(e: impl std::fmt::Display) -> ProjectionError {
 /// checkpoint; returns how many records it read (0 when there was nothing new). Records more
 /// than a day before `now` get no minute cells (they would be swept: retention).
 pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, ProjectionError> {
-    Ok(fold(db, now).await?.records)
+    Ok(fold(db, now, &mut held::Held::new()).await?.records)
+}
+
+/// A worker's steps, as the rollups worker takes them: like [`step`], each holding the cells it
+/// wrote for the next (`held.rs`).
+pub struct Steps(held::Held);
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps(held::Held::new())
+    }
+}
+
+impl Steps {
+    pub async fn next(&mut self, db: &Database, now: DateTime<Utc>) -> Result<usize, ProjectionError> {
+        Ok(fold(db, now, &mut self.0).await?.records)
+    }
 }
 
 /// What a step did: the records it read, and whether batches are left after it.
@@ -134,7 +151,7 @@ struct Folded {
     more: bool,
 }
 
-async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionError> {
+async fn fold(db: &Database, now: DateTime<Utc>, held: &mut held::Held) -> Result<Folded, ProjectionError> {
     let none = Folded {
         records: 0,
         more: false,
@@ -167,11 +184,12 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
         }
         Backend::Sqlite => "",
     };
-    let from: i64 = sqlx::query_scalar(&format!(
-        "SELECT batch_id FROM usage_rollup_checkpoint WHERE id = 1{lock}"
+    let (from, folded_by): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT batch_id, folded_by FROM usage_rollup_checkpoint WHERE id = 1{lock}"
     ))
     .fetch_one(&mut *tx)
     .await?;
+    held.found(from, folded_by);
     sum_grains(&mut tx).await?;
     let Some(log::Page { end: upto, more }) =
         log::page(&mut tx, from, i64::MAX, BATCHES_PER_STEP, RECORDS_PER_STEP).await?
@@ -194,16 +212,23 @@ async fn fold(db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionErr
     )
     .await?;
     errors::keep(&mut tx, kept).await?;
-    let mut cells = fresh.into_sorted().map_err(corrupt)?;
-    for chunk in cells.chunks_mut(CELLS_PER_STATEMENT) {
+    let (mut cells, mut unheld) = held
+        .merge_into(fresh.into_sorted().map_err(corrupt)?)
+        .map_err(corrupt)?;
+    for chunk in unheld.chunks_mut(CELLS_PER_STATEMENT) {
         merge_stored(&mut tx, chunk).await?;
+    }
+    cells.append(&mut unheld);
+    for chunk in cells.chunks(CELLS_PER_STATEMENT) {
         upsert(&mut tx, chunk).await?;
     }
-    sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = $1 WHERE id = 1")
+    sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = $1, folded_by = $2 WHERE id = 1")
         .bind(upto)
+        .bind(held.mark())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    held.wrote(upto, cells, minutes_from(now));
     metrics::gauge!("keyledger_usage_rollups_batch").set(upto as f64);
     Ok(Folded { records: read, more })
 }
@@ -282,7 +307,7 @@ pub fn minutes_from(now: DateTime<Utc>) -> DateTime<Utc> {
 pub(super) async fn clear(tx: &mut sqlx::AnyConnection) -> Result<(), ProjectionError> {
     sqlx::query("DELETE FROM usage_rollups").execute(&mut *tx).await?;
     errors::clear(&mut *tx).await?;
-    sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0, grains_summed = 1 WHERE id = 1")
+    sqlx::query("UPDATE usage_rollup_checkpoint SET batch_id = 0, grains_summed = 1, folded_by = 0 WHERE id = 1")
         .execute(&mut *tx)
         .await?;
     Ok(())

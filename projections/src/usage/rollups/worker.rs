@@ -49,9 +49,10 @@ fn pause(records: usize, more: bool, took: Duration) -> Option<Duration> {
 pub fn spawn(db: Database, clock: Arc<dyn Clock>, written: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(
         async move {
+            let mut held = super::held::Held::new();
             loop {
                 let began = std::time::Instant::now();
-                match fold(&db, clock.now()).await {
+                match fold(&db, clock.now(), &mut held).await {
                     Ok(Folded { records, more }) => {
                         let Some(wait) = pause(records, more, began.elapsed()) else {
                             continue;
