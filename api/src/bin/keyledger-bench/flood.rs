@@ -12,20 +12,23 @@ use std::time::{Duration, Instant};
 /// Connections the flood keeps open; each round sends one request on each.
 const CONNECTIONS: usize = 8;
 
-/// [`paced`] `/auth` on a thread of its own, from the load generator's core.
+/// [`paced`] `/auth` on a thread of its own, from the load generator's core; with what it
+/// measured, the CPU time the thread took (to be taken out of this process's, the server's).
 pub(crate) fn beside(
     addr: SocketAddr,
     headers: &[(&'static str, &'static str)],
     keys: &[String],
     rate: usize,
     seconds: u64,
-) -> std::thread::JoinHandle<std::io::Result<Wrk>> {
+) -> std::thread::JoinHandle<std::io::Result<(Wrk, Duration)>> {
     let (headers, keys) = (headers.to_vec(), keys.to_vec());
     std::thread::spawn(move || {
         if let Some(core) = super::pin::load_core() {
             pin_this_thread(core);
         }
-        paced(addr, &headers, &keys, rate, seconds)
+        let started = super::wrk::thread_cpu_time();
+        let run = paced(addr, &headers, &keys, rate, seconds)?;
+        Ok((run, super::wrk::thread_cpu_time() - started))
     })
 }
 

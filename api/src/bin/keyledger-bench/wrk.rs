@@ -154,7 +154,11 @@ end
 /// Fields of this process's /proc/self/stat after the command name (which is in parentheses
 /// and may hold spaces): stat(5)'s field n is index n - 3 here.
 pub(crate) fn self_stat_ticks(indices: &[usize]) -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_ticks("/proc/self/stat", indices)
+}
+
+fn stat_ticks(path: &str, indices: &[usize]) -> u64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
@@ -170,4 +174,10 @@ pub(crate) fn self_stat_ticks(indices: &[usize]) -> u64 {
 /// This process's CPU time so far (user + system, stat(5)'s utime and stime). Ticks are 1/100 s.
 pub(crate) fn cpu_time() -> Duration {
     Duration::from_millis(self_stat_ticks(&[11, 12]) * 10)
+}
+
+/// The calling thread's CPU time so far: a load generator running as a thread of this process
+/// (the flood's client) is taken out of the server's.
+pub(crate) fn thread_cpu_time() -> Duration {
+    Duration::from_millis(stat_ticks("/proc/thread-self/stat", &[11, 12]) * 10)
 }
