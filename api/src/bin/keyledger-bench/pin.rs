@@ -32,10 +32,17 @@ pub(crate) fn move_to_load_core() -> bool {
     let Some(core) = load_core() else {
         return false;
     };
-    Command::new("taskset")
-        .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    // `taskset -a` fails when one of the threads it walks ends meanwhile (a blocking-pool
+    // thread of the seeding, let go after its idle time): tried again.
+    (0..5).any(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", &core.to_string(), &std::process::id().to_string()])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// The load generator's core, when pinned.
