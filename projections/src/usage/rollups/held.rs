@@ -12,6 +12,9 @@
 use keyledger_domain::usage::{Period, RollupCell, RollupKey, SketchError};
 use std::collections::HashMap;
 
+/// A step's cells, each with its key.
+type Cells = Vec<(RollupKey, RollupCell)>;
+
 /// Cells held at most (each a key of four texts and a latency sketch: a few hundred bytes).
 const HELD_MAX: usize = 32_768;
 /// A cell no step wrote in this many steps is let go.
@@ -51,11 +54,7 @@ impl Held {
 
     /// Adds to each fresh cell the stored cell it holds; returns the cells it held, merged, and
     /// the cells it holds nothing for (to be read back), each in the order given.
-    #[allow(clippy::type_complexity)]
-    pub(super) fn merge_into(
-        &self,
-        fresh: Vec<(RollupKey, RollupCell)>,
-    ) -> Result<(Vec<(RollupKey, RollupCell)>, Vec<(RollupKey, RollupCell)>), SketchError> {
+    pub(super) fn merge_into(&self, fresh: Cells) -> Result<(Cells, Cells), SketchError> {
         let (mut held, mut unheld) = (Vec::new(), Vec::with_capacity(fresh.len()));
         for (key, mut cell) in fresh {
             match self.cells.get(&key) {

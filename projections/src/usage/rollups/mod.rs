@@ -126,7 +126,7 @@ fn corrupt(e: impl std::fmt::Display) -> ProjectionError {
 /// checkpoint; returns how many records it read (0 when there was nothing new). Records more
 /// than a day before `now` get no minute cells (they would be swept: retention).
 pub async fn step(db: &Database, now: DateTime<Utc>) -> Result<usize, ProjectionError> {
-    Ok(fold(db, now, &mut held::Held::new()).await?.records)
+    Steps::default().next(db, now).await
 }
 
 /// A worker's steps, as the rollups worker takes them: like [`step`], each holding the cells it
@@ -197,7 +197,8 @@ async fn fold(db: &Database, now: DateTime<Utc>, held: &mut held::Held) -> Resul
         tx.commit().await?;
         return Ok(none);
     };
-    let mut fresh = Rollups::with_minutes_from(minutes_from(now));
+    let first_minute = minutes_from(now);
+    let mut fresh = Rollups::with_minutes_from(first_minute);
     // Folded as they are read; only the errors to keep are held.
     let mut kept = errors::Kept::default();
     let read = log::each(
@@ -228,7 +229,7 @@ async fn fold(db: &Database, now: DateTime<Utc>, held: &mut held::Held) -> Resul
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    held.wrote(upto, cells, minutes_from(now));
+    held.wrote(upto, cells, first_minute);
     metrics::gauge!("keyledger_usage_rollups_batch").set(upto as f64);
     Ok(Folded { records: read, more })
 }

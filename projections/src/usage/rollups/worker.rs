@@ -1,7 +1,7 @@
 //! The task that keeps the rollups current: woken by this node's usage writer after each write,
 //! and every [`POLL`] for the batches other nodes' writers store in the same database.
 
-use super::{fold, Folded};
+use super::{fold, Folded, Steps};
 use keyledger_commands::clock::Clock;
 use keyledger_commands::Database;
 use std::sync::Arc;
@@ -49,10 +49,10 @@ fn pause(records: usize, more: bool, took: Duration) -> Option<Duration> {
 pub fn spawn(db: Database, clock: Arc<dyn Clock>, written: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(
         async move {
-            let mut held = super::held::Held::new();
+            let mut steps = Steps::default();
             loop {
                 let began = std::time::Instant::now();
-                match fold(&db, clock.now(), &mut held).await {
+                match fold(&db, clock.now(), &mut steps.0).await {
                     Ok(Folded { records, more }) => {
                         let Some(wait) = pause(records, more, began.elapsed()) else {
                             continue;
