@@ -25,7 +25,7 @@ pub(super) struct Held {
     /// The checkpoint the held cells are current at.
     at: Option<i64>,
     step: u64,
-    cells: HashMap<RollupKey, (RollupCell, u64)>,
+    cells: HashMap<RollupKey, (RollupCell, u64), foldhash::fast::RandomState>,
 }
 
 impl Held {
@@ -35,7 +35,7 @@ impl Held {
             mark: rand::random::<i64>() | 1,
             at: None,
             step: 0,
-            cells: HashMap::new(),
+            cells: HashMap::default(),
         }
     }
 

@@ -85,7 +85,7 @@ async fn merge_stored(
         query = bind_key(query, key);
     }
     let rows = query.fetch_all(&mut *tx).await?;
-    let at: std::collections::HashMap<&RollupKey, usize> =
+    let at: std::collections::HashMap<&RollupKey, usize, foldhash::fast::RandomState> =
         cells.iter().enumerate().map(|(i, (key, _))| (key, i)).collect();
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
