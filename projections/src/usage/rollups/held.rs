@@ -12,8 +12,8 @@
 use keyledger_domain::usage::{Period, RollupCell, RollupKey, SketchError};
 use std::collections::HashMap;
 
-/// A step's cells, each with its key.
-type Cells = Vec<(RollupKey, RollupCell)>;
+/// A step's cell, with its key.
+type Cell = (RollupKey, RollupCell);
 
 /// Cells held at most (each a key of four texts and a latency sketch: a few hundred bytes).
 const HELD_MAX: usize = 32_768;
@@ -52,20 +52,17 @@ impl Held {
         }
     }
 
-    /// Adds to each fresh cell the stored cell it holds; returns the cells it held, merged, and
-    /// the cells it holds nothing for (to be read back), each in the order given.
-    pub(super) fn merge_into(&self, fresh: Cells) -> Result<(Cells, Cells), SketchError> {
-        let (mut held, mut unheld) = (Vec::new(), Vec::with_capacity(fresh.len()));
-        for (key, mut cell) in fresh {
-            match self.cells.get(&key) {
-                Some((stored, _)) => {
-                    cell.merge(stored)?;
-                    held.push((key, cell));
-                }
-                None => unheld.push((key, cell)),
+    /// Adds to each fresh cell the stored cell it holds, in place; returns the cells it holds
+    /// nothing for (to be read back), in the order given.
+    pub(super) fn merge_into<'a>(&self, fresh: &'a mut [Cell]) -> Result<Vec<&'a mut Cell>, SketchError> {
+        let mut unheld = Vec::new();
+        for cell in fresh {
+            match self.cells.get(&cell.0) {
+                Some((stored, _)) => cell.1.merge(stored)?,
+                None => unheld.push(cell),
             }
         }
-        Ok((held, unheld))
+        Ok(unheld)
     }
 
     /// After a step's commit: holds the cells it wrote (now stored) as current at `upto`. Lets go
@@ -132,15 +129,15 @@ mod tests {
         held.found(0, 0);
         held.wrote(7, [(key(Period::Hour, hour, "a"), cell(3))], now);
         held.found(7, held.mark());
-        let (merged, unheld) = held
-            .merge_into(vec![
-                (key(Period::Hour, hour, "a"), cell(2)),
-                (key(Period::Hour, hour, "b"), cell(1)),
-            ])
-            .unwrap();
-        assert_eq!(merged.len(), 1);
-        assert_eq!((merged[0].1.requests, merged[0].1.latency_sum_us), (5, 50));
+        let mut fresh = vec![
+            (key(Period::Hour, hour, "a"), cell(2)),
+            (key(Period::Hour, hour, "b"), cell(1)),
+        ];
+        let unheld = held.merge_into(&mut fresh).unwrap();
+        assert_eq!(unheld.len(), 1);
         assert_eq!(unheld[0].0.key_id, "b", "to be read back");
+        let merged = &fresh[0];
+        assert_eq!((merged.1.requests, merged.1.latency_sum_us), (5, 50));
         held.found(7, held.mark() ^ 2);
         assert_eq!(held.len(), 0, "another worker's mark");
         held.wrote(9, [(key(Period::Hour, hour, "a"), cell(3))], now);

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use keyledger_commands::{Backend, Database};
 use keyledger_domain::usage::{Grain, Period, RollupCell, RollupKey, Rollups, UsageId};
 use sqlx::Row;
+use std::borrow::BorrowMut;
 
 /// Batches folded in one transaction: a writer flushes one batch a node every 25 ms, so a step
 /// of this many catches up over a second of backlog at once, and a step at the edge's peak is
@@ -71,29 +72,33 @@ fn stored_key(row: &sqlx::any::AnyRow) -> Result<RollupKey, ProjectionError> {
     })
 }
 
-/// Adds to each fresh cell what its stored row already holds: one query for the chunk.
-async fn merge_stored(
+/// Adds to each fresh cell what its stored row already holds: one query for the chunk. The cells
+/// are a step's own or, where a worker holds the rest, borrowed from them.
+async fn merge_stored<C: BorrowMut<(RollupKey, RollupCell)>>(
     tx: &mut sqlx::AnyConnection,
-    cells: &mut [(RollupKey, RollupCell)],
+    cells: &mut [C],
 ) -> Result<(), ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS}, requests, latency_sum_us, latency_sketch FROM usage_rollups WHERE ({COLUMNS}) IN (VALUES {})",
         tuples(tx, cells.len(), 9, &BIGINTS)
     );
     let mut query = sqlx::query(&sql);
-    for (key, _) in cells.iter() {
-        query = bind_key(query, key);
+    for cell in cells.iter() {
+        query = bind_key(query, &cell.borrow().0);
     }
     let rows = query.fetch_all(&mut *tx).await?;
-    let at: std::collections::HashMap<&RollupKey, usize, foldhash::fast::RandomState> =
-        cells.iter().enumerate().map(|(i, (key, _))| (key, i)).collect();
+    let at: std::collections::HashMap<&RollupKey, usize, foldhash::fast::RandomState> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| (&cell.borrow().0, i))
+        .collect();
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
         let Some(&i) = at.get(&stored_key(row)?) else { continue };
         stored.push((i, stored_cell(row)?));
     }
     for (i, cell) in stored {
-        cells[i].1.merge(&cell).map_err(corrupt)?;
+        cells[i].borrow_mut().1.merge(&cell).map_err(corrupt)?;
     }
     Ok(())
 }
@@ -141,7 +146,12 @@ impl Default for Steps {
 
 impl Steps {
     pub async fn next(&mut self, db: &Database, now: DateTime<Utc>) -> Result<usize, ProjectionError> {
-        Ok(fold(db, now, &mut self.0).await?.records)
+        Ok(self.fold(db, now).await?.records)
+    }
+
+    /// The step, with whether batches are left after it (the worker's pace).
+    async fn fold(&mut self, db: &Database, now: DateTime<Utc>) -> Result<Folded, ProjectionError> {
+        fold(db, now, &mut self.0).await
     }
 }
 
@@ -213,13 +223,12 @@ async fn fold(db: &Database, now: DateTime<Utc>, held: &mut held::Held) -> Resul
     )
     .await?;
     errors::keep(&mut tx, kept).await?;
-    let (mut cells, mut unheld) = held
-        .merge_into(fresh.into_sorted().map_err(corrupt)?)
-        .map_err(corrupt)?;
+    // Written in key order, as `into_sorted` gives them: held or read back, each stays in place.
+    let mut cells = fresh.into_sorted().map_err(corrupt)?;
+    let mut unheld = held.merge_into(&mut cells).map_err(corrupt)?;
     for chunk in unheld.chunks_mut(CELLS_PER_STATEMENT) {
         merge_stored(&mut tx, chunk).await?;
     }
-    cells.append(&mut unheld);
     for chunk in cells.chunks(CELLS_PER_STATEMENT) {
         upsert(&mut tx, chunk).await?;
     }

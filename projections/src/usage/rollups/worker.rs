@@ -1,7 +1,7 @@
 //! The task that keeps the rollups current: woken by this node's usage writer after each write,
 //! and every [`POLL`] for the batches other nodes' writers store in the same database.
 
-use super::{fold, Folded, Steps};
+use super::{Folded, Steps};
 use keyledger_commands::clock::Clock;
 use keyledger_commands::Database;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ pub fn spawn(db: Database, clock: Arc<dyn Clock>, written: Arc<Notify>) -> tokio
             let mut steps = Steps::default();
             loop {
                 let began = std::time::Instant::now();
-                match fold(&db, clock.now(), &mut steps.0).await {
+                match steps.fold(&db, clock.now()).await {
                     Ok(Folded { records, more }) => {
                         let Some(wait) = pause(records, more, began.elapsed()) else {
                             continue;
